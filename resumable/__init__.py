@@ -1,0 +1,64 @@
+"""resumable: download large files and whole datasets, never corrupt, never restarted from zero.
+
+>>> import resumable
+>>> r = resumable.download(url, "data/shard-000000.tar", sha256=digest)   # doctest: +SKIP
+>>> r.status, r.bytes_transferred                                         # doctest: +SKIP
+('resumed', 5368709120)
+
+``import resumable`` imports neither requests, urllib3, fsspec nor tqdm: a source's library is
+imported the first time its URL scheme is used, and tqdm when a ``TqdmProgress`` is made.
+"""
+
+from ._version import __version__
+from .core import DownloadResult, ResumableDownloader, download
+from .errors import (
+    AccessDenied,
+    ChecksumMismatch,
+    ConnectionFailed,
+    InvalidArgument,
+    LocalError,
+    PartialTakenOver,
+    ProtocolMismatch,
+    RemoteError,
+    ResumableError,
+    RetriesExhausted,
+    ServerBusy,
+    SizeMismatch,
+    SourceNotFound,
+    StallTimeout,
+    TransientError,
+    VerificationError,
+)
+from .progress import EventKind, ProgressEvent, TqdmProgress
+from .retry import RetryPolicy, Timeouts
+from .sources import RemoteInfo, register
+
+__all__ = [
+    "AccessDenied",
+    "ChecksumMismatch",
+    "ConnectionFailed",
+    "DownloadResult",
+    "EventKind",
+    "InvalidArgument",
+    "LocalError",
+    "PartialTakenOver",
+    "ProgressEvent",
+    "ProtocolMismatch",
+    "RemoteError",
+    "RemoteInfo",
+    "ResumableDownloader",
+    "ResumableError",
+    "RetriesExhausted",
+    "RetryPolicy",
+    "ServerBusy",
+    "SizeMismatch",
+    "SourceNotFound",
+    "StallTimeout",
+    "Timeouts",
+    "TqdmProgress",
+    "TransientError",
+    "VerificationError",
+    "__version__",
+    "download",
+    "register",
+]

@@ -1,0 +1,603 @@
+"""One item: check what is on disk, fetch what is missing, verify, promote.
+
+:class:`ResumableDownloader` holds configuration (retry policy, timeouts, headers) and the
+sources' connection pools; :class:`_Download` is the algorithm for one file:
+
+1. An existing destination that verifies (expected size/digests, else the remote size) is
+   ``skipped`` with no bytes fetched.
+2. Under the ``.partial`` lock, a partial whose sidecar names the same URL and a validator (or
+   an expected digest) is resumed from its length on disk; anything else starts over.
+3. Bytes are requested from that offset, pinned to the recorded version (``If-Range``). The
+   answer decides: continue, restart from zero (a 200, a changed validator), or retry (a wrong
+   ``Content-Range``). Two versions are never spliced.
+4. Bytes go to disk with ``pwrite`` and to the hash thread; transient failures are retried under
+   the :class:`RetryPolicy`, each retry resuming from what is on disk.
+5. Size and digests are checked before ``os.replace(D.partial, D)``.
+
+This module never imports requests, fsspec or tqdm.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from .errors import (
+    InvalidArgument,
+    LocalError,
+    ProtocolMismatch,
+    ResumableError,
+    TransientError,
+    VerificationError,
+    redact,
+)
+from .partial import Partial
+from .progress import EventKind, ProgressCallback, ProgressEvent, null_progress
+from .retry import RetryPolicy, Timeouts
+from .sources import Body, RemoteInfo, Source, SourceConfig, source_class
+from .verify import (
+    BackgroundHasher,
+    Digests,
+    InlineHasher,
+    check_digests,
+    check_size,
+    hash_file,
+    parse_expected,
+)
+
+__all__ = ["DownloadResult", "ResumableDownloader", "download"]
+
+log = logging.getLogger("resumable")
+
+Status = Literal["downloaded", "resumed", "skipped"]
+PathLike = str | os.PathLike[str]
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What one download produced.
+
+    Attributes:
+        url: the source URL, credentials redacted.
+        path: the destination, complete and verified.
+        size: its size in bytes.
+        sha256: its SHA-256, hex.
+        status: ``"downloaded"``, ``"resumed"`` (bytes from an earlier interrupted call were
+            kept) or ``"skipped"`` (the destination was already complete; nothing fetched).
+        bytes_transferred: bytes fetched by this call.
+        digests: every digest computed, ``{algorithm: hex}`` (SHA-256 and any requested).
+    """
+
+    url: str
+    path: Path
+    size: int
+    sha256: str
+    status: Status
+    bytes_transferred: int
+    digests: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+class ResumableDownloader:
+    """Downloads files so that they are never corrupt, half-written or restarted from zero.
+
+    One downloader holds connection pools and configuration; share it between calls and
+    threads. Use it as a context manager, or call :meth:`close`, to release connections.
+
+    >>> with ResumableDownloader(retry=RetryPolicy(attempts=5)) as d:       # doctest: +SKIP
+    ...     d.download("https://example.org/shard-000000.tar", "data/shard-000000.tar")
+
+    Args:
+        workers: files downloaded in parallel by batch calls.
+        connections: most connections for one file; ``None`` chooses. (Each file currently
+            uses one connection; segmented downloads use more.)
+        rate_limit: bytes per second across all transfers (arrives with batch downloads).
+        storage_options: per-protocol options for fsspec sources, ``{"s3": {...}}``.
+        retry: when and how to retry transient failures.
+        timeouts: connect and stall timeouts (there is no overall timeout).
+        headers: extra HTTP headers for every HTTP(S) request.
+        locking: take ``D.partial.lock`` to avoid duplicate work between processes (correctness
+            never depends on it).
+        block_size: bytes read per call on the hot path.
+    """
+
+    def __init__(
+        self,
+        workers: int = 8,
+        connections: int | None = None,
+        rate_limit: float | None = None,
+        storage_options: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        headers: Mapping[str, str] | None = None,
+        locking: bool = True,
+        block_size: int = 4 * MiB,
+    ) -> None:
+        if not isinstance(workers, int) or workers < 1:
+            raise InvalidArgument(f"workers must be a positive integer, got {workers!r}")
+        if connections is not None and (not isinstance(connections, int) or connections < 1):
+            raise InvalidArgument(f"connections must be None or >= 1, got {connections!r}")
+        if rate_limit is not None:
+            raise NotImplementedError("rate_limit is not implemented yet (see the batch issue)")
+        if not isinstance(block_size, int) or block_size < 64 * 1024:
+            raise InvalidArgument(f"block_size must be at least 64 KiB, got {block_size!r}")
+        self.workers = workers
+        self.connections = connections
+        self.rate_limit = rate_limit
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
+        self.locking = locking
+        self.block_size = block_size
+        self._config = SourceConfig(
+            timeouts=self.timeouts,
+            max_connections=max(workers * (connections or 1), 16),
+            storage_options=dict(storage_options or {}),
+            headers=dict(headers or {}),
+        )
+        self._sources: dict[type[Any], Source] = {}
+        self._lock = threading.Lock()
+
+    def download(
+        self,
+        url: str,
+        dest: PathLike,
+        *,
+        size: int | None = None,
+        sha256: str | None = None,
+        checksum: str | Iterable[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DownloadResult:
+        """Download ``url`` to ``dest``, resuming a partial from an earlier call.
+
+        Args:
+            url: ``http(s)://...`` or any registered scheme.
+            dest: the destination file; missing parent directories are created.
+            size: the expected size in bytes; checked against the source before fetching.
+            sha256: the expected SHA-256 (64 hex digits).
+            checksum: ``"<algorithm>:<hex>"`` (any hashlib algorithm), or several.
+            progress: called with a :class:`ProgressEvent` as the download moves.
+
+        Returns:
+            A :class:`DownloadResult`; ``dest`` holds the complete, verified file.
+
+        Raises:
+            InvalidArgument: bad arguments (before any network traffic).
+            SourceNotFound, AccessDenied, RemoteError: the source refused.
+            RetriesExhausted: transient failures without progress used up the retry budget.
+            SizeMismatch, ChecksumMismatch: the bytes are not what was expected.
+            LocalError: the destination cannot be written (e.g. the disk is full).
+
+            The partial is kept (resumable) after every error except a verification failure;
+            an existing ``dest`` is never modified by a failed call.
+        """
+        scheme = _check_url(url)
+        target = _check_dest(dest)
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise InvalidArgument(f"size must be a non-negative integer, got {size!r}")
+        expected = parse_expected(sha256, checksum)
+        source = self._source(scheme)
+        job = _Download(self, source, url, target, size, expected, progress or null_progress)
+        return job.run()
+
+    def _source(self, scheme: str) -> Source:
+        cls = source_class(scheme)
+        with self._lock:
+            source = self._sources.get(cls)
+            if source is None:
+                source = self._sources[cls] = cls(self._config)
+            return source
+
+    def close(self) -> None:
+        """Close the sources' connection pools."""
+        with self._lock:
+            sources, self._sources = list(self._sources.values()), {}
+        for source in sources:
+            source.close()
+
+    def __enter__(self) -> ResumableDownloader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"ResumableDownloader(workers={self.workers}, connections={self.connections}, "
+            f"retry={self.retry!r}, timeouts={self.timeouts!r})"
+        )
+
+
+_default: ResumableDownloader | None = None
+_default_lock = threading.Lock()
+
+
+def download(
+    url: str,
+    dest: PathLike,
+    *,
+    size: int | None = None,
+    sha256: str | None = None,
+    checksum: str | Iterable[str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> DownloadResult:
+    """Download one file with a shared default :class:`ResumableDownloader`.
+
+    See :meth:`ResumableDownloader.download`. The shared downloader keeps its connections warm
+    between calls, so a loop over shards reuses one keep-alive connection per host.
+    """
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = ResumableDownloader()
+        downloader = _default
+    return downloader.download(
+        url, dest, size=size, sha256=sha256, checksum=checksum, progress=progress
+    )
+
+
+def _check_url(url: object) -> str:
+    """Validate a URL without touching the network; return its scheme."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidArgument(f"url must be a non-empty string, got {url!r}")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise InvalidArgument("url contains whitespace or control characters", url=url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise InvalidArgument(f"malformed url: {exc}", url=url) from None
+    if not parts.scheme:
+        raise InvalidArgument("url has no scheme (expected e.g. https://...)", url=url)
+    source_class(parts.scheme)  # unknown scheme -> InvalidArgument
+    if parts.scheme in ("http", "https") and not parts.hostname:
+        raise InvalidArgument("url has no host", url=url)
+    return parts.scheme
+
+
+def _check_dest(dest: object) -> Path:
+    if not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
+        raise InvalidArgument(f"dest must be a non-empty path, got {dest!r}")
+    path = Path(os.fspath(dest)).expanduser()
+    if path.is_dir():
+        raise InvalidArgument(f"dest {path} is a directory; give the file's path")
+    if path.name.endswith((".partial", ".partial.json", ".partial.lock")):
+        raise InvalidArgument(f"dest {path} uses a name reserved for resumable's own files")
+    return path.absolute()
+
+
+class _Restart(Exception):
+    """Internal: the answer belongs to another version; start over at once (not a failure)."""
+
+
+class _Download:
+    """The algorithm for one file (see the module docstring). Used once, by one thread."""
+
+    def __init__(
+        self,
+        downloader: ResumableDownloader,
+        source: Source,
+        url: str,
+        dest: Path,
+        size: int | None,
+        expected: dict[str, str],
+        progress: ProgressCallback,
+    ) -> None:
+        self.d = downloader
+        self.source = source
+        self.url = url
+        self.safe_url = redact(url)
+        self.dest = dest
+        self.size = size
+        self.expected = expected
+        self.progress = progress
+        self.partial = Partial(dest)
+        self.info: RemoteInfo | None = None  # the version being downloaded, once known
+        self.offset = 0  # bytes of the partial that belong to that version
+        self.resumed_from = 0  # bytes kept from an earlier call
+        self.fetched = 0  # bytes fetched by this call
+        self.high_water = 0  # furthest offset reached: retries count as progress only past it
+        self.hasher: InlineHasher = InlineHasher(Digests())
+        self.callback_failed = False
+
+    # -- entry ----------------------------------------------------------------------------------
+
+    def run(self) -> DownloadResult:
+        try:
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LocalError(
+                f"cannot create {self.dest.parent}: {exc.strerror}", path=str(self.dest.parent)
+            ) from exc
+        with self.partial.locked(self.d.locking):
+            try:
+                return self._skip_existing() or self._download()
+            except ResumableError as exc:
+                self._fail(exc)
+                raise
+            finally:
+                self.hasher.close()
+                self.partial.close()
+
+    # -- an existing destination -----------------------------------------------------------------
+
+    def _skip_existing(self) -> DownloadResult | None:
+        """Return a ``skipped`` result if ``dest`` is already the complete file."""
+        try:
+            size = self.dest.stat().st_size
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise LocalError(f"cannot read {self.dest}: {exc.strerror}", path=str(self.dest))
+        if self.size is not None and size != self.size:
+            return None
+        if not self.expected and self.size is None:
+            remote = self.source.stat(self.url)
+            if remote.size is None or remote.size != size:
+                log.info("%s exists but does not match the remote size; downloading", self.dest)
+                return None
+        digests = Digests(self.expected)
+        try:
+            hash_file(self.dest, digests.update)
+        except OSError as exc:
+            raise LocalError(f"cannot read {self.dest}: {exc.strerror}", path=str(self.dest))
+        actual = digests.hexdigests()
+        if any(actual[a] != v for a, v in self.expected.items()):
+            log.info("%s exists but fails verification; downloading a fresh copy", self.dest)
+            return None
+        self._emit(EventKind.SKIPPED, done=size, total=size)
+        return self._result("skipped", size, actual)
+
+    # -- the download -------------------------------------------------------------------------------
+
+    def _download(self) -> DownloadResult:
+        self._open_partial()
+        budget = self.d.retry.budget()
+        self._emit(EventKind.STARTED)
+        while True:
+            before = self.high_water
+            try:
+                self._attempt()
+                break
+            except _Restart:
+                continue
+            except TransientError as exc:
+                if self.high_water > before:
+                    budget = budget.progressed()
+                budget, wait = budget.failed(exc, url=self.url)
+                log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
+                self._emit(EventKind.RETRYING, error=exc, wait=wait)
+                self.d.retry.sleep(wait)
+        return self._finish()
+
+    def _open_partial(self) -> None:
+        """Take over ``D.partial``: resume it if its sidecar proves what it holds, else empty it."""
+        on_disk = self.partial.open()
+        sidecar = self.partial.read_sidecar()
+        info = None
+        if sidecar is not None and on_disk > 0 and sidecar.url == self.safe_url:
+            recorded = RemoteInfo(url=self.url, **_known(sidecar.validators))
+            agree = all(sidecar.expected.get(a, v) == v for a, v in self.expected.items())
+            if agree and (recorded.has_validator or self.expected):
+                info = recorded
+        if info is None:
+            self.partial.write_sidecar(self.url, {}, self._expected_record())
+            if on_disk:
+                log.info("%s cannot be resumed safely; starting over", self.partial.data)
+                self.partial.truncate(0)
+            on_disk = 0
+        else:
+            self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
+        self.info = info
+        self.offset = self.resumed_from = self.high_water = on_disk
+        self._new_hasher(info.size if info else None)
+        if on_disk:
+            log.info("resuming %s at byte %d", self.safe_url, on_disk)
+            self.hasher.submit_file(self.partial.data, on_disk)
+
+    def _attempt(self) -> None:
+        """One request: stream from ``self.offset`` to the end of the object, or raise."""
+        expect = self.info if self.offset else None
+        body = self.source.open(self.url, start=self.offset, expect=expect)
+        try:
+            self._accept(body)
+            self._stream(body)
+        finally:
+            body.close()
+
+    def _accept(self, body: Body) -> None:
+        """Decide how the answer relates to the partial; restart when it is another version."""
+        info = body.info
+        if body.start == self.offset and self.offset == 0:
+            self._adopt(info)
+            return
+        if body.start == 0:
+            # A 200 to a ranged request: the object changed (If-Range) or ranges are ignored.
+            changed = self._changed(info)
+            why = "the object changed" if changed else "the server ignored Range"
+            log.info("%s: %s; restarting from byte 0", self.safe_url, why)
+            self._reset()
+            if changed:
+                self.high_water = 0  # a new version: its bytes are progress again
+            self._adopt(info)
+            return
+        if body.start != self.offset:
+            raise ProtocolMismatch(
+                f"asked for bytes from {self.offset}, the answer starts at {body.start}",
+                url=self.url,
+            )
+        if info.size is not None and info.size < self.offset:
+            log.info("%s: the partial is longer than the object; restarting", self.safe_url)
+            self._reset()
+            raise _Restart
+        if self._changed(info) and not (info.size == self.offset and _no_validator(info)):
+            # A server that ignores If-Range (S3-like) answered 206 for a new version.
+            log.info("%s: the object changed; restarting from byte 0", self.safe_url)
+            self._reset()
+            self.high_water = 0
+            raise _Restart
+
+    def _changed(self, info: RemoteInfo) -> bool:
+        """Whether ``info`` is provably not the version the partial holds."""
+        current = self.info
+        if current is None:
+            return False
+        if current.has_validator:
+            return not current.same_object(info)
+        return current.size is not None and info.size is not None and current.size != info.size
+
+    def _adopt(self, info: RemoteInfo) -> None:
+        """Record ``info`` as the version being downloaded (sidecar first, then data)."""
+        if self.size is not None and info.size is not None and info.size != self.size:
+            check_size(self.size, info.size, url=self.url, what="remote size")
+        if self.info is None or self.info.validators() != info.validators():
+            self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
+        self.info = info
+
+    def _reset(self) -> None:
+        """Forget the partial's bytes and hash: the next bytes start a new version at 0."""
+        self.hasher.close()
+        self.partial.truncate(0)
+        self.partial.write_sidecar(self.url, {}, self._expected_record())
+        self.info = None
+        self.offset = self.resumed_from = 0
+        self._new_hasher(None)
+        self._emit(EventKind.PROGRESS)
+
+    def _stream(self, body: Body) -> None:
+        block = self.d.block_size
+        partial, hasher = self.partial, self.hasher
+        total = self._total()
+        writes = 0
+        while chunk := body.read(block):
+            partial.write(chunk, self.offset)
+            hasher.submit(chunk)
+            self.offset += len(chunk)
+            self.fetched += len(chunk)
+            self.high_water = max(self.high_water, self.offset)
+            writes += 1
+            if writes % 64 == 0:
+                partial.check_owner()
+            self._emit(EventKind.PROGRESS, total=total)
+        if total is not None and self.offset < total:
+            raise ProtocolMismatch(
+                f"the body ended at byte {self.offset} of {total}", url=self.url
+            )
+        if total is not None and self.offset > total:
+            self._reset()
+            raise ProtocolMismatch(f"received more than the {total} bytes announced", url=self.url)
+
+    def _total(self) -> int | None:
+        return self.info.size if self.info is not None else self.size
+
+    # -- verify and publish -----------------------------------------------------------------------
+
+    def _finish(self) -> DownloadResult:
+        digests = self.hasher.finish()
+        try:
+            check_size(self.size, self.offset, url=self.url)
+            check_digests(self.expected, digests, url=self.url)
+        except VerificationError:
+            if self.resumed_from:
+                # The mismatch may come from bytes of an earlier call: fetch the whole file
+                # once before calling the source wrong.
+                log.warning("%s failed verification after a resume; refetching", self.safe_url)
+                self._reset()
+                return self._download_again()
+            self.partial.discard()
+            raise
+        self._emit(EventKind.VERIFIED)
+        self.partial.promote()
+        status: Status = "resumed" if self.resumed_from else "downloaded"
+        self._emit(EventKind.DONE)
+        return self._result(status, self.offset, digests)
+
+    def _download_again(self) -> DownloadResult:
+        self.hasher.close()
+        self.partial.close()
+        return self._download()
+
+    def _result(self, status: Status, size: int, digests: Mapping[str, str]) -> DownloadResult:
+        return DownloadResult(
+            url=self.safe_url,
+            path=self.dest,
+            size=size,
+            sha256=digests["sha256"],
+            status=status,
+            bytes_transferred=self.fetched,
+            digests=dict(digests),
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _new_hasher(self, size: int | None) -> None:
+        digests = Digests(self.expected)
+        small = size is not None and size <= self.d.block_size
+        self.hasher = InlineHasher(digests) if small else BackgroundHasher(digests)
+
+    def _expected_record(self) -> dict[str, Any]:
+        return {"size": self.size, **self.expected}
+
+    def _fail(self, exc: ResumableError) -> None:
+        if exc.kept is None:
+            exc.kept = self._kept()
+        if not self.callback_failed:
+            self._emit(EventKind.FAILED, error=exc)
+
+    def _kept(self) -> str:
+        parts = []
+        try:
+            have = os.stat(self.partial.data).st_size
+        except OSError:
+            have = 0
+        if have:
+            total = self._total()
+            of = f" of {total}" if total is not None else ""
+            parts.append(
+                f"partial kept at {self.partial.data} ({have}{of} bytes), resumable by "
+                "running the same download again"
+            )
+        else:
+            parts.append("nothing was kept")
+        if self.dest.exists():
+            parts.append(f"the existing {self.dest} was not modified")
+        return "; ".join(parts)
+
+    def _emit(
+        self,
+        kind: EventKind,
+        *,
+        done: int | None = None,
+        total: int | None = None,
+        error: BaseException | None = None,
+        wait: float | None = None,
+    ) -> None:
+        event = ProgressEvent(
+            kind=kind,
+            url=self.safe_url,
+            path=self.dest,
+            done=self.offset if done is None else done,
+            total=total if total is not None else self._total(),
+            error=error,
+            wait=wait,
+        )
+        try:
+            self.progress(event)
+        except BaseException:
+            self.callback_failed = True
+            raise
+
+
+def _known(validators: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("size", "etag", "last_modified", "version")
+    return {k: validators.get(k) for k in keys}
+
+
+def _no_validator(info: RemoteInfo) -> bool:
+    return not info.has_validator

@@ -1,0 +1,255 @@
+"""Every error ``resumable`` raises, in one tree.
+
+::
+
+    ResumableError
+    ├── InvalidArgument              (also ValueError)   bad input, raised before any network traffic
+    ├── SourceNotFound               (also FileNotFoundError)   404/410, missing object
+    ├── AccessDenied                 (also PermissionError)     401/403, denied by the store
+    ├── RemoteError                  a permanent answer we cannot use (other 4xx, redirect loop)
+    ├── TransientError               retried under the RetryPolicy
+    │   ├── ConnectionFailed         (also ConnectionError)   refused, reset, cut mid-body
+    │   ├── StallTimeout             (also TimeoutError)      no byte for ``Timeouts.stall`` seconds
+    │   ├── ServerBusy               5xx and 429, with the server's Retry-After
+    │   └── ProtocolMismatch         the answer broke the protocol (wrong Content-Range, short body)
+    ├── RetriesExhausted             transient failures with no progress used up the retry budget
+    ├── VerificationError            (also ValueError)   the bytes are not what was expected
+    │   ├── SizeMismatch
+    │   └── ChecksumMismatch
+    └── LocalError                   (also OSError)   the local side: destination, partial, sidecar
+        └── PartialTakenOver         another writer took over the ``.partial`` we were writing
+
+Why this shape: callers catch the builtin they already know (``FileNotFoundError``,
+``ValueError``, ``TimeoutError``) or ``ResumableError`` for all of ours. ``TransientError`` is what
+the retry loop retries, and nothing else is. Every error carries its data as attributes (``url``,
+``expected``, ``actual``, ``kept``) and pickles, so it survives process pools and Dask; every URL is
+passed through :func:`redact` on the way in, so credentials never reach a message or a log.
+
+This module imports nothing from the package, so every other module can import it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = [
+    "AccessDenied",
+    "ChecksumMismatch",
+    "ConnectionFailed",
+    "InvalidArgument",
+    "LocalError",
+    "PartialTakenOver",
+    "ProtocolMismatch",
+    "RemoteError",
+    "ResumableError",
+    "RetriesExhausted",
+    "ServerBusy",
+    "SizeMismatch",
+    "SourceNotFound",
+    "StallTimeout",
+    "TransientError",
+    "VerificationError",
+    "redact",
+]
+
+# Query parameters that carry secrets in signed URLs: AWS SigV4/V2, GCS V4 and V2, Azure SAS,
+# CloudFront, and the generic names people use for API keys and tokens.
+_SECRET_PARAMS = re.compile(
+    r"^(x-amz-(signature|credential|security-token)|x-goog-(signature|credential)"
+    r"|signature|sig|se|skoid|sktid|token|access_token|api[-_]?key|key|password|secret"
+    r"|policy|key-pair-id|awsaccesskeyid|googleaccessid)$",
+    re.IGNORECASE,
+)
+REDACTED = "REDACTED"
+
+
+def redact(url: str) -> str:
+    """Return ``url`` with its password and secret query parameters replaced by ``REDACTED``.
+
+    Signed URLs (S3 presigned, GCS signed, Azure SAS) are credentials: anyone holding one can read
+    the object. They end up in exception messages, logs and sidecar files unless every place that
+    prints a URL prints this instead. Anything that does not parse as a URL is returned unchanged
+    apart from ``user:password@`` removal, because a message must never fail to build.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"//[^/@\s]*:[^/@\s]*@", f"//{REDACTED}@", url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{REDACTED}@{host}" if ":" in userinfo else f"{REDACTED}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_SECRET_PARAMS.match(k) for k, _ in pairs):
+            query = urlencode(
+                [(k, REDACTED if _SECRET_PARAMS.match(k) else v) for k, v in pairs], safe="/:"
+            )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _restore(cls: type[ResumableError], args: tuple[Any, ...]) -> ResumableError:
+    """Rebuild an error without calling its ``__init__`` (see ``ResumableError.__reduce__``)."""
+    err = cls.__new__(cls)
+    err.args = args
+    return err
+
+
+class ResumableError(Exception):
+    """Base of every error raised by ``resumable``.
+
+    Attributes:
+        url: the URL involved, credentials redacted (``None`` when no URL is involved).
+        kept: what was left on disk, in words (``"partial kept at ... (N of M bytes), resumable"``);
+            filled in by the downloader when it knows.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, kept: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = redact(url) if url is not None else None
+        self.kept = kept
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.url and self.url not in text:
+            text = f"{text} [{self.url}]"
+        if self.kept:
+            text = f"{text}; {self.kept}"
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take different constructor arguments; restoring from args + __dict__ keeps
+        # every one of them picklable without a __reduce__ each.
+        return (_restore, (type(self), self.args), self.__dict__)
+
+
+class InvalidArgument(ResumableError, ValueError):
+    """An argument is invalid: malformed URL, unknown scheme, bad digest, negative size."""
+
+
+class SourceNotFound(ResumableError, FileNotFoundError):
+    """The object does not exist at the source (HTTP 404/410, missing key)."""
+
+
+class AccessDenied(ResumableError, PermissionError):
+    """The source refused access (HTTP 401/403, denied by the store)."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+
+
+class RemoteError(ResumableError):
+    """The source answered in a way that retrying will not fix (other 4xx, redirect loop)."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+
+
+class TransientError(ResumableError):
+    """A failure worth retrying. ``retry_after`` is the wait the server asked for, if any."""
+
+    retry_after: float | None = None
+
+
+class ConnectionFailed(TransientError, ConnectionError):
+    """The connection could not be made, or broke (refused, reset, cut mid-body)."""
+
+
+class StallTimeout(TransientError, TimeoutError):
+    """No byte arrived for ``seconds``: the transfer stalled (or the connect timed out)."""
+
+    def __init__(self, message: str, *, url: str | None = None, seconds: float | None = None):
+        super().__init__(message, url=url)
+        self.seconds = seconds
+
+
+class ServerBusy(TransientError):
+    """The server answered 5xx or 429; ``retry_after`` holds its Retry-After in seconds."""
+
+    def __init__(
+        self, *, url: str | None = None, status: int, retry_after: float | None = None
+    ) -> None:
+        hint = f", Retry-After {retry_after:g}s" if retry_after is not None else ""
+        super().__init__(f"server answered HTTP {status}{hint}", url=url)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ProtocolMismatch(TransientError):
+    """The answer contradicted the request: wrong Content-Range, body shorter than announced.
+
+    Retried, because a fresh request usually gets a correct answer (a proxy cut the body, a CDN
+    node served a bad range); the bytes concerned are never kept.
+    """
+
+
+class RetriesExhausted(ResumableError):
+    """Transient failures kept happening without progress until the retry budget ran out.
+
+    ``attempts`` counts the attempts made; ``reason`` is the last failure, which is also
+    ``__cause__`` when raised.
+    """
+
+    def __init__(self, *, url: str | None, attempts: int, reason: str) -> None:
+        super().__init__(f"gave up after {attempts} attempts without progress: {reason}", url=url)
+        self.attempts = attempts
+        self.reason = reason
+
+
+class VerificationError(ResumableError, ValueError):
+    """The downloaded bytes are not what was expected; nothing was published."""
+
+    def __init__(
+        self, message: str, *, url: str | None = None, expected: Any = None, actual: Any = None
+    ) -> None:
+        super().__init__(message, url=url)
+        self.expected = expected
+        self.actual = actual
+
+
+class SizeMismatch(VerificationError):
+    """The size differs from the expected size (``expected`` and ``actual`` in bytes)."""
+
+    def __init__(self, *, url: str | None = None, expected: int, actual: int, what: str = "size"):
+        super().__init__(
+            f"{what} mismatch: expected {expected} bytes, got {actual}",
+            url=url,
+            expected=expected,
+            actual=actual,
+        )
+
+
+class ChecksumMismatch(VerificationError):
+    """A digest differs from the expected one. ``algorithm`` names it (``sha256``, ``md5``...)."""
+
+    def __init__(self, *, url: str | None = None, algorithm: str, expected: str, actual: str):
+        super().__init__(
+            f"{algorithm} mismatch: expected {expected}, got {actual}",
+            url=url,
+            expected=expected,
+            actual=actual,
+        )
+        self.algorithm = algorithm
+
+
+class LocalError(ResumableError, OSError):
+    """The local side failed: the destination is unusable, the disk is full, a sidecar is bad."""
+
+    def __init__(self, message: str, *, url: str | None = None, path: str | None = None):
+        super().__init__(message, url=url)
+        self.path = path
+
+
+class PartialTakenOver(LocalError):
+    """Another writer took over the ``.partial`` this download was writing.
+
+    This happens only when file locking silently failed (NFS, Lustre): the owner token in the
+    sidecar showed a different writer, so this download stopped rather than interleave bytes.
+    """

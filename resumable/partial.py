@@ -1,0 +1,270 @@
+"""The ``.partial`` protocol: where unfinished bytes live and how they become the destination.
+
+For a destination ``D``:
+
+- ``D.partial`` holds the bytes fetched so far. Single stream: its length is the resume offset.
+- ``D.partial.json`` (the sidecar, replaced atomically) says what those bytes are: format
+  version, the source URL (credentials redacted), the object's validators, what the caller
+  expected, and the token of the writer that owns the partial.
+- ``D.partial.lock`` stops two processes from doing the same work. It is only an optimisation:
+  on NFS/Lustre/GPFS a lock can "succeed" for everyone, so correctness rests on the owner token
+  (a writer that sees another token in the sidecar stops) and on the inode check at promote.
+- ``promote()`` fsyncs the data, checks ownership, ``os.replace``\\ s ``D.partial`` onto ``D``,
+  fsyncs the directory and removes the sidecar. ``D`` therefore only ever holds a complete file,
+  and a failed download never touches an existing ``D``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import LocalError, PartialTakenOver, redact
+
+__all__ = ["FORMAT_VERSION", "Partial", "Sidecar"]
+
+FORMAT_VERSION = 1
+log = logging.getLogger("resumable")
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """The contents of ``D.partial.json``."""
+
+    url: str
+    validators: Mapping[str, Any]
+    expected: Mapping[str, Any]
+    owner: str
+    format: int = FORMAT_VERSION
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": self.format,
+                "url": self.url,
+                "validators": dict(self.validators),
+                "expected": dict(self.expected),
+                "owner": self.owner,
+                **dict(self.extra),
+            },
+            indent=1,
+            sort_keys=True,
+        )
+
+
+class Partial:
+    """The files beside one destination, and the writer's handle on ``D.partial``."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.data = dest.with_name(dest.name + ".partial")
+        self.meta = dest.with_name(dest.name + ".partial.json")
+        self.lockfile = dest.with_name(dest.name + ".partial.lock")
+        self.owner = uuid.uuid4().hex
+        self._fd: int | None = None
+        self._inode: tuple[int, int] | None = None
+
+    # -- locking --------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self, enabled: bool = True) -> Iterator[None]:
+        """Hold ``D.partial.lock`` (blocking) while downloading; a no-op when disabled.
+
+        A filesystem without working locks only costs duplicate work, so a failure to lock is
+        logged and ignored. The lock file is removed once ``D`` is in place (a waiter then finds
+        ``D`` complete); after a failure it stays beside the partial.
+        """
+        if not enabled:
+            yield
+            return
+        from filelock import FileLock
+
+        lock = FileLock(str(self.lockfile))
+        try:
+            lock.acquire()
+        except OSError as exc:
+            log.warning("could not lock %s (%s); continuing without a lock", self.lockfile, exc)
+            yield
+            return
+        try:
+            yield
+        finally:
+            if self.dest.exists() and not self.data.exists():
+                with contextlib.suppress(OSError):
+                    os.unlink(self.lockfile)
+            lock.release()
+
+    # -- sidecar --------------------------------------------------------------------------------
+
+    def read_sidecar(self) -> Sidecar | None:
+        """The sidecar, or ``None`` if absent or unreadable (then the partial is not trusted).
+
+        Raises:
+            LocalError: the sidecar was written by a newer format; it is left alone rather than
+                destroyed, since a newer ``resumable`` may be using it.
+        """
+        try:
+            raw = json.loads(self.meta.read_text(encoding="utf-8"))
+            version = int(raw["format"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring unreadable sidecar %s (%s); starting over", self.meta, exc)
+            return None
+        if version > FORMAT_VERSION:
+            raise LocalError(
+                f"{self.meta} was written by a newer resumable (format {version}, this one "
+                f"reads {FORMAT_VERSION}); upgrade resumable or delete the .partial files",
+                path=str(self.meta),
+            )
+        try:
+            return Sidecar(
+                url=str(raw["url"]),
+                validators=dict(raw["validators"]),
+                expected=dict(raw["expected"]),
+                owner=str(raw["owner"]),
+                format=version,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("ignoring malformed sidecar %s (%s); starting over", self.meta, exc)
+            return None
+
+    def write_sidecar(
+        self, url: str, validators: Mapping[str, Any], expected: Mapping[str, Any]
+    ) -> None:
+        """Claim the partial for this writer and record what its bytes are (atomically)."""
+        sidecar = Sidecar(url=redact(url), validators=validators, expected=expected, owner=self.owner)
+        tmp = self.meta.with_name(f"{self.meta.name}.{self.owner}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(sidecar.to_json())
+            os.replace(tmp, self.meta)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise self._local_error(exc, "writing the sidecar") from exc
+
+    # -- data -----------------------------------------------------------------------------------
+
+    def open(self) -> int:
+        """Open (creating) ``D.partial`` for writing without truncating; return its size.
+
+        ``O_NOFOLLOW``: a ``.partial`` that is a symlink is refused, never written through.
+        """
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.data, flags, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise LocalError(
+                    f"{self.data} is a symlink; refusing to write through it (remove it)",
+                    path=str(self.data),
+                ) from exc
+            raise self._local_error(exc, "opening the partial") from exc
+        st = os.fstat(fd)
+        self._fd = fd
+        self._inode = (st.st_dev, st.st_ino)
+        return st.st_size
+
+    @property
+    def fd(self) -> int:
+        if self._fd is None:
+            raise RuntimeError("the partial is not open")
+        return self._fd
+
+    def write(self, data: bytes | memoryview, offset: int) -> None:
+        """Write all of ``data`` at ``offset`` (pwrite, so concurrent writers never interleave)."""
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.pwrite(self.fd, view, offset)
+                view = view[written:]
+                offset += written
+        except OSError as exc:
+            raise self._local_error(exc, "writing the partial") from exc
+
+    def truncate(self, size: int = 0) -> None:
+        """Drop the bytes past ``size`` (a restart, or a partial longer than the object)."""
+        self.check_owner()
+        try:
+            os.ftruncate(self.fd, size)
+        except OSError as exc:
+            raise self._local_error(exc, "truncating the partial") from exc
+
+    def check_owner(self) -> None:
+        """Raise :class:`PartialTakenOver` if another writer's token is in the sidecar."""
+        sidecar = self.read_sidecar()
+        if sidecar is not None and sidecar.owner != self.owner:
+            raise PartialTakenOver(
+                f"another writer took over {self.data} (its lock did not hold); stopped to "
+                "avoid interleaving bytes",
+                path=str(self.data),
+            )
+
+    def promote(self) -> None:
+        """Make ``D`` the verified partial: fsync, check ownership, rename, fsync the directory."""
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            raise self._local_error(exc, "flushing the partial") from exc
+        self.check_owner()
+        try:
+            st = os.stat(self.data, follow_symlinks=False)
+        except OSError as exc:
+            raise self._local_error(exc, "checking the partial") from exc
+        if (st.st_dev, st.st_ino) != self._inode:
+            raise PartialTakenOver(
+                f"{self.data} was replaced by another writer; not publishing it",
+                path=str(self.data),
+            )
+        try:
+            os.replace(self.data, self.dest)
+        except OSError as exc:
+            raise self._local_error(exc, f"moving the partial onto {self.dest}") from exc
+        _fsync_dir(self.dest.parent)
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.meta)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def discard(self) -> None:
+        """Remove the partial and its sidecar (nothing worth resuming is in them)."""
+        self.close()
+        for path in (self.data, self.meta):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def _local_error(self, exc: OSError, doing: str) -> LocalError:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            reason = f"{reason} (free some space, then run again: the partial resumes)"
+        err = LocalError(f"{doing} failed: {reason}", path=str(self.data))
+        err.errno = exc.errno
+        return err
+
+
+def _fsync_dir(path: Path) -> None:
+    """fsync a directory so a rename in it survives a power cut (skipped where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,203 @@
+"""The Source seam: how the downloader talks to HTTP, S3, GCS, Azure or any fsspec filesystem.
+
+A source answers three questions and nothing else:
+
+- ``stat(url) -> RemoteInfo``: size, validators, provider checksums, range support.
+- ``open(url, start, end=None, expect=None) -> Body``: a byte stream from ``start``; the body
+  reports where the server really started (``Body.start``) and what the answer says about the
+  object (``Body.info``), so the caller can refuse to splice two versions.
+- ``list(prefix)``: the objects under a prefix (for batches and sync).
+
+Sources translate their library's exceptions into :mod:`resumable.errors` at their own boundary;
+the core never sees a ``requests`` or ``botocore`` exception.
+
+Sources are looked up by URL scheme in a registry of import strings (``"pkg.mod:Class"``), so
+``import resumable`` imports neither requests nor fsspec; a source module is imported the first
+time its scheme is used. Third parties register with :func:`register` or an entry point in the
+``resumable.sources`` group.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import InvalidArgument
+from ..retry import Timeouts
+
+__all__ = [
+    "Body",
+    "RemoteInfo",
+    "Source",
+    "SourceConfig",
+    "register",
+    "registered_schemes",
+    "source_class",
+]
+
+
+@dataclass(frozen=True)
+class RemoteInfo:
+    """What a source says about one object.
+
+    Attributes:
+        url: the object's URL as given (may hold credentials: never print it, see ``redact``).
+        size: size in bytes, ``None`` when unknown (chunked HTTP without a range answer).
+        etag: the ETag as sent, quotes and ``W/`` prefix included.
+        last_modified: the Last-Modified value as sent (an HTTP date for HTTP).
+        version: a version id or generation, for stores that keep versions.
+        checksums: provider checksums, ``{kind: value}`` (e.g. ``{"md5": hex}``).
+        accept_ranges: whether the source serves byte ranges.
+    """
+
+    url: str
+    size: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    version: str | None = None
+    checksums: Mapping[str, str] = field(default_factory=dict)
+    accept_ranges: bool = False
+
+    @property
+    def strong_etag(self) -> str | None:
+        """The ETag if it is strong; a weak ETag (``W/"..."``) never identifies exact bytes."""
+        if self.etag and not self.etag.startswith(("W/", "w/")):
+            return self.etag
+        return None
+
+    @property
+    def has_validator(self) -> bool:
+        """Whether this object can be told apart from a later version of itself."""
+        return bool(self.version or self.strong_etag or self.last_modified)
+
+    def same_object(self, other: RemoteInfo) -> bool:
+        """True only when a validator both sides have proves they are the same version.
+
+        The strongest shared validator decides (version, then strong ETag, then Last-Modified),
+        and known sizes must agree. Without any shared validator the answer is ``False``: when
+        in doubt, never splice.
+        """
+        if self.size is not None and other.size is not None and self.size != other.size:
+            return False
+        for a, b in (
+            (self.version, other.version),
+            (self.strong_etag, other.strong_etag),
+            (self.last_modified, other.last_modified),
+        ):
+            if a and b:
+                return a == b
+        return False
+
+    def validators(self) -> dict[str, Any]:
+        """The identity of this version, for the sidecar (no URL: URLs may hold credentials)."""
+        return {
+            "size": self.size,
+            "etag": self.etag,
+            "last_modified": self.last_modified,
+            "version": self.version,
+        }
+
+
+@runtime_checkable
+class Body(Protocol):
+    """A readable answer to ``Source.open``.
+
+    ``start`` is the offset of the first byte the body carries, as the server reported it (a
+    server that ignored Range says 0). ``info`` is what the answer says about the object.
+    ``read`` returns ``b""`` at the end and raises :class:`~resumable.errors.TransientError`
+    subclasses when the transfer breaks.
+    """
+
+    start: int
+    info: RemoteInfo
+
+    def read(self, amount: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Source(Protocol):
+    """One transport (HTTP, an fsspec filesystem...). See the module docstring."""
+
+    def stat(self, url: str) -> RemoteInfo: ...
+
+    def open(
+        self, url: str, start: int = 0, end: int | None = None, expect: RemoteInfo | None = None
+    ) -> Body: ...
+
+    def list(self, prefix: str) -> Iterator[tuple[str, RemoteInfo]]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """What every source is constructed with.
+
+    Attributes:
+        timeouts: connect and stall timeouts.
+        max_connections: connections a source may keep open to one host (pool size).
+        storage_options: per-protocol options, e.g. ``{"s3": {"anon": True}}``.
+        headers: extra HTTP headers (e.g. an ``Authorization`` header) for HTTP(S) sources.
+    """
+
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_connections: int = 16
+    storage_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+_HTTP = "resumable.sources.http:HTTPSource"
+_registry: dict[str, str | type[Any]] = {"http": _HTTP, "https": _HTTP}
+_lock = threading.Lock()
+_entry_points_loaded = False
+
+
+def register(scheme: str, target: str | type[Any]) -> None:
+    """Serve URLs of ``scheme`` with ``target``: a class, or ``"package.module:Class"``.
+
+    The class is constructed with a :class:`SourceConfig` and must implement :class:`Source`.
+    A string is imported only when the scheme is first used.
+    """
+    if not scheme or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+        raise InvalidArgument(f"invalid URL scheme {scheme!r}")
+    with _lock:
+        _registry[scheme.lower()] = target
+
+
+def registered_schemes() -> list[str]:
+    """The schemes that have a source, sorted."""
+    _load_entry_points()
+    return sorted(_registry)
+
+
+def source_class(scheme: str) -> type[Any]:
+    """The source class registered for ``scheme``; :class:`InvalidArgument` if there is none."""
+    _load_entry_points()
+    with _lock:
+        target = _registry.get(scheme.lower())
+    if target is None:
+        known = ", ".join(registered_schemes())
+        raise InvalidArgument(f"no source for URL scheme {scheme!r} (known: {known})")
+    if isinstance(target, str):
+        module, _, name = target.partition(":")
+        target = getattr(importlib.import_module(module), name)
+        with _lock:
+            _registry[scheme.lower()] = target
+    return target
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    from importlib.metadata import entry_points
+
+    with _lock:
+        for ep in entry_points(group="resumable.sources"):
+            _registry.setdefault(ep.name.lower(), ep.value)
+        _entry_points_loaded = True

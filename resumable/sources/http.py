@@ -1,0 +1,300 @@
+"""HTTP(S) source: one pooled keep-alive ``requests.Session``, ranges checked, errors translated.
+
+Only this module imports requests and urllib3. Three rules shape it:
+
+- **Never trust a Range request.** The answer's status and ``Content-Range`` say where the body
+  really starts (``Body.start``); a 200 to a ranged request starts at 0. The downloader compares.
+- **Ask for exact bytes.** ``Accept-Encoding: identity`` on every request, so ``Content-Length``
+  and ranges count stored bytes. A server that compresses anyway is decoded as a whole stream,
+  with no size and no ranges (a compressed byte offset means nothing in the stored file).
+- **Translate at one boundary.** :func:`_translated` maps every requests/urllib3/socket error to
+  :mod:`resumable.errors`; nothing else escapes this module.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from .._version import __version__
+from ..errors import (
+    AccessDenied,
+    ConnectionFailed,
+    InvalidArgument,
+    ProtocolMismatch,
+    RemoteError,
+    ServerBusy,
+    SourceNotFound,
+    StallTimeout,
+)
+from ..retry import parse_retry_after
+from . import RemoteInfo, SourceConfig
+
+__all__ = ["HTTPBody", "HTTPSource"]
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+_UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
+
+
+class HTTPSource:
+    """Serves ``http://`` and ``https://`` URLs.
+
+    One ``requests.Session`` per downloader, with a connection pool of
+    ``SourceConfig.max_connections`` per host, so consecutive files from one server reuse a warm
+    keep-alive connection. requests' own retries are off: the downloader's policy decides.
+    Proxies, ``.netrc`` and ``REQUESTS_CA_BUNDLE`` work as they do in requests.
+    """
+
+    def __init__(self, config: SourceConfig | None = None) -> None:
+        config = config or SourceConfig()
+        self._timeout = (config.timeouts.connect, config.timeouts.stall)
+        self._stall = config.timeouts.stall
+        session = requests.Session()
+        adapter = HTTPAdapter(
+            pool_connections=max(config.max_connections, 1),
+            pool_maxsize=max(config.max_connections, 1),
+            max_retries=0,
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.max_redirects = 10
+        session.headers["User-Agent"] = f"resumable/{__version__} {session.headers['User-Agent']}"
+        session.headers["Accept-Encoding"] = "identity"
+        session.headers.update(config.headers)
+        self._session = session
+
+    def stat(self, url: str) -> RemoteInfo:
+        """HEAD the URL; fall back to a one-byte GET when HEAD is refused.
+
+        Presigned S3/GCS URLs are signed for GET only and answer 403 to HEAD; some servers
+        answer 405/501. The fallback ``Range: bytes=0-0`` GET then gives the same facts.
+        """
+        with _translated(url, self._stall):
+            response = self._session.head(url, allow_redirects=True, timeout=self._timeout)
+            response.close()
+            if response.status_code in (403, 405, 501):
+                response = self._session.get(
+                    url, headers={"Range": "bytes=0-0"}, stream=True, timeout=self._timeout
+                )
+                response.close()
+        _raise_for_status(response, url)
+        start, info = _describe(response, url)
+        if response.status_code == 206 and info.size is None:
+            raise ProtocolMismatch("a 206 answer without the object's total size", url=url)
+        return info
+
+    def open(
+        self, url: str, start: int = 0, end: int | None = None, expect: RemoteInfo | None = None
+    ) -> HTTPBody:
+        """GET ``url`` from byte ``start`` (to ``end``, exclusive), pinned to ``expect``.
+
+        With a ``start`` or ``end``, sends ``Range`` and, when ``expect`` has one, ``If-Range``
+        with its strong ETag, else its Last-Modified date (a weak ETag is never used there:
+        RFC 9110 forbids it and it does not identify bytes). A 416 for a range starting at or
+        past the end comes back as an empty body whose ``info.size`` tells the real size.
+        """
+        headers: dict[str, str] = {}
+        if start > 0 or end is not None:
+            headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+            if expect is not None:
+                validator = expect.strong_etag or expect.last_modified
+                if validator:
+                    headers["If-Range"] = validator
+        with _translated(url, self._stall):
+            response = self._session.get(
+                url, headers=headers, stream=True, timeout=self._timeout, allow_redirects=True
+            )
+        try:
+            if response.status_code == 416 and "Range" in headers:
+                return self._unsatisfiable(response, url, start)
+            _raise_for_status(response, url)
+            body_start, info = _describe(response, url)
+            encoded = _is_encoded(response)
+            if encoded and response.status_code == 206:
+                raise ProtocolMismatch("a compressed answer to a byte-range request", url=url)
+            if encoded:
+                response.raw.decode_content = True
+            return HTTPBody(response, url, body_start, info, self._stall)
+        except BaseException:
+            response.close()
+            raise
+
+    def _unsatisfiable(self, response: requests.Response, url: str, start: int) -> HTTPBody:
+        response.close()
+        match = _UNSATISFIED_RANGE.match(response.headers.get("Content-Range", ""))
+        if match is None:
+            raise RemoteError(
+                f"HTTP 416 for a range from byte {start}, without the object's size", url=url
+            )
+        _, info = _describe(response, url)
+        sized = RemoteInfo(
+            url=url,
+            size=int(match.group(1)),
+            etag=info.etag,
+            last_modified=info.last_modified,
+            accept_ranges=True,
+        )
+        return HTTPBody(response, url, start, sized, self._stall)
+
+    def list(self, prefix: str) -> Iterator[tuple[str, RemoteInfo]]:
+        """Plain HTTP has no listing; prefixes need an fsspec source (``s3://``, ``gs://``...)."""
+        raise InvalidArgument(
+            "HTTP(S) URLs cannot be listed as a prefix; give the files' URLs or a brace template",
+            url=prefix,
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+
+class HTTPBody:
+    """The body of one GET, read in large blocks through urllib3 with errors translated."""
+
+    def __init__(
+        self, response: requests.Response, url: str, start: int, info: RemoteInfo, stall: float
+    ) -> None:
+        self.start = start
+        self.info = info
+        self._response = response
+        self._raw: urllib3.HTTPResponse = response.raw
+        self._url = url
+        self._stall = stall
+        self._empty = response.status_code == 416
+
+    def read(self, amount: int) -> bytes:
+        """Up to ``amount`` bytes; ``b""`` at the end of the body."""
+        if self._empty:
+            return b""
+        with _translated(self._url, self._stall):
+            return self._raw.read(amount)
+
+    def close(self) -> None:
+        # Closing mid-body discards the connection rather than draining gigabytes to reuse it.
+        self._response.close()
+
+    def __enter__(self) -> HTTPBody:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_encoded(response: requests.Response) -> bool:
+    return response.headers.get("Content-Encoding", "identity").strip().lower() not in (
+        "",
+        "identity",
+    )
+
+
+def _describe(response: requests.Response, url: str) -> tuple[int, RemoteInfo]:
+    """Where the body starts, and what the headers say about the whole object."""
+    headers = response.headers
+    start = 0
+    size: int | None = None
+    if response.status_code == 206:
+        match = _CONTENT_RANGE.match(headers.get("Content-Range", ""))
+        if match is None:
+            raise ProtocolMismatch(
+                f"HTTP 206 with an unusable Content-Range {headers.get('Content-Range')!r}",
+                url=url,
+            )
+        start = int(match.group(1))
+        size = None if match.group(3) == "*" else int(match.group(3))
+    elif not _is_encoded(response):
+        length = headers.get("Content-Length", "")
+        size = int(length) if length.strip().isdigit() else None
+    accepts = response.status_code == 206 or "bytes" in headers.get("Accept-Ranges", "").lower()
+    info = RemoteInfo(
+        url=url,
+        size=size,
+        etag=headers.get("ETag"),
+        last_modified=headers.get("Last-Modified"),
+        accept_ranges=accepts and not _is_encoded(response),
+    )
+    return start, info
+
+
+def _raise_for_status(response: requests.Response, url: str) -> None:
+    status = response.status_code
+    if status in (200, 206):
+        return
+    if status in (404, 410):
+        raise SourceNotFound(f"HTTP {status}: no such object", url=url)
+    if status in (401, 403):
+        raise AccessDenied(f"HTTP {status}: access denied", url=url, status=status)
+    if status == 429 or 500 <= status <= 599 and status not in (501, 505):
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise ServerBusy(url=url, status=status, retry_after=retry_after)
+    raise RemoteError(f"unexpected HTTP {status} {response.reason or ''}".strip(), url=url)
+
+
+@contextmanager
+def _translated(url: str, stall: float) -> Iterator[None]:
+    """Map requests, urllib3 and socket errors to :mod:`resumable.errors` (the one boundary)."""
+    try:
+        yield
+    except Exception as exc:  # every branch re-raises; the table is in _translate
+        _translate(exc, url, stall)
+
+
+def _translate(exc: Exception, url: str, stall: float) -> NoReturn:
+    e = requests.exceptions
+    u = urllib3.exceptions
+    if isinstance(exc, e.TooManyRedirects):
+        raise RemoteError("too many redirects (a redirect loop?)", url=url) from exc
+    if isinstance(exc, (e.InvalidURL, e.MissingSchema, e.InvalidSchema, u.LocationParseError)):
+        raise InvalidArgument(f"invalid URL: {_reason(exc)}", url=url) from exc
+    if isinstance(exc, e.ConnectTimeout):
+        raise StallTimeout("timed out connecting", url=url) from exc
+    if _is_timeout(exc):
+        raise StallTimeout(f"no data for {stall:g}s", url=url, seconds=stall) from exc
+    if isinstance(exc, e.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        raise RemoteError(f"TLS certificate verification failed: {_reason(exc)}", url=url) from exc
+    if isinstance(exc, (e.ContentDecodingError, u.DecodeError)):
+        raise ProtocolMismatch(f"undecodable body: {_reason(exc)}", url=url) from exc
+    if isinstance(
+        exc,
+        (e.ConnectionError, e.ChunkedEncodingError, u.ProtocolError, u.HTTPError, OSError),
+    ) or isinstance(exc, http.client.HTTPException):
+        raise ConnectionFailed(f"connection failed: {_reason(exc)}", url=url) from exc
+    raise exc
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """Read timeouts hide at several depths (requests wraps urllib3 wraps socket.timeout)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current,
+            (
+                requests.exceptions.ReadTimeout,
+                urllib3.exceptions.ReadTimeoutError,
+                socket.timeout,
+                TimeoutError,
+            ),
+        ):
+            return True
+        nested: list[Any] = [getattr(current, "reason", None), *current.args[:1]]
+        nested += [current.__cause__, current.__context__]
+        current = next((n for n in nested if isinstance(n, BaseException)), None)
+    return "timed out" in str(exc)
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason without the URL (which may hold credentials) that requests puts in."""
+    text = str(exc)
+    if len(text) > 200:
+        text = text[:200] + "..."
+    # requests quotes the URL ("... with url: /path?sig=..."): it may hold credentials.
+    text = re.sub(r"(https?://\S+|with url: \S+)", "<url>", text)
+    return text or type(exc).__name__

@@ -1,0 +1,690 @@
+"""An in-process HTTP/1.1 server that misbehaves on request, and proves that it did.
+
+Why: a resumable downloader is only as good as its handling of the ways real servers and
+networks fail: connections cut mid-body (FIN or RST), bodies shorter than their
+Content-Length, stalls, 503 with Retry-After, CDNs that ignore Range or gzip behind the
+client's back, objects replaced between two requests, redirect loops. Real servers do these
+things rarely and never on cue, so this server does them deterministically: each object has a
+queue of planned :class:`Fault` objects, one consumed per GET. Every request is recorded as a
+:class:`Record` (status, Range, If-Range, body bytes really sent, ...) so a test can assert
+that the fault happened instead of assuming it.
+
+Without faults the server is a small but RFC 9110-correct origin: strong/weak/no ETag,
+Last-Modified, single byte ranges (206/416), If-Range, keep-alive.
+
+Usage::
+
+    with FaultServer() as srv:
+        url = srv.add("a.bin", data)
+        srv.plan("a.bin", Fault.cut(after=1000), Fault.status(503, retry_after=1))
+        ...  # first GET is cut after 1000 body bytes, second gets 503, then normal
+        assert [r.fault for r in srv.requests_for("a.bin")] == ["cut", "status", None]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import gzip
+import hashlib
+import select
+import socket
+import socketserver
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import quote, unquote, urlsplit
+
+CHUNK = 64 * 1024
+"""Bodies are written in chunks of this size, so cuts and stalls land mid-body."""
+
+_BASE_MTIME = 1_704_067_200  # 2024-01-01T00:00:00Z; Last-Modified = base + version seconds
+
+EtagKind = Literal["strong", "weak"] | None
+
+FAULT_KINDS = (
+    "cut", "status", "ignore_range", "short_body", "wrong_content_range", "stall", "hang",
+    "trickle", "gzip", "redirect", "replace",
+)
+"""Every :attr:`Fault.kind` (handy for parametrised tests)."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One planned misbehaviour, applied to exactly one GET. Build with the constructors.
+
+    ``kind`` is the short name stored in :attr:`Record.fault`.
+    """
+
+    kind: str
+    after: int = 0
+    reset: bool = False
+    seconds: float = 0.0
+    code: int = 0
+    retry_after: int | str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    start: int = 0
+    rate: float = 0.0
+    location: str = ""
+    data: bytes = b""
+
+    @classmethod
+    def cut(cls, after: int, *, reset: bool = False) -> Fault:
+        """Honest headers, ``after`` body bytes, then close abruptly (FIN, or RST if reset)."""
+        return cls("cut", after=after, reset=reset)
+
+    @classmethod
+    def status(
+        cls,
+        code: int,
+        *,
+        retry_after: int | str | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> Fault:
+        """Answer ``code`` with ``body`` instead of the object (416 gets ``bytes */size``).
+
+        ``retry_after`` is sent verbatim as Retry-After: seconds (int) or an HTTP-date (str).
+        """
+        return cls(
+            "status",
+            code=code,
+            retry_after=retry_after,
+            headers=tuple((headers or {}).items()),
+            body=body,
+        )
+
+    @classmethod
+    def ignore_range(cls) -> Fault:
+        """200 with the full body although a Range was asked (a CDN that ignores Range)."""
+        return cls("ignore_range")
+
+    @classmethod
+    def short_body(cls, n: int) -> Fault:
+        """Headers promise the full length, only ``n`` body bytes follow, then a clean FIN."""
+        return cls("short_body", after=n)
+
+    @classmethod
+    def wrong_content_range(cls, start: int) -> Fault:
+        """206 with bytes ``start``-end and an honest Content-Range, whatever was asked."""
+        return cls("wrong_content_range", start=start)
+
+    @classmethod
+    def stall(cls, after: int, seconds: float) -> Fault:
+        """Send ``after`` body bytes, go silent for ``seconds`` (socket open), then close."""
+        return cls("stall", after=after, seconds=seconds)
+
+    @classmethod
+    def hang(cls, seconds: float = 0.0) -> Fault:
+        """Send nothing at all for ``seconds``, then close (0 = drop the request at once).
+
+        Exercises the client's read timeout while waiting for the status line, and the
+        "server closed the connection without a response" path. Recorded with status 0.
+        """
+        return cls("hang", seconds=seconds)
+
+    @classmethod
+    def trickle(cls, bytes_per_second: float) -> Fault:
+        """Send the whole (normal) response body slowly, in small paced writes."""
+        return cls("trickle", rate=bytes_per_second)
+
+    @classmethod
+    def gzip(cls) -> Fault:
+        """200 + ``Content-Encoding: gzip`` of the whole object, whatever Accept-Encoding said."""
+        return cls("gzip")
+
+    @classmethod
+    def redirect(cls, location: str, code: int = 302) -> Fault:
+        """Redirect to ``location`` (relative or absolute; may be the same path)."""
+        return cls("redirect", location=location, code=code)
+
+    @classmethod
+    def replace(cls, data: bytes) -> Fault:
+        """Replace the object by a new version just before answering this GET normally."""
+        return cls("replace", data=data)
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the server saw and did for one request (appended when the response ends)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    range: str | None
+    if_range: str | None
+    status: int
+    """Status code sent; 0 if no status line was sent (:meth:`Fault.hang`)."""
+    fault: str | None
+    body_bytes_sent: int
+    """Body bytes handed to the socket before the response ended or was cut."""
+    content_range: str | None
+    etag: str | None
+    conn_id: int
+    """Server-side connection number: equal ids mean the client reused a connection."""
+
+    def header(self, name: str) -> str | None:
+        """Case-insensitive lookup of a request header."""
+        lname = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lname), None)
+
+
+@dataclass
+class _Object:
+    data: bytes
+    etag_kind: EtagKind
+    last_modified: bool
+    ranges: bool
+    version: int
+    etag: str | None = field(init=False)
+    last_modified_ts: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(self.data).hexdigest()[:16]
+        tag = f'"{digest}-v{self.version}"'
+        self.etag = {"strong": tag, "weak": f"W/{tag}", None: None}[self.etag_kind]
+        self.last_modified_ts = _BASE_MTIME + self.version
+
+    @property
+    def last_modified_http(self) -> str:
+        return email.utils.formatdate(self.last_modified_ts, usegmt=True)
+
+    def validator_headers(self) -> list[tuple[str, str]]:
+        headers = []
+        if self.etag is not None:
+            headers.append(("ETag", self.etag))
+        if self.last_modified:
+            headers.append(("Last-Modified", self.last_modified_http))
+        return headers
+
+    def if_range_matches(self, value: str) -> bool:
+        """RFC 9110 13.1.5: only a strong ETag or an exactly equal date validates."""
+        value = value.strip()
+        if value.startswith('"'):
+            return self.etag_kind == "strong" and value == self.etag
+        if value.startswith("W/") or not self.last_modified:
+            return False
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return False
+        return int(parsed.timestamp()) == self.last_modified_ts
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | Literal["unsatisfiable"] | None:
+    """Parse a single byte range against ``size``.
+
+    Returns inclusive ``(first, last)``, ``"unsatisfiable"`` (answer 416), or ``None`` when
+    the header must be ignored (malformed, other unit, or several ranges, which a server may
+    answer with the full 200).
+    """
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_s, dash, last_s = spec.strip().partition("-")
+    first_s, last_s = first_s.strip(), last_s.strip()
+    if not dash or not (first_s.isdigit() or first_s == "") or not (last_s.isdigit() or last_s == ""):
+        return None
+    if first_s == "":  # suffix: the last N bytes
+        if last_s == "":
+            return None
+        n = int(last_s)
+        if n == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - n), size - 1
+    first = int(first_s)
+    if last_s != "" and int(last_s) < first:
+        return None
+    if first >= size:
+        return "unsatisfiable"
+    last = size - 1 if last_s == "" else min(int(last_s), size - 1)
+    return first, last
+
+
+@dataclass
+class _Reply:
+    """A fully decided response: what to announce and how to deliver it."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    send: int | None = None  # body bytes to actually send; None = all
+    ending: Literal["keep", "fin", "rst", "stall", "hang"] = "keep"
+    seconds: float = 0.0
+    rate: float = 0.0
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 64
+    owner: FaultServer
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind() calls socket.getfqdn(), which can stall on DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
+
+    def shutdown_request(self, request: Any) -> None:
+        # For an RST the socket must be closed without shutdown(SHUT_WR), which sends FIN.
+        if self.owner._take_reset(request):
+            self.close_request(request)
+        else:
+            super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients disconnecting mid-response are expected here; keep stderr quiet."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+    timeout = 60  # safety net for forgotten idle keep-alive connections
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default per-request stderr logging."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.conn_id = self.server.owner._register(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.owner._unregister(self.connection)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        owner = self.server.owner
+        path = urlsplit(self.path).path
+        name = unquote(path)[1:]
+        owner._begin()
+        reply: _Reply | None = None
+        fault: Fault | None = None
+        sent = 0
+        try:
+            fault = owner._take_fault(name) if self.command == "GET" else None
+            reply = owner._decide(self, name, fault)
+            sent = self._deliver(reply)
+        finally:
+            status = reply.status if reply is not None else 0
+            headers = dict(reply.headers) if reply is not None else {}
+            owner._record(
+                Record(
+                    method=self.command,
+                    path=self.path,
+                    headers=dict(self.headers.items()),
+                    range=self.headers.get("Range"),
+                    if_range=self.headers.get("If-Range"),
+                    status=0 if reply is not None and reply.ending == "hang" else status,
+                    fault=fault.kind if fault is not None else None,
+                    body_bytes_sent=sent,
+                    content_range=headers.get("Content-Range"),
+                    etag=headers.get("ETag"),
+                    conn_id=self.conn_id,
+                )
+            )
+
+    def _idle(self, seconds: float) -> None:
+        """Keep the connection open and silent for ``seconds``.
+
+        Ends early on :meth:`FaultServer.stop` or once the client has closed its end (it
+        gave up after its read timeout), so a long stall neither delays the request log
+        nor outlives the test that planned it.
+        """
+        deadline = time.monotonic() + seconds
+        stopping = self.server.owner._stopping
+        while not stopping.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    return  # EOF: the client is gone
+            except OSError:
+                return
+
+    def _deliver(self, reply: _Reply) -> int:
+        """Write ``reply`` to the socket; return the body bytes really written."""
+        stopping = self.server.owner._stopping
+        if reply.ending == "hang":
+            self._idle(reply.seconds)
+            self.close_connection = True
+            return 0
+        sent = 0
+        try:
+            self.send_response(reply.status)
+            for key, value in reply.headers:
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command == "HEAD":
+                return 0
+            body = reply.body if reply.send is None else reply.body[: reply.send]
+            step = max(1, int(reply.rate / 20)) if reply.rate else CHUNK
+            for offset in range(0, len(body), step):
+                if stopping.is_set():
+                    self.close_connection = True
+                    return sent
+                chunk = body[offset : offset + step]
+                self.wfile.write(chunk)
+                sent += len(chunk)
+                if reply.rate:
+                    stopping.wait(len(chunk) / reply.rate)
+        except OSError:  # client went away (EPIPE, ECONNRESET) or stop() shut the socket
+            self.close_connection = True
+            return sent
+        if reply.ending == "stall":
+            self._idle(reply.seconds)
+        if reply.ending == "rst":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.server.owner._mark_reset(self.connection)
+        if reply.ending != "keep":
+            self.close_connection = True
+        return sent
+
+
+class FaultServer:
+    """Fault-injecting HTTP/1.1 server on 127.0.0.1 (random port), in a background thread.
+
+    Thread-safe. Use as a context manager or call :meth:`start` / :meth:`stop`.
+    """
+
+    settle_timeout = 3.0
+    """How long :attr:`log` waits for in-flight requests to finish before snapshotting."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._objects: dict[str, _Object] = {}
+        self._redirects: dict[str, tuple[str, int]] = {}
+        self._plans: dict[str, deque[Fault]] = {}
+        self._log: list[Record] = []
+        self._version = 0
+        self._in_flight = 0
+        self._conns: dict[socket.socket, threading.Thread] = {}
+        self._resets: set[socket.socket] = set()
+        self._conn_counter = 0
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> FaultServer:
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        httpd.owner = self
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            name=f"FaultServer:{httpd.server_port}",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop promptly: wake stalls/trickles, shut every open connection, close the port."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        with self._lock:
+            conns = dict(self._conns)
+        for sock in conns:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes handlers blocked in recv/send
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for thread in conns.values():
+            thread.join(timeout=2)  # they were all woken above; this returns at once
+
+    def __enter__(self) -> FaultServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("FaultServer is not running")
+        return f"http://127.0.0.1:{self._httpd.server_port}"
+
+    def url_for(self, name: str) -> str:
+        return f"{self.url}/{quote(name)}"
+
+    # -- objects and plans -------------------------------------------------------------
+
+    def add(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        etag: EtagKind = "strong",
+        last_modified: bool = True,
+        ranges: bool = True,
+    ) -> str:
+        """Serve ``data`` at ``/name`` (replacing any previous object); return its URL.
+
+        ``ranges=False`` mimics ``python -m http.server``: always 200, no Accept-Ranges.
+        """
+        with self._lock:
+            self._version += 1
+            self._objects[name] = _Object(data, etag, last_modified, ranges, self._version)
+        return self.url_for(name)
+
+    def replace(self, name: str, data: bytes) -> None:
+        """Publish a new version: new content, new ETag, Last-Modified one second later."""
+        with self._lock:
+            old = self._objects[name]
+            self._version += 1
+            self._objects[name] = _Object(
+                data, old.etag_kind, old.last_modified, old.ranges, self._version
+            )
+
+    def get(self, name: str) -> bytes:
+        """Current content of an object (after any :meth:`Fault.replace`)."""
+        with self._lock:
+            return self._objects[name].data
+
+    def etag(self, name: str) -> str | None:
+        with self._lock:
+            return self._objects[name].etag
+
+    def add_redirect(self, name: str, location: str, code: int = 302) -> str:
+        """Make ``/name`` always redirect to ``location`` (same path = redirect loop)."""
+        with self._lock:
+            self._redirects[name] = (location, code)
+        return self.url_for(name)
+
+    def plan(self, name: str, *faults: Fault) -> None:
+        """Queue ``faults`` for ``name``: the next GETs consume one each, then all is normal."""
+        with self._lock:
+            self._plans.setdefault(name, deque()).extend(faults)
+
+    def pending(self, name: str) -> list[Fault]:
+        """Faults planned for ``name`` that no GET has consumed yet."""
+        with self._lock:
+            return list(self._plans.get(name, ()))
+
+    def reset(self) -> None:
+        """Drop all objects, redirects, plans and the request log."""
+        with self._lock:
+            self._objects.clear()
+            self._redirects.clear()
+            self._plans.clear()
+            self._log.clear()
+
+    # -- the request log ---------------------------------------------------------------
+
+    @property
+    def log(self) -> list[Record]:
+        """Snapshot of all records, after in-flight requests finished (see settle_timeout).
+
+        Waiting matters: the client can see the last body byte a moment before the handler
+        thread appends the record.
+        """
+        with self._lock:
+            self._lock.wait_for(lambda: self._in_flight == 0, timeout=self.settle_timeout)
+            return list(self._log)
+
+    def requests_for(self, name: str) -> list[Record]:
+        """Records whose path (query string ignored) is ``/name``."""
+        return [r for r in self.log if unquote(urlsplit(r.path).path) == "/" + name]
+
+    # -- internals used by the handler ------------------------------------------------
+
+    def _register(self, sock: socket.socket) -> int:
+        with self._lock:
+            self._conn_counter += 1
+            self._conns[sock] = threading.current_thread()
+            return self._conn_counter
+
+    def _unregister(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._conns.pop(sock, None)
+
+    def _mark_reset(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._resets.add(sock)
+
+    def _take_reset(self, sock: socket.socket) -> bool:
+        with self._lock:
+            if sock in self._resets:
+                self._resets.discard(sock)
+                return True
+            return False
+
+    def _begin(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def _record(self, record: Record) -> None:
+        with self._lock:
+            self._log.append(record)
+            self._in_flight -= 1
+            self._lock.notify_all()
+
+    def _take_fault(self, name: str) -> Fault | None:
+        with self._lock:
+            queue = self._plans.get(name)
+            return queue.popleft() if queue else None
+
+    def _decide(self, handler: _Handler, name: str, fault: Fault | None) -> _Reply:
+        """Turn (request, object, fault) into a :class:`_Reply`. No I/O happens here."""
+        if fault is not None and fault.kind == "replace":
+            self.replace(name, fault.data)
+        with self._lock:
+            obj = self._objects.get(name)
+            redirect = self._redirects.get(name)
+        if fault is not None and fault.kind == "hang":
+            return _Reply(0, [], ending="hang", seconds=fault.seconds)
+        if fault is not None and fault.kind == "redirect":
+            redirect = (fault.location, fault.code)
+        if redirect is not None:
+            location, code = redirect
+            return _Reply(code, [("Location", location), ("Content-Length", "0")])
+        if fault is not None and fault.kind == "status":
+            return _status_reply(fault, obj)
+        if obj is None:
+            body = b"not found\n"
+            headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            return _Reply(404, headers, body)
+        if fault is not None and fault.kind == "gzip":
+            body = gzip.compress(obj.data, mtime=0)
+            headers = [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Encoding", "gzip"),
+                ("Content-Length", str(len(body))),
+                *obj.validator_headers(),
+            ]
+            return _Reply(200, headers, body)
+        reply = _normal_reply(handler, obj, fault)
+        if fault is None:
+            return reply
+        if fault.kind == "cut":
+            return replace(reply, send=fault.after, ending="rst" if fault.reset else "fin")
+        if fault.kind == "short_body":
+            return replace(reply, send=fault.after, ending="fin")
+        if fault.kind == "stall":
+            return replace(reply, send=fault.after, ending="stall", seconds=fault.seconds)
+        if fault.kind == "trickle":
+            return replace(reply, rate=fault.rate)
+        return reply  # replace, ignore_range, wrong_content_range: handled in _normal_reply
+
+
+def _status_reply(fault: Fault, obj: _Object | None) -> _Reply:
+    headers: list[tuple[str, str]] = []
+    if fault.body:
+        headers.append(("Content-Type", "text/plain"))
+    headers.append(("Content-Length", str(len(fault.body))))
+    if fault.retry_after is not None:
+        headers.append(("Retry-After", str(fault.retry_after)))
+    if fault.code == 416:
+        headers.append(("Content-Range", f"bytes */{len(obj.data) if obj else 0}"))
+    headers.extend(fault.headers)
+    return _Reply(fault.code, headers, fault.body)
+
+
+def _normal_reply(handler: _Handler, obj: _Object, fault: Fault | None) -> _Reply:
+    """The RFC-correct answer, except for the range-related faults."""
+    size = len(obj.data)
+    common = [("Content-Type", "application/octet-stream"), *obj.validator_headers()]
+    if obj.ranges:
+        common.append(("Accept-Ranges", "bytes"))
+    kind = fault.kind if fault is not None else None
+
+    if fault is not None and fault.kind == "wrong_content_range":
+        first, last = fault.start, size - 1
+        return _Reply(
+            206,
+            [
+                *common,
+                ("Content-Range", f"bytes {first}-{last}/{size}"),
+                ("Content-Length", str(max(0, last - first + 1))),
+            ],
+            obj.data[first:],
+        )
+
+    range_header = handler.headers.get("Range")
+    if_range = handler.headers.get("If-Range")
+    wanted: tuple[int, int] | Literal["unsatisfiable"] | None = None
+    if (
+        handler.command == "GET"  # RFC 9110 14.2: Range is defined for GET only
+        and obj.ranges
+        and range_header is not None
+        and kind != "ignore_range"
+        and (if_range is None or obj.if_range_matches(if_range))
+    ):
+        wanted = parse_range(range_header, size)
+
+    if wanted == "unsatisfiable":
+        return _Reply(
+            416, [*common, ("Content-Range", f"bytes */{size}"), ("Content-Length", "0")]
+        )
+    if wanted is None:
+        return _Reply(200, [*common, ("Content-Length", str(size))], obj.data)
+    first, last = wanted
+    return _Reply(
+        206,
+        [
+            *common,
+            ("Content-Range", f"bytes {first}-{last}/{size}"),
+            ("Content-Length", str(last - first + 1)),
+        ],
+        obj.data[first : last + 1],
+    )
