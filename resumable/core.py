@@ -334,7 +334,9 @@ class _Download:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise LocalError(f"cannot read {self.dest}: {exc.strerror}", path=str(self.dest))
+            raise LocalError(
+                f"cannot read {self.dest}: {exc.strerror}", path=str(self.dest)
+            ) from exc
         if self.size is not None and size != self.size:
             return None
         if not self.expected and self.size is None:
@@ -346,7 +348,9 @@ class _Download:
         try:
             hash_file(self.dest, digests.update)
         except OSError as exc:
-            raise LocalError(f"cannot read {self.dest}: {exc.strerror}", path=str(self.dest))
+            raise LocalError(
+                f"cannot read {self.dest}: {exc.strerror}", path=str(self.dest)
+            ) from exc
         actual = digests.hexdigests()
         if any(actual[a] != v for a, v in self.expected.items()):
             log.info("%s exists but fails verification; downloading a fresh copy", self.dest)
@@ -354,7 +358,7 @@ class _Download:
         self._emit(EventKind.SKIPPED, done=size, total=size)
         return self._result("skipped", size, actual)
 
-    # -- the download -------------------------------------------------------------------------------
+    # -- the download ---------------------------------------------------------------------------
 
     def _download(self) -> DownloadResult:
         self._open_partial()
@@ -486,9 +490,7 @@ class _Download:
                 partial.check_owner()
             self._emit(EventKind.PROGRESS, total=total)
         if total is not None and self.offset < total:
-            raise ProtocolMismatch(
-                f"the body ended at byte {self.offset} of {total}", url=self.url
-            )
+            raise ProtocolMismatch(f"the body ended at byte {self.offset} of {total}", url=self.url)
         if total is not None and self.offset > total:
             self._reset()
             raise ProtocolMismatch(f"received more than the {total} bytes announced", url=self.url)

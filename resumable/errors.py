@@ -3,7 +3,7 @@
 ::
 
     ResumableError
-    ├── InvalidArgument              (also ValueError)   bad input, raised before any network traffic
+    ├── InvalidArgument              (also ValueError)   bad input, found before any network use
     ├── SourceNotFound               (also FileNotFoundError)   404/410, missing object
     ├── AccessDenied                 (also PermissionError)     401/403, denied by the store
     ├── RemoteError                  a permanent answer we cannot use (other 4xx, redirect loop)

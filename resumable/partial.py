@@ -142,7 +142,9 @@ class Partial:
         self, url: str, validators: Mapping[str, Any], expected: Mapping[str, Any]
     ) -> None:
         """Claim the partial for this writer and record what its bytes are (atomically)."""
-        sidecar = Sidecar(url=redact(url), validators=validators, expected=expected, owner=self.owner)
+        sidecar = Sidecar(
+            url=redact(url), validators=validators, expected=expected, owner=self.owner
+        )
         tmp = self.meta.with_name(f"{self.meta.name}.{self.owner}.tmp")
         try:
             with open(tmp, "w", encoding="utf-8") as f:

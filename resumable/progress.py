@@ -79,7 +79,7 @@ class TqdmProgress:
 
     Args:
         leave: keep finished bars on screen.
-        **tqdm_kwargs: passed to every ``tqdm`` bar (e.g. ``file=``, ``disable=``, ``mininterval=``).
+        **tqdm_kwargs: passed to every ``tqdm`` bar (``file=``, ``disable=``, ``mininterval=``).
     """
 
     def __init__(self, *, leave: bool = True, **tqdm_kwargs: Any) -> None:

@@ -66,7 +66,8 @@ class HTTPSource:
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.max_redirects = 10
-        session.headers["User-Agent"] = f"resumable/{__version__} {session.headers['User-Agent']}"
+        default_agent = str(session.headers.get("User-Agent", ""))
+        session.headers["User-Agent"] = f"resumable/{__version__} {default_agent}".strip()
         session.headers["Accept-Encoding"] = "identity"
         session.headers.update(config.headers)
         self._session = session
@@ -86,7 +87,7 @@ class HTTPSource:
                 )
                 response.close()
         _raise_for_status(response, url)
-        start, info = _describe(response, url)
+        _, info = _describe(response, url)
         if response.status_code == 206 and info.size is None:
             raise ProtocolMismatch("a 206 answer without the object's total size", url=url)
         return info
@@ -230,7 +231,7 @@ def _raise_for_status(response: requests.Response, url: str) -> None:
         raise SourceNotFound(f"HTTP {status}: no such object", url=url)
     if status in (401, 403):
         raise AccessDenied(f"HTTP {status}: access denied", url=url, status=status)
-    if status == 429 or 500 <= status <= 599 and status not in (501, 505):
+    if status == 429 or (500 <= status <= 599 and status not in (501, 505)):
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         raise ServerBusy(url=url, status=status, retry_after=retry_after)
     raise RemoteError(f"unexpected HTTP {status} {response.reason or ''}".strip(), url=url)
@@ -260,10 +261,8 @@ def _translate(exc: Exception, url: str, stall: float) -> NoReturn:
         raise RemoteError(f"TLS certificate verification failed: {_reason(exc)}", url=url) from exc
     if isinstance(exc, (e.ContentDecodingError, u.DecodeError)):
         raise ProtocolMismatch(f"undecodable body: {_reason(exc)}", url=url) from exc
-    if isinstance(
-        exc,
-        (e.ConnectionError, e.ChunkedEncodingError, u.ProtocolError, u.HTTPError, OSError),
-    ) or isinstance(exc, http.client.HTTPException):
+    broken = (e.ConnectionError, e.ChunkedEncodingError, u.HTTPError, http.client.HTTPException)
+    if isinstance(exc, (*broken, OSError)):
         raise ConnectionFailed(f"connection failed: {_reason(exc)}", url=url) from exc
     raise exc
 
@@ -291,10 +290,23 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def _reason(exc: BaseException) -> str:
-    """A short reason without the URL (which may hold credentials) that requests puts in."""
-    text = str(exc)
-    if len(text) > 200:
-        text = text[:200] + "..."
+    """The innermost readable reason, without the URL (it may hold credentials).
+
+    requests and urllib3 wrap the real cause (``MaxRetryError(reason=NewConnectionError)``,
+    ``ProtocolError("Connection broken: ...", IncompleteRead)``) and quote the URL in between.
+    """
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException) and exc.args:
+            inner = exc.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
     # requests quotes the URL ("... with url: /path?sig=..."): it may hold credentials.
     text = re.sub(r"(https?://\S+|with url: \S+)", "<url>", text)
+    if len(text) > 200:
+        text = text[:200] + "..."
     return text or type(exc).__name__
