@@ -547,6 +547,8 @@ class _Download:
         return {"size": self.size, **self.expected}
 
     def _fail(self, exc: ResumableError) -> None:
+        if self._partial_size() == 0:
+            self.partial.discard()  # an empty partial and its sidecar are only clutter
         if exc.kept is None:
             exc.kept = self._kept()
         if not self.callback_failed:
@@ -554,10 +556,7 @@ class _Download:
 
     def _kept(self) -> str:
         parts = []
-        try:
-            have = os.stat(self.partial.data).st_size
-        except OSError:
-            have = 0
+        have = self._partial_size()
         if have:
             total = self._total()
             of = f" of {total}" if total is not None else ""
@@ -570,6 +569,12 @@ class _Download:
         if self.dest.exists():
             parts.append(f"the existing {self.dest} was not modified")
         return "; ".join(parts)
+
+    def _partial_size(self) -> int:
+        try:
+            return os.stat(self.partial.data).st_size
+        except OSError:
+            return 0
 
     def _emit(
         self,

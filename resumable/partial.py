@@ -80,8 +80,8 @@ class Partial:
         """Hold ``D.partial.lock`` (blocking) while downloading; a no-op when disabled.
 
         A filesystem without working locks only costs duplicate work, so a failure to lock is
-        logged and ignored. The lock file is removed once ``D`` is in place (a waiter then finds
-        ``D`` complete); after a failure it stays beside the partial.
+        logged and ignored. The lock file is removed on release when no partial remains (``D`` is
+        in place, or nothing was kept); a waiter then re-checks ``D`` before doing any work.
         """
         if not enabled:
             yield
@@ -98,7 +98,7 @@ class Partial:
         try:
             yield
         finally:
-            if self.dest.exists() and not self.data.exists():
+            if not self.data.exists():
                 with contextlib.suppress(OSError):
                     os.unlink(self.lockfile)
             lock.release()

@@ -5,6 +5,7 @@
 - ``nginx`` / ``simple_http``: one real server per session (starting processes per test
   would dominate the run time). Their document roots are shared, so tests must not reuse
   file names: build names from ``unique_prefix``, e.g. ``f"{unique_prefix}/file.bin"``.
+- ``make_nginx``: a factory for dedicated nginx instances (other ``limit_rate``, own root).
 - Test data: ``servers.make_data(size, seed)`` (a plain function, import it).
 
 nginx missing: the nginx tests are skipped locally but *fail* when ``CI`` is set, so a CI
@@ -16,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from servers import FaultServer, NginxServer, SimpleHTTPServer, nginx_available
@@ -40,6 +42,27 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NginxServer]:
         yield server
 
 
+@pytest.fixture
+def make_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., NginxServer]]:
+    """Start dedicated nginx instances (e.g. ``make_nginx(limit_rate="1m")``) for this test.
+
+    For when the shared ``nginx`` (20 MB/s on ``/slow/``) does not fit: a much lower rate to
+    interrupt a transfer reliably, or a private root. All are stopped after the test.
+    """
+    require_nginx()
+    started: list[NginxServer] = []
+
+    def start(root: Path | None = None, *, limit_rate: str = "20m") -> NginxServer:
+        root = root if root is not None else tmp_path_factory.mktemp("nginx-root")
+        server = NginxServer(root, limit_rate=limit_rate).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def simple_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleHTTPServer]:
     """``python -m http.server`` for the whole session: always 200, ignores Range."""
@@ -49,9 +72,10 @@ def simple_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleHTTP
 
 @pytest.fixture
 def fault_server() -> Iterator[FaultServer]:
-    """A fresh fault-injecting server for this test."""
+    """A fresh fault-injecting server for this test; fails it if the server itself crashed."""
     with FaultServer() as server:
         yield server
+    assert not server.errors, f"FaultServer raised while handling requests: {server.errors!r}"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import email.utils
 import gzip
 import socket
 import time
-from pathlib import Path
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,7 +25,6 @@ from servers import (
     make_data,
     parse_range,
 )
-from servers.nginx import nginx_binary
 
 SIZE = 300_000  # several 64 KiB chunks, so cuts land mid-body
 
@@ -449,18 +448,16 @@ def test_nginx_slow_location_serves_the_same_files(nginx: NginxServer, unique_pr
     assert (response.status_code, response.content) == (206, data[10:])
 
 
-def test_nginx_limit_rate_throttles(tmp_path: Path) -> None:
-    if nginx_binary() is None:
-        pytest.skip("nginx is not installed")
+def test_nginx_limit_rate_throttles(make_nginx: Callable[..., NginxServer]) -> None:
     data = make_data(2 * 1024 * 1024)
-    with NginxServer(tmp_path, limit_rate="1m") as server:
-        server.add("big.bin", data)
-        started = time.monotonic()
-        assert get(server.url_for("big.bin")).content == data
-        fast = time.monotonic() - started
-        started = time.monotonic()
-        assert get(server.slow_url("big.bin")).content == data
-        slow = time.monotonic() - started
+    server = make_nginx(limit_rate="1m")
+    server.add("big.bin", data)
+    started = time.monotonic()
+    assert get(server.url_for("big.bin")).content == data
+    fast = time.monotonic() - started
+    started = time.monotonic()
+    assert get(server.slow_url("big.bin")).content == data
+    slow = time.monotonic() - started
     # nginx sends the first second's quota at once, so 2 MiB at 1 MiB/s takes about 1 s.
     assert fast < 0.5
     assert slow > 0.7
@@ -476,3 +473,12 @@ def test_simple_http_server_ignores_range(
     assert "Accept-Ranges" not in response.headers
     assert "ETag" not in response.headers
     assert "Last-Modified" in response.headers
+
+
+def test_server_bugs_are_collected_not_hidden() -> None:
+    with FaultServer() as server:
+        server.plan("nothing.bin", Fault.replace(b"new"))  # replace needs an existing object
+        with pytest.raises(requests.exceptions.ConnectionError):
+            get(server.url_for("nothing.bin"))
+        assert [type(e) for e in server.errors] == [KeyError]
+        assert one(server.requests_for("nothing.bin")).header("host") is not None

@@ -23,14 +23,17 @@ Usage::
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import email.utils
 import gzip
 import hashlib
+import re
 import select
 import socket
 import socketserver
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -47,8 +50,17 @@ _BASE_MTIME = 1_704_067_200  # 2024-01-01T00:00:00Z; Last-Modified = base + vers
 EtagKind = Literal["strong", "weak"] | None
 
 FAULT_KINDS = (
-    "cut", "status", "ignore_range", "short_body", "wrong_content_range", "stall", "hang",
-    "trickle", "gzip", "redirect", "replace",
+    "cut",
+    "status",
+    "ignore_range",
+    "short_body",
+    "wrong_content_range",
+    "stall",
+    "hang",
+    "trickle",
+    "gzip",
+    "redirect",
+    "replace",
 )
 """Every :attr:`Fault.kind` (handy for parametrised tests)."""
 
@@ -116,7 +128,11 @@ class Fault:
 
     @classmethod
     def stall(cls, after: int, seconds: float) -> Fault:
-        """Send ``after`` body bytes, go silent for ``seconds`` (socket open), then close."""
+        """Send ``after`` body bytes, go silent for ``seconds`` (socket open), then close.
+
+        The silence ends early if the client closes its end (it timed out) or on stop().
+        With ``after`` >= the body length the client gets the whole body before the stall.
+        """
         return cls("stall", after=after, seconds=seconds)
 
     @classmethod
@@ -155,7 +171,9 @@ class Record:
 
     method: str
     path: str
+    """Request target as sent, including any query string."""
     headers: dict[str, str]
+    """Request headers, names as sent by the client (use :meth:`header` to look up)."""
     range: str | None
     if_range: str | None
     status: int
@@ -167,6 +185,8 @@ class Record:
     etag: str | None
     conn_id: int
     """Server-side connection number: equal ids mean the client reused a connection."""
+    seq: int
+    """Request number in order of arrival; :attr:`FaultServer.log` is sorted by it."""
 
     def header(self, name: str) -> str | None:
         """Case-insensitive lookup of a request header."""
@@ -216,6 +236,9 @@ class _Object:
         return int(parsed.timestamp()) == self.last_modified_ts
 
 
+_SINGLE_RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", re.IGNORECASE)
+
+
 def parse_range(header: str, size: int) -> tuple[int, int] | Literal["unsatisfiable"] | None:
     """Parse a single byte range against ``size``.
 
@@ -223,13 +246,10 @@ def parse_range(header: str, size: int) -> tuple[int, int] | Literal["unsatisfia
     the header must be ignored (malformed, other unit, or several ranges, which a server may
     answer with the full 200).
     """
-    unit, _, spec = header.strip().partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
+    match = _SINGLE_RANGE.fullmatch(header)
+    if match is None:
         return None
-    first_s, dash, last_s = spec.strip().partition("-")
-    first_s, last_s = first_s.strip(), last_s.strip()
-    if not dash or not (first_s.isdigit() or first_s == "") or not (last_s.isdigit() or last_s == ""):
-        return None
+    first_s, last_s = match.groups()
     if first_s == "":  # suffix: the last N bytes
         if last_s == "":
             return None
@@ -278,7 +298,13 @@ class _HTTPServer(ThreadingHTTPServer):
             super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients disconnecting mid-response are expected here; keep stderr quiet."""
+        """Keep stderr quiet; collect real bugs in :attr:`FaultServer.errors`.
+
+        OSErrors (client disconnected, stop() shut the socket) are expected and dropped.
+        """
+        exc = sys.exc_info()[1]
+        if exc is not None and not isinstance(exc, OSError):
+            self.owner._add_error(exc)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -309,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         path = urlsplit(self.path).path
         name = unquote(path)[1:]
-        owner._begin()
+        seq = owner._begin()
         reply: _Reply | None = None
         fault: Fault | None = None
         sent = 0
@@ -333,6 +359,7 @@ class _Handler(BaseHTTPRequestHandler):
                     content_range=headers.get("Content-Range"),
                     etag=headers.get("ETag"),
                     conn_id=self.conn_id,
+                    seq=seq,
                 )
             )
 
@@ -409,8 +436,10 @@ class FaultServer:
         self._redirects: dict[str, tuple[str, int]] = {}
         self._plans: dict[str, deque[Fault]] = {}
         self._log: list[Record] = []
+        self._errors: list[BaseException] = []
         self._version = 0
         self._in_flight = 0
+        self._seq = 0
         self._conns: dict[socket.socket, threading.Thread] = {}
         self._resets: set[socket.socket] = set()
         self._conn_counter = 0
@@ -428,7 +457,9 @@ class FaultServer:
         httpd.owner = self
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
             name=f"FaultServer:{httpd.server_port}",
         )
         self._thread.start()
@@ -533,7 +564,8 @@ class FaultServer:
 
     @property
     def log(self) -> list[Record]:
-        """Snapshot of all records, after in-flight requests finished (see settle_timeout).
+        """Snapshot of all records in arrival order, once in-flight requests have finished
+        (waiting at most :attr:`settle_timeout`).
 
         Waiting matters: the client can see the last body byte a moment before the handler
         thread appends the record.
@@ -542,11 +574,23 @@ class FaultServer:
             self._lock.wait_for(lambda: self._in_flight == 0, timeout=self.settle_timeout)
             return list(self._log)
 
+    @property
+    def errors(self) -> list[BaseException]:
+        """Unexpected exceptions raised while handling requests (bugs in this server or a
+        misuse such as planning ``Fault.replace`` for an unknown name). Should stay empty;
+        the ``fault_server`` fixture asserts that it does."""
+        with self._lock:
+            return list(self._errors)
+
     def requests_for(self, name: str) -> list[Record]:
         """Records whose path (query string ignored) is ``/name``."""
         return [r for r in self.log if unquote(urlsplit(r.path).path) == "/" + name]
 
     # -- internals used by the handler ------------------------------------------------
+
+    def _add_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self._errors.append(exc)
 
     def _register(self, sock: socket.socket) -> int:
         with self._lock:
@@ -569,13 +613,17 @@ class FaultServer:
                 return True
             return False
 
-    def _begin(self) -> None:
+    def _begin(self) -> int:
         with self._lock:
             self._in_flight += 1
+            self._seq += 1
+            return self._seq
 
     def _record(self, record: Record) -> None:
         with self._lock:
-            self._log.append(record)
+            # Records complete out of order (a handler thread may be descheduled after its
+            # last byte while the client already sent its next request); keep arrival order.
+            bisect.insort(self._log, record, key=lambda r: r.seq)
             self._in_flight -= 1
             self._lock.notify_all()
 
@@ -673,9 +721,7 @@ def _normal_reply(handler: _Handler, obj: _Object, fault: Fault | None) -> _Repl
         wanted = parse_range(range_header, size)
 
     if wanted == "unsatisfiable":
-        return _Reply(
-            416, [*common, ("Content-Range", f"bytes */{size}"), ("Content-Length", "0")]
-        )
+        return _Reply(416, [*common, ("Content-Range", f"bytes */{size}"), ("Content-Length", "0")])
     if wanted is None:
         return _Reply(200, [*common, ("Content-Length", str(size))], obj.data)
     first, last = wanted

@@ -1,0 +1,53 @@
+"""Developer and CI tasks. ``nox`` runs lint, typecheck and tests; ``nox -s bench`` benchmarks.
+
+Virtual environments are made with uv when it is installed (``pip install "nox[uv]"``), which
+resolves the whole dependency set in one run in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = os.environ.get("NOX_PYTHON") or None  # None: the Python running nox
+
+
+def _system_deps(session: nox.Session) -> None:
+    """nginx (and curl) from Debian, when missing: the tests and benchmarks serve files with it."""
+    session.run("bash", ".ci/install-system-deps", external=True)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite, against real servers started on loopback."""
+    _system_deps(session)
+    session.install("-e", ".", "--group", "test")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("--group", "lint")
+    session.run("ruff", "check", "resumable", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "resumable", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".", "--group", "typecheck")
+    session.run("mypy", "--strict", "resumable")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against curl on a loopback nginx (see docs/benchmarks.md)."""
+    _system_deps(session)
+    session.install("-e", ".")
+    session.run("python", "benchmarks/http_vs_curl.py", *session.posargs)
