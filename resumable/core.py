@@ -373,8 +373,9 @@ class _Download:
                 continue
             except TransientError as exc:
                 if self.high_water > before:
-                    budget = budget.progressed()
-                budget, wait = budget.failed(exc, url=self.url)
+                    budget, wait = budget.interrupted(exc)
+                else:
+                    budget, wait = budget.failed(exc, url=self.url)
                 log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
                 self._emit(EventKind.RETRYING, error=exc, wait=wait)
                 self.d.retry.sleep(wait)
@@ -388,7 +389,7 @@ class _Download:
         if sidecar is not None and on_disk > 0 and sidecar.url == self.safe_url:
             recorded = RemoteInfo(url=self.url, **_known(sidecar.validators))
             agree = all(sidecar.expected.get(a, v) == v for a, v in self.expected.items())
-            if agree and (recorded.has_validator or self.expected):
+            if agree and self._resumable(recorded):
                 info = recorded
         if info is None:
             self.partial.write_sidecar(self.url, {}, self._expected_record())
@@ -405,8 +406,16 @@ class _Download:
             log.info("resuming %s at byte %d", self.safe_url, on_disk)
             self.hasher.submit_file(self.partial.data, on_disk)
 
+    def _resumable(self, info: RemoteInfo | None) -> bool:
+        """Bytes of ``info``'s version may be continued: a validator pins the version, or an
+        expected digest will catch a splice (and trigger one whole refetch)."""
+        return bool(self.expected) or (info is not None and info.has_validator)
+
     def _attempt(self) -> None:
         """One request: stream from ``self.offset`` to the end of the object, or raise."""
+        if self.offset and not self._resumable(self.info):
+            log.info("%s has no validator to resume against; restarting", self.safe_url)
+            self._reset()
         expect = self.info if self.offset else None
         body = self.source.open(self.url, start=self.offset, expect=expect)
         try:
@@ -440,7 +449,7 @@ class _Download:
             log.info("%s: the partial is longer than the object; restarting", self.safe_url)
             self._reset()
             raise _Restart
-        if self._changed(info) and not (info.size == self.offset and _no_validator(info)):
+        if self._changed(info):
             # A server that ignores If-Range (S3-like) answered 206 for a new version.
             log.info("%s: the object changed; restarting from byte 0", self.safe_url)
             self._reset()
@@ -449,12 +458,7 @@ class _Download:
 
     def _changed(self, info: RemoteInfo) -> bool:
         """Whether ``info`` is provably not the version the partial holds."""
-        current = self.info
-        if current is None:
-            return False
-        if current.has_validator:
-            return not current.same_object(info)
-        return current.size is not None and info.size is not None and current.size != info.size
+        return self.info is not None and self.info.differs_from(info)
 
     def _adopt(self, info: RemoteInfo) -> None:
         """Record ``info`` as the version being downloaded (sidecar first, then data)."""
@@ -604,7 +608,3 @@ class _Download:
 def _known(validators: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("size", "etag", "last_modified", "version")
     return {k: validators.get(k) for k in keys}
-
-
-def _no_validator(info: RemoteInfo) -> bool:
-    return not info.has_validator

@@ -1,9 +1,9 @@
 """Failure policy as values: when to retry, how long to wait, when a transfer has stalled.
 
 ``RetryPolicy`` and ``Timeouts`` are frozen: the downloader consumes them and never changes them.
-``RetryBudget`` is the per-transfer state, and it is a value too: ``failed()`` and ``progressed()``
-return new budgets (as urllib3's ``Retry.increment`` does), so the rules can be tested without
-sockets and without sleeping, by injecting ``sleep`` and ``random``.
+``RetryBudget`` is the per-transfer state, and it is a value too: ``failed()`` and
+``interrupted()`` return new budgets (as urllib3's ``Retry.increment`` does), so the rules can be
+tested without sockets and without sleeping, by injecting ``sleep`` and ``random``.
 
 The budget counts *attempts that made no progress*. A 10 GB download over a flaky link may be cut
 fifty times; as long as each attempt moved bytes it is healthy and must not be killed by a fixed
@@ -121,9 +121,13 @@ class RetryBudget:
     failures: int = 0
     attempts: int = 0
 
-    def progressed(self) -> RetryBudget:
-        """Bytes arrived: the consecutive-failure count starts again."""
-        return replace(self, failures=0)
+    def interrupted(self, error: TransientError) -> tuple[RetryBudget, float]:
+        """An attempt moved bytes, then broke: retry at once-backoff, using none of the budget.
+
+        Returns the new budget (consecutive failures back to 0) and the wait before resuming.
+        """
+        after = replace(self, failures=0, attempts=self.attempts + 1)
+        return after, self.policy.delay(1, error.retry_after)
 
     def failed(self, error: TransientError, *, url: str | None = None) -> tuple[RetryBudget, float]:
         """Record a failed attempt; return the new budget and how long to sleep before the next.

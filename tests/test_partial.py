@@ -17,7 +17,9 @@ def test_sidecar_round_trips_and_never_stores_credentials(tmp_path: Path) -> Non
     url = "https://u:pw@h/f.bin?X-Amz-Signature=SIG&X-Amz-Credential=CRED"
     partial.write_sidecar(url, {"etag": '"e"', "size": 3}, {"size": 3})
     text = partial.meta.read_text()
-    assert "SIG" not in text and "CRED" not in text and "pw" not in text
+    assert "SIG" not in text
+    assert "CRED" not in text
+    assert "pw" not in text
     sidecar = partial.read_sidecar()
     assert sidecar is not None
     assert sidecar.owner == partial.owner
@@ -70,7 +72,8 @@ def test_promote_moves_the_partial_into_place_and_removes_the_sidecar(tmp_path: 
     partial.write(b"new", 0)
     partial.promote()
     assert dest.read_bytes() == b"new"
-    assert not partial.data.exists() and not partial.meta.exists()
+    assert not partial.data.exists()
+    assert not partial.meta.exists()
 
 
 def test_a_writer_stops_when_another_took_the_partial_over(tmp_path: Path) -> None:

@@ -43,9 +43,11 @@ def test_budget_counts_only_attempts_without_progress() -> None:
     budget, wait1 = budget.failed(error)
     budget, wait2 = budget.failed(error)
     assert (budget.failures, wait1, wait2) == (2, 1.0, 2.0)
-    # Bytes arrived: the next failure is the first again, however many came before.
-    budget, wait = budget.progressed().failed(error)
-    assert (budget.failures, budget.attempts, wait) == (1, 3, 1.0)
+    # An attempt that moved bytes and then broke uses none of the budget.
+    budget, wait = budget.interrupted(error)
+    assert (budget.failures, budget.attempts, wait) == (0, 3, 1.0)
+    budget, wait = budget.failed(error)
+    assert (budget.failures, budget.attempts, wait) == (1, 4, 1.0)
 
 
 def test_budget_runs_out_with_a_typed_error_chaining_the_cause() -> None:

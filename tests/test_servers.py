@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import http.client
 import socket
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+import urllib3
 from servers import (
     Fault,
     FaultServer,
@@ -27,6 +29,7 @@ from servers import (
 )
 
 SIZE = 300_000  # several 64 KiB chunks, so cuts land mid-body
+CHUNK = 64 * 1024
 
 
 def get(url: str, **kwargs: object) -> requests.Response:
@@ -57,6 +60,12 @@ def raw_exchange(url: str, headers: str = "", timeout: float = 5.0) -> tuple[byt
             ending = "RST"
     head, _, body = received.partition(b"\r\n\r\n")
     return head, body, ending
+
+
+def drain_read1(response: requests.Response, into: bytearray) -> None:
+    """Read the undecoded body with ``read1`` until EOF, appending to ``into`` as we go."""
+    while chunk := response.raw.read1(CHUNK, decode_content=False):
+        into += chunk
 
 
 def one(records: list[Record]) -> Record:
@@ -382,7 +391,7 @@ def test_replace_fault_invalidates_if_range(fault_server: FaultServer) -> None:
     response = get(url, headers={"Range": "bytes=100-", "If-Range": old_etag})
     assert (response.status_code, response.content) == (200, new)
     assert response.headers["ETag"] not in (old_etag, None)
-    assert fault_server.get("rp.bin") == new
+    assert fault_server.content("rp.bin") == new
     assert [r.fault for r in fault_server.requests_for("rp.bin")] == [None, "replace"]
 
 
@@ -403,6 +412,64 @@ def test_stop_is_prompt_with_stalled_and_idle_connections() -> None:
         server.stop()
         assert time.monotonic() - started < 2
     assert [r.fault for r in server.log] == [None, "stall"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "raw_error", "cause", "requests_error"),
+    [
+        (
+            Fault.cut(100_000),
+            urllib3.exceptions.ProtocolError,
+            http.client.IncompleteRead,
+            requests.exceptions.ChunkedEncodingError,
+        ),
+        (
+            Fault.short_body(100_000),
+            urllib3.exceptions.ProtocolError,
+            http.client.IncompleteRead,
+            requests.exceptions.ChunkedEncodingError,
+        ),
+        (
+            Fault.cut(100_000, reset=True),
+            urllib3.exceptions.ProtocolError,
+            ConnectionResetError,
+            requests.exceptions.ChunkedEncodingError,
+        ),
+        (
+            Fault.stall(100_000, seconds=5),
+            urllib3.exceptions.ReadTimeoutError,
+            TimeoutError,
+            requests.exceptions.ConnectionError,  # not requests.Timeout: raised mid-body
+        ),
+    ],
+    ids=["cut", "short_body", "cut-rst", "stall"],
+)
+def test_client_view_of_broken_bodies(
+    fault_server: FaultServer,
+    fault: Fault,
+    raw_error: type[Exception],
+    cause: type[Exception],
+    requests_error: type[Exception],
+) -> None:
+    """The exception table a downloader has to translate, and where its data went.
+
+    ``raw.read1()`` hands over every byte received before the failure; ``iter_content()``
+    and ``raw.read(n)`` may drop the partial chunk that was being filled when it happened.
+    """
+    data = make_data(SIZE)
+    url = fault_server.add("b.bin", data)
+    fault_server.plan("b.bin", fault, fault)
+    received = bytearray()
+    with (
+        requests.get(url, stream=True, timeout=(5, 0.2)) as response,
+        pytest.raises(raw_error) as excinfo,
+    ):
+        drain_read1(response, received)
+    assert bytes(received) == data[:100_000]
+    assert isinstance(excinfo.value.__cause__ or excinfo.value.__context__, cause)
+    with pytest.raises(requests_error):
+        get(url, timeout=(5, 0.2))
+    assert [r.body_bytes_sent for r in fault_server.requests_for("b.bin")] == [100_000] * 2
 
 
 # -------------------------------------------------------------------- real servers

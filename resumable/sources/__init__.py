@@ -73,22 +73,23 @@ class RemoteInfo:
         """Whether this object can be told apart from a later version of itself."""
         return bool(self.version or self.strong_etag or self.last_modified)
 
-    def same_object(self, other: RemoteInfo) -> bool:
-        """True only when a validator both sides have proves they are the same version.
+    def differs_from(self, other: RemoteInfo) -> bool:
+        """True when ``other`` is provably another version of the object.
 
-        The strongest shared validator decides (version, then strong ETag, then Last-Modified),
-        and known sizes must agree. Without any shared validator the answer is ``False``: when
-        in doubt, never splice.
+        Known sizes that differ prove it; otherwise the strongest validator both sides have
+        decides (version, then strong ETag, then Last-Modified). With nothing to compare the
+        answer is ``False``: whether to trust such an answer is the caller's decision (it
+        resumes only from objects that have a validator, or under an expected digest).
         """
         if self.size is not None and other.size is not None and self.size != other.size:
-            return False
+            return True
         for a, b in (
             (self.version, other.version),
             (self.strong_etag, other.strong_etag),
             (self.last_modified, other.last_modified),
         ):
             if a and b:
-                return a == b
+                return a != b
         return False
 
     def validators(self) -> dict[str, Any]:

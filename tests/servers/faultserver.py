@@ -527,7 +527,7 @@ class FaultServer:
                 data, old.etag_kind, old.last_modified, old.ranges, self._version
             )
 
-    def get(self, name: str) -> bytes:
+    def content(self, name: str) -> bytes:
         """Current content of an object (after any :meth:`Fault.replace`)."""
         with self._lock:
             return self._objects[name].data
