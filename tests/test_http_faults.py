@@ -71,7 +71,12 @@ def test_cut_mid_body_resumes_from_the_bytes_on_disk(
     assert (first.fault, first.body_bytes_sent) == ("cut", 6 * MiB)
     # The resume starts exactly where the disk ends and is pinned to the version.
     offset = int(second.range.removeprefix("bytes=").rstrip("-"))
-    assert 0 < offset <= 6 * MiB
+    if reset:
+        # A TCP reset makes the kernel drop data not yet read: less may reach the disk.
+        assert 0 < offset <= 6 * MiB
+    else:
+        # Every byte that arrived before a clean close was kept (read1 hands them over first).
+        assert offset == 6 * MiB
     assert second.if_range == fault_server.etag("f.bin")
     assert second.status == 206
     assert (tmp_path / "f.bin").read_bytes() == data
