@@ -107,6 +107,10 @@ def check_digests(expected: Mapping[str, str], actual: Mapping[str, str], *, url
             )
 
 
+class _Abandoned(Exception):
+    """Internal: stop re-hashing a prefix nobody is waiting for."""
+
+
 class InlineHasher:
     """Hashes on the caller's thread: for small files, where a thread costs more than it saves."""
 
@@ -153,11 +157,24 @@ class BackgroundHasher(InlineHasher):
                 continue
             try:
                 if isinstance(item, tuple):
-                    super().submit_file(*item)
+                    self._hash_prefix(*item)
                 else:
                     self._digests.update(item)
+            except _Abandoned:
+                pass
             except BaseException as exc:
                 self._error = exc
+
+    def _hash_prefix(self, path: str | os.PathLike[str], length: int) -> None:
+        """Re-hash a prefix, giving up between blocks once abandoned (Ctrl-C stays prompt)."""
+
+        def consume(block: bytes) -> None:
+            if self._abandoned.is_set():
+                raise _Abandoned
+            self._digests.update(block)
+
+        if hash_file(path, consume, limit=length) != length:
+            raise OSError(f"{os.fspath(path)} is shorter than the {length} bytes to re-hash")
 
     def submit(self, data: Any) -> None:
         self._queue.put(data)

@@ -112,3 +112,22 @@ def test_checks_raise_typed_errors_with_expected_and_actual() -> None:
     with pytest.raises(ChecksumMismatch) as digest:
         check_digests({"md5": "a"}, {"md5": "c", "sha256": "b"}, url="u")
     assert digest.value.algorithm == "md5"
+
+
+def test_closing_abandons_a_long_prefix_rehash_promptly(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    with open(big, "wb") as f:
+        f.truncate(2 << 30)  # 2 GiB sparse: ~1.5 s of hashing if it were not abandoned
+    hasher = BackgroundHasher(Digests(["md5"]))
+    hasher.submit_file(big, 2 << 30)
+    read: list[int] = []
+    original = hasher._digests.update
+
+    def counting(block: object) -> None:
+        read.append(1)
+        original(block)
+
+    hasher._digests.update = counting  # type: ignore[method-assign]
+    hasher.close()
+    assert not hasher._thread.is_alive()
+    assert len(read) < 100  # far fewer than the 512 blocks of 4 MiB in the file
