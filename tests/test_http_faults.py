@@ -414,3 +414,29 @@ def test_connections_are_reused_across_files(
         url = fault_server.add(f"s{i}.bin", make_data(100_000, seed=i))
         d.download(url, tmp_path / f"s{i}.bin")
     assert len({r.conn_id for r in fault_server.log}) == 1
+
+
+def test_an_empty_object_downloads_and_then_skips(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    url = fault_server.add("empty.bin", b"")
+    first = d.download(url, tmp_path / "empty.bin", size=0, sha256=sha(b""))
+    again = d.download(url, tmp_path / "empty.bin")
+    assert (first.status, first.size, first.sha256) == ("downloaded", 0, sha(b""))
+    assert (again.status, again.bytes_transferred) == ("skipped", 0)
+    assert (tmp_path / "empty.bin").read_bytes() == b""
+    assert leftovers(tmp_path / "empty.bin") == []
+
+
+def test_threads_racing_for_one_destination_download_it_once(
+    fault_server: FaultServer, d: ResumableDownloader, data: bytes, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = fault_server.add("f.bin", data)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: d.download(url, tmp_path / "f.bin"), range(4)))
+    assert sorted(r.status for r in results) == ["downloaded", "skipped", "skipped", "skipped"]
+    assert statuses(fault_server, "f.bin") == [200]  # the lock saved three downloads
+    assert all(r.sha256 == sha(data) for r in results)
+    assert leftovers(tmp_path / "f.bin") == []
