@@ -104,7 +104,9 @@ class ResumableDownloader:
         headers: extra HTTP headers for every HTTP(S) request.
         locking: take ``D.partial.lock`` to avoid duplicate work between processes (correctness
             never depends on it).
-        block_size: bytes read per call on the hot path.
+        block_size: most bytes read per call on the hot path.
+        sources: source instances to use for some URL schemes instead of the registered
+            classes, e.g. ``{"mem": MemorySource(...)}`` from :mod:`resumable.testing`.
     """
 
     def __init__(
@@ -119,6 +121,7 @@ class ResumableDownloader:
         headers: Mapping[str, str] | None = None,
         locking: bool = True,
         block_size: int = 4 * MiB,
+        sources: Mapping[str, Source] | None = None,
     ) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise InvalidArgument(f"workers must be a positive integer, got {workers!r}")
@@ -142,6 +145,7 @@ class ResumableDownloader:
             headers=dict(headers or {}),
         )
         self._sources: dict[type[Any], Source] = {}
+        self._given = {scheme.lower(): source for scheme, source in (sources or {}).items()}
         self._lock = threading.Lock()
 
     def download(
@@ -177,7 +181,7 @@ class ResumableDownloader:
             The partial is kept (resumable) after every error except a verification failure;
             an existing ``dest`` is never modified by a failed call.
         """
-        scheme = _check_url(url)
+        scheme = _check_url(url, self._given)
         target = _check_dest(dest)
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise InvalidArgument(f"size must be a non-negative integer, got {size!r}")
@@ -187,6 +191,9 @@ class ResumableDownloader:
         return job.run()
 
     def _source(self, scheme: str) -> Source:
+        given = self._given.get(scheme.lower())
+        if given is not None:
+            return given
         cls = source_class(scheme)
         with self._lock:
             source = self._sources.get(cls)
@@ -242,7 +249,7 @@ def download(
     )
 
 
-def _check_url(url: object) -> str:
+def _check_url(url: object, given: Mapping[str, Source]) -> str:
     """Validate a URL without touching the network; return its scheme."""
     if not isinstance(url, str) or not url.strip():
         raise InvalidArgument(f"url must be a non-empty string, got {url!r}")
@@ -255,7 +262,8 @@ def _check_url(url: object) -> str:
         raise InvalidArgument(f"malformed url: {exc}", url=url) from None
     if not parts.scheme:
         raise InvalidArgument("url has no scheme (expected e.g. https://...)", url=url)
-    source_class(parts.scheme)  # unknown scheme -> InvalidArgument
+    if parts.scheme.lower() not in given:
+        source_class(parts.scheme)  # unknown scheme -> InvalidArgument
     if parts.scheme in ("http", "https") and not parts.hostname:
         raise InvalidArgument("url has no host", url=url)
     return parts.scheme
@@ -340,7 +348,7 @@ class _Download:
         if self.size is not None and size != self.size:
             return None
         if not self.expected and self.size is None:
-            remote = self.source.stat(self.url)
+            remote = self._stat()
             if remote.size is None or remote.size != size:
                 log.info("%s exists but does not match the remote size; downloading", self.dest)
                 return None
@@ -357,6 +365,18 @@ class _Download:
             return None
         self._emit(EventKind.SKIPPED, done=size, total=size)
         return self._result("skipped", size, actual)
+
+    def _stat(self) -> RemoteInfo:
+        """``source.stat`` under the retry policy (a HEAD meets 503s like any request)."""
+        budget = self.d.retry.budget()
+        while True:
+            try:
+                return self.source.stat(self.url)
+            except TransientError as exc:
+                budget, wait = budget.failed(exc, url=self.url)
+                log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
+                self._emit(EventKind.RETRYING, error=exc, wait=wait)
+                self.d.retry.sleep(wait)
 
     # -- the download ---------------------------------------------------------------------------
 
