@@ -49,6 +49,7 @@ from .verify import (
     check_size,
     hash_file,
     parse_expected,
+    pick_provider_checksum,
 )
 
 __all__ = ["DownloadResult", "ResumableDownloader", "download"]
@@ -304,6 +305,7 @@ class _Download:
         self.dest = dest
         self.size = size
         self.expected = expected
+        self.provider: dict[str, str] = {}  # a checksum the source vouches for, verified too
         self.progress = progress
         self.partial = Partial(dest)
         self.info: RemoteInfo | None = None  # the version being downloaded, once known
@@ -352,7 +354,9 @@ class _Download:
             if remote.size is None or remote.size != size:
                 log.info("%s exists but does not match the remote size; downloading", self.dest)
                 return None
-        digests = Digests(self.expected)
+            self._use_provider_checksum(remote)
+        wanted = {**self.expected, **self.provider}
+        digests = Digests(wanted)
         try:
             hash_file(self.dest, digests.update)
         except OSError as exc:
@@ -360,7 +364,7 @@ class _Download:
                 f"cannot read {self.dest}: {exc.strerror}", path=str(self.dest)
             ) from exc
         actual = digests.hexdigests()
-        if any(actual[a] != v for a, v in self.expected.items()):
+        if any(actual[a] != v for a, v in wanted.items()):
             log.info("%s exists but fails verification; downloading a fresh copy", self.dest)
             return None
         self._emit(EventKind.SKIPPED, done=size, total=size)
@@ -421,6 +425,8 @@ class _Download:
             self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
         self.info = info
         self.offset = self.resumed_from = self.high_water = on_disk
+        if info is not None:
+            self._use_provider_checksum(info)
         self._new_hasher(info.size if info else None)
         if on_disk:
             log.info("resuming %s at byte %d", self.safe_url, on_disk)
@@ -487,6 +493,11 @@ class _Download:
         if self.info is None or self.info.validators() != info.validators():
             self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
         self.info = info
+        before = self.provider
+        self._use_provider_checksum(info)
+        if self.provider != before:  # nothing is hashed yet at offset 0: hash the new kinds too
+            self.hasher.close()
+            self._new_hasher(info.size)
 
     def _reset(self) -> None:
         """Forget the partial's bytes and hash: the next bytes start a new version at 0."""
@@ -529,6 +540,9 @@ class _Download:
         try:
             check_size(self.size, self.offset, url=self.url)
             check_digests(self.expected, digests, url=self.url)
+            check_digests(
+                self.provider, digests, url=self.url, origin="the checksum the source reported"
+            )
         except VerificationError:
             if self.resumed_from:
                 # The mismatch may come from bytes of an earlier call: fetch the whole file
@@ -562,8 +576,12 @@ class _Download:
 
     # -- helpers --------------------------------------------------------------------------------
 
+    def _use_provider_checksum(self, info: RemoteInfo) -> None:
+        """Verify a checksum the source reported, unless the caller gave a SHA-256 already."""
+        self.provider = {} if "sha256" in self.expected else pick_provider_checksum(info.checksums)
+
     def _new_hasher(self, size: int | None) -> None:
-        digests = Digests(self.expected)
+        digests = Digests([*self.expected, *self.provider])
         small = size is not None and size <= self.d.block_size
         self.hasher = InlineHasher(digests) if small else BackgroundHasher(digests)
 
@@ -626,5 +644,9 @@ class _Download:
 
 
 def _known(validators: Mapping[str, Any]) -> dict[str, Any]:
+    """RemoteInfo fields from a sidecar's validators (tolerating older or partial records)."""
     keys = ("size", "etag", "last_modified", "version")
-    return {k: validators.get(k) for k in keys}
+    known: dict[str, Any] = {k: validators.get(k) for k in keys}
+    checksums = validators.get("checksums")
+    known["checksums"] = dict(checksums) if isinstance(checksums, Mapping) else {}
+    return known

@@ -227,16 +227,30 @@ class SizeMismatch(VerificationError):
 
 
 class ChecksumMismatch(VerificationError):
-    """A digest differs from the expected one. ``algorithm`` names it (``sha256``, ``md5``...)."""
+    """A digest differs from the expected one. ``algorithm`` names it (``sha256``, ``md5``...).
 
-    def __init__(self, *, url: str | None = None, algorithm: str, expected: str, actual: str):
+    ``origin`` says where the expected value came from when it was not the caller (e.g. "the
+    checksum the source reported", for provider checksums verified automatically).
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        algorithm: str,
+        expected: str,
+        actual: str,
+        origin: str | None = None,
+    ):
+        against = f" against {origin}" if origin else ""
         super().__init__(
-            f"{algorithm} mismatch: expected {expected}, got {actual}",
+            f"{algorithm} mismatch{against}: expected {expected}, got {actual}",
             url=url,
             expected=expected,
             actual=actual,
         )
         self.algorithm = algorithm
+        self.origin = origin
 
 
 class LocalError(ResumableError, OSError):

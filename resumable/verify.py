@@ -14,6 +14,7 @@ import os
 import queue
 import re
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "check_size",
     "hash_file",
     "parse_expected",
+    "pick_provider_checksum",
 ]
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -35,12 +37,62 @@ _UNSUPPORTED = {"shake_128", "shake_256"}
 BLOCK = 4 << 20
 
 
+class _CRC:
+    """crc32 (zlib) or crc32c (google-crc32c) with hashlib's update/hexdigest shape.
+
+    Cloud stores report CRCs (GCS crc32c, S3 ChecksumCRC32/CRC32C); sources normalise them to
+    8 lowercase hex digits of the big-endian value, which is what ``hexdigest`` returns.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self._value = 0
+        if kind == "crc32":
+            self._step: Callable[[Any, int], int] = zlib.crc32
+        else:
+            import google_crc32c
+
+            self._step = lambda data, value: int(google_crc32c.extend(value, bytes(data)))
+
+    def update(self, data: Any) -> None:
+        self._value = self._step(data, self._value)
+
+    def hexdigest(self) -> str:
+        return f"{self._value & 0xFFFFFFFF:08x}"
+
+
+def _crc32c_available() -> bool:
+    try:
+        import google_crc32c
+    except ImportError:
+        return False
+    return bool(google_crc32c.implementation == "c")
+
+
+# Provider checksums worth verifying, cheapest first: sha256 is computed anyway; hardware
+# crc32c costs almost nothing; md5 and sha1 cost a second hash pass on the hash thread.
+_PROVIDER_PREFERENCE = ("sha256", "crc32c", "crc32", "md5", "sha1")
+
+
+def pick_provider_checksum(checksums: Mapping[str, str]) -> dict[str, str]:
+    """The one provider checksum to verify (cheapest first), or ``{}`` if none is usable."""
+    for kind in _PROVIDER_PREFERENCE:
+        value = checksums.get(kind)
+        if not value:
+            continue
+        if kind == "crc32c" and not _crc32c_available():
+            continue
+        return {kind: value.lower()}
+    return {}
+
+
 class Digests:
-    """Several hashlib digests updated together. SHA-256 is always among them."""
+    """Several digests updated together (hashlib names, ``crc32``, ``crc32c``); SHA-256 always."""
 
     def __init__(self, algorithms: Iterable[str] = ()) -> None:
         names = dict.fromkeys(["sha256", *algorithms])
-        self._hashes = {name: hashlib.new(name) for name in names}
+        self._hashes: dict[str, Any] = {
+            name: _CRC(name) if name in ("crc32", "crc32c") else hashlib.new(name) for name in names
+        }
 
     def update(self, data: Any) -> None:
         for h in self._hashes.values():
@@ -98,12 +150,22 @@ def check_size(expected: int | None, actual: int, *, url: str, what: str = "size
         raise SizeMismatch(url=url, expected=expected, actual=actual, what=what)
 
 
-def check_digests(expected: Mapping[str, str], actual: Mapping[str, str], *, url: str) -> None:
+def check_digests(
+    expected: Mapping[str, str],
+    actual: Mapping[str, str],
+    *,
+    url: str,
+    origin: str | None = None,
+) -> None:
     """Raise :class:`ChecksumMismatch` for the first expected digest that differs."""
     for algorithm, digest in expected.items():
         if actual[algorithm] != digest:
             raise ChecksumMismatch(
-                url=url, algorithm=algorithm, expected=digest, actual=actual[algorithm]
+                url=url,
+                algorithm=algorithm,
+                expected=digest,
+                actual=actual[algorithm],
+                origin=origin,
             )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,3 +180,44 @@ def test_memory_source_lists_by_prefix(store: MemorySource) -> None:
         ("mem://bucket/dir/a", 1),
         ("mem://bucket/dir/b", 2),
     ]
+
+
+def test_a_provider_checksum_is_verified_when_no_sha256_is_given(tmp_path: Path) -> None:
+    class LyingStore(MemorySource):
+        """Reports an md5 that does not match the bytes it serves (a corrupted object)."""
+
+        def _get(self, url: str):  # type: ignore[no-untyped-def]
+            data, info = super()._get(url)
+            return data, dataclasses.replace(info, checksums={"md5": "0" * 32})
+
+    store = LyingStore({URL: DATA})
+    with ResumableDownloader(sources={"mem": store}) as d:
+        with pytest.raises(resumable.ChecksumMismatch) as info:
+            d.download(URL, tmp_path / "f")
+        assert info.value.algorithm == "md5"
+        assert "the checksum the source reported" in str(info.value)
+        assert list(tmp_path.iterdir()) == []
+        # A caller's own SHA-256 takes precedence: the provider's md5 is not consulted.
+        r = d.download(URL, tmp_path / "f", sha256=sha(DATA))
+        assert set(r.digests) == {"sha256"}
+
+
+def test_a_correct_provider_checksum_is_computed_and_survives_a_resume(
+    d: ResumableDownloader, tmp_path: Path
+) -> None:
+    with pytest.raises(Stop):
+        d.download(URL, tmp_path / "f", progress=interrupt_at(5 * MiB))
+    r = d.download(URL, tmp_path / "f")
+    assert r.status == "resumed"
+    assert r.digests["md5"] == hashlib.md5(DATA).hexdigest()
+
+
+def test_crc32_digests_match_zlib() -> None:
+    import zlib
+
+    from resumable.verify import Digests
+
+    digests = Digests(["crc32"])
+    digests.update(b"hello ")
+    digests.update(b"world")
+    assert digests.hexdigests()["crc32"] == f"{zlib.crc32(b'hello world'):08x}"

@@ -93,12 +93,16 @@ class RemoteInfo:
         return False
 
     def validators(self) -> dict[str, Any]:
-        """The identity of this version, for the sidecar (no URL: URLs may hold credentials)."""
+        """The identity of this version and its provider checksums, for the sidecar.
+
+        No URL: URLs may hold credentials.
+        """
         return {
             "size": self.size,
             "etag": self.etag,
             "last_modified": self.last_modified,
             "version": self.version,
+            "checksums": dict(self.checksums),
         }
 
 
