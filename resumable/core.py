@@ -39,7 +39,9 @@ from .errors import (
 )
 from .partial import Partial
 from .progress import EventKind, ProgressCallback, ProgressEvent, null_progress
+from .ranges import RangeSet
 from .retry import RetryPolicy, Timeouts
+from .segmented import Fallback, SegmentedFetch
 from .sources import Body, RemoteInfo, Source, SourceConfig, source_class
 from .verify import (
     BackgroundHasher,
@@ -59,6 +61,7 @@ log = logging.getLogger("resumable")
 Status = Literal["downloaded", "resumed", "skipped"]
 PathLike = str | os.PathLike[str]
 MiB = 1 << 20
+AUTO_CONNECTIONS = 8  # connections for one large file when ``connections=None``
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,9 @@ class ResumableDownloader:
 
     Args:
         workers: files downloaded in parallel by batch calls.
-        connections: most connections for one file; ``None`` chooses. (Each file currently
-            uses one connection; segmented downloads use more.)
+        connections: most connections for one file; ``None`` chooses (8). Files of at least
+            ``segment_threshold`` bytes from sources that serve ranges are split into pieces
+            fetched in parallel; smaller files use one connection.
         rate_limit: bytes per second across all transfers (arrives with batch downloads).
         storage_options: per-protocol options for fsspec sources, ``{"s3": {...}}``.
         retry: when and how to retry transient failures.
@@ -106,6 +110,7 @@ class ResumableDownloader:
         locking: take ``D.partial.lock`` to avoid duplicate work between processes (correctness
             never depends on it).
         block_size: most bytes read per call on the hot path.
+        segment_threshold: the size from which a file is downloaded in segments.
         sources: source instances to use for some URL schemes instead of the registered
             classes, e.g. ``{"mem": MemorySource(...)}`` from :mod:`resumable.testing`.
     """
@@ -122,12 +127,14 @@ class ResumableDownloader:
         headers: Mapping[str, str] | None = None,
         locking: bool = True,
         block_size: int = 4 * MiB,
+        segment_threshold: int = 64 * MiB,
         sources: Mapping[str, Source] | None = None,
     ) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise InvalidArgument(f"workers must be a positive integer, got {workers!r}")
-        if connections is not None and (not isinstance(connections, int) or connections < 1):
-            raise InvalidArgument(f"connections must be None or >= 1, got {connections!r}")
+        _check_connections(connections)
+        if not isinstance(segment_threshold, int) or segment_threshold < 1:
+            raise InvalidArgument(f"segment_threshold must be >= 1, got {segment_threshold!r}")
         if rate_limit is not None:
             raise NotImplementedError("rate_limit is not implemented yet (see the batch issue)")
         if not isinstance(block_size, int) or block_size < 64 * 1024:
@@ -139,9 +146,10 @@ class ResumableDownloader:
         self.timeouts = timeouts or Timeouts()
         self.locking = locking
         self.block_size = block_size
+        self.segment_threshold = segment_threshold
         self._config = SourceConfig(
             timeouts=self.timeouts,
-            max_connections=max(workers * (connections or 1), 16),
+            max_connections=max(workers * (connections or AUTO_CONNECTIONS), 16),
             storage_options=dict(storage_options or {}),
             headers=dict(headers or {}),
         )
@@ -158,6 +166,7 @@ class ResumableDownloader:
         sha256: str | None = None,
         checksum: str | Iterable[str] | None = None,
         progress: ProgressCallback | None = None,
+        connections: int | None = None,
     ) -> DownloadResult:
         """Download ``url`` to ``dest``, resuming a partial from an earlier call.
 
@@ -168,6 +177,7 @@ class ResumableDownloader:
             sha256: the expected SHA-256 (64 hex digits).
             checksum: ``"<algorithm>:<hex>"`` (any hashlib algorithm), or several.
             progress: called with a :class:`ProgressEvent` as the download moves.
+            connections: most connections for this file (default: the downloader's).
 
         Returns:
             A :class:`DownloadResult`; ``dest`` holds the complete, verified file.
@@ -187,8 +197,12 @@ class ResumableDownloader:
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise InvalidArgument(f"size must be a non-negative integer, got {size!r}")
         expected = parse_expected(sha256, checksum)
+        _check_connections(connections)
+        wanted = connections or self.connections or AUTO_CONNECTIONS
         source = self._source(scheme)
-        job = _Download(self, source, url, target, size, expected, progress or null_progress)
+        job = _Download(
+            self, source, url, target, size, expected, progress or null_progress, wanted
+        )
         return job.run()
 
     def _source(self, scheme: str) -> Source:
@@ -270,6 +284,13 @@ def _check_url(url: object, given: Mapping[str, Source]) -> str:
     return parts.scheme
 
 
+def _check_connections(connections: object) -> None:
+    if connections is not None and (
+        not isinstance(connections, int) or isinstance(connections, bool) or connections < 1
+    ):
+        raise InvalidArgument(f"connections must be None or >= 1, got {connections!r}")
+
+
 def _check_dest(dest: object) -> Path:
     if not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
         raise InvalidArgument(f"dest must be a non-empty path, got {dest!r}")
@@ -297,8 +318,12 @@ class _Download:
         size: int | None,
         expected: dict[str, str],
         progress: ProgressCallback,
+        connections: int = 1,
     ) -> None:
         self.d = downloader
+        self.connections = connections
+        self.segments: RangeSet | None = None  # a segmented partial's recorded ranges
+        self.segmentable = True  # until a server shows it cannot serve ranges
         self.source = source
         self.url = url
         self.safe_url = redact(url)
@@ -388,12 +413,21 @@ class _Download:
         self._open_partial()
         budget = self.d.retry.budget()
         self._emit(EventKind.STARTED)
+        if self.segments is not None:
+            try:
+                self._run_segmented(None)
+                return self._finish()
+            except Fallback as fallback:
+                self._fall_back(fallback)
         while True:
             before = self.high_water
             try:
                 self._attempt()
                 break
             except _Restart:
+                continue
+            except Fallback as fallback:
+                self._fall_back(fallback)
                 continue
             except TransientError as exc:
                 if self.high_water > before:
@@ -421,6 +455,13 @@ class _Download:
                 log.info("%s cannot be resumed safely; starting over", self.partial.data)
                 self.partial.truncate(0)
             on_disk = 0
+        elif sidecar is not None and sidecar.ranges is not None and info.size is not None:
+            # A segmented partial: only the recorded ranges count, whatever the file's length.
+            self.segments = sidecar.ranges
+            on_disk = sidecar.ranges.total
+            self.partial.write_sidecar(
+                self.url, info.validators(), self._expected_record(), ranges=sidecar.ranges
+            )
         else:
             self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
         self.info = info
@@ -428,7 +469,7 @@ class _Download:
         if info is not None:
             self._use_provider_checksum(info)
         self._new_hasher(info.size if info else None)
-        if on_disk:
+        if on_disk and self.segments is None:
             log.info("resuming %s at byte %d", self.safe_url, on_disk)
             self.hasher.submit_file(self.partial.data, on_disk)
 
@@ -446,7 +487,10 @@ class _Download:
         body = self.source.open(self.url, start=self.offset, expect=expect)
         try:
             self._accept(body)
-            self._stream(body)
+            if self.offset == 0 and self._segmentable(body.info):
+                self._run_segmented(body)  # the open answer serves the first piece
+            else:
+                self._stream(body)
         finally:
             body.close()
 
@@ -529,6 +573,71 @@ class _Download:
         if total is not None and self.offset > total:
             self._reset()
             raise ProtocolMismatch(f"received more than the {total} bytes announced", url=self.url)
+
+    # -- segmented --------------------------------------------------------------------------------
+
+    def _segmentable(self, info: RemoteInfo) -> bool:
+        """Large enough, ranges served, more than one connection allowed, not ruled out."""
+        return (
+            self.segmentable
+            and self.connections > 1
+            and info.accept_ranges
+            and info.size is not None
+            and info.size >= self.d.segment_threshold
+        )
+
+    def _run_segmented(self, first_body: Body | None) -> None:
+        """Fetch the missing ranges over several connections; the frontier hashes in order."""
+        info = self.info
+        assert info is not None
+        assert info.size is not None
+        self.hasher.close()  # the engine's frontier hashes instead
+        digests = Digests([*self.expected, *self.provider])
+        written = self.segments if self.segments is not None else RangeSet()
+        self._record_ranges(written)
+        engine = SegmentedFetch(
+            source=self.source,
+            url=self.url,
+            info=info,
+            partial=self.partial,
+            written=written,
+            digests=digests,
+            connections=self.connections,
+            block=min(self.d.block_size, MiB),
+            policy=self.d.retry,
+            stall=self.d.timeouts.stall,
+            record=self._record_ranges,
+            emit=self._segment_event,
+            first_body=first_body,
+        )
+        try:
+            engine.run()
+        finally:
+            self.fetched += engine.fetched
+        self.hasher = InlineHasher(digests)  # finish() returns what the frontier computed
+        self.offset = info.size
+
+    def _record_ranges(self, ranges: RangeSet) -> None:
+        self.partial.check_owner()
+        assert self.info is not None
+        self.partial.write_sidecar(
+            self.url, self.info.validators(), self._expected_record(), ranges=ranges
+        )
+
+    def _segment_event(
+        self, kind: str, done: int, error: BaseException | None = None, wait: float | None = None
+    ) -> None:
+        self.offset = done
+        self._emit(EventKind(kind), done=done, error=error, wait=wait)
+
+    def _fall_back(self, fallback: Fallback) -> None:
+        """Segments are impossible (no ranges) or the object changed: one stream from 0."""
+        log.info("%s: %s; downloading as one stream from byte 0", self.safe_url, fallback.reason)
+        self.segmentable = False
+        self.segments = None
+        self._reset()
+        if fallback.changed:
+            self.high_water = 0
 
     def _total(self) -> int | None:
         return self.info.size if self.info is not None else self.size

@@ -3,6 +3,7 @@
 For a destination ``D``:
 
 - ``D.partial`` holds the bytes fetched so far. Single stream: its length is the resume offset.
+  Segmented: the file is preallocated and only the byte ranges listed in the sidecar count.
 - ``D.partial.json`` (the sidecar, replaced atomically) says what those bytes are: format
   version, the source URL (credentials redacted), the object's validators, what the caller
   expected, and the token of the writer that owns the partial.
@@ -23,11 +24,12 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import LocalError, PartialTakenOver, redact
+from .ranges import RangeSet
 
 __all__ = ["FORMAT_VERSION", "Partial", "Sidecar"]
 
@@ -44,21 +46,20 @@ class Sidecar:
     expected: Mapping[str, Any]
     owner: str
     format: int = FORMAT_VERSION
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    ranges: RangeSet | None = None
+    """Segmented partials: the byte ranges written and synced. ``None``: a single stream."""
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": self.format,
-                "url": self.url,
-                "validators": dict(self.validators),
-                "expected": dict(self.expected),
-                "owner": self.owner,
-                **dict(self.extra),
-            },
-            indent=1,
-            sort_keys=True,
-        )
+        record: dict[str, Any] = {
+            "format": self.format,
+            "url": self.url,
+            "validators": dict(self.validators),
+            "expected": dict(self.expected),
+            "owner": self.owner,
+        }
+        if self.ranges is not None:
+            record["ranges"] = self.ranges.to_json()
+        return json.dumps(record, indent=1, sort_keys=True)
 
 
 class Partial:
@@ -127,23 +128,33 @@ class Partial:
                 path=str(self.meta),
             )
         try:
+            ranges = raw.get("ranges")
             return Sidecar(
                 url=str(raw["url"]),
                 validators=dict(raw["validators"]),
                 expected=dict(raw["expected"]),
                 owner=str(raw["owner"]),
                 format=version,
+                ranges=None if ranges is None else RangeSet.from_json(ranges),
             )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("ignoring malformed sidecar %s (%s); starting over", self.meta, exc)
             return None
 
     def write_sidecar(
-        self, url: str, validators: Mapping[str, Any], expected: Mapping[str, Any]
+        self,
+        url: str,
+        validators: Mapping[str, Any],
+        expected: Mapping[str, Any],
+        ranges: RangeSet | None = None,
     ) -> None:
         """Claim the partial for this writer and record what its bytes are (atomically)."""
         sidecar = Sidecar(
-            url=redact(url), validators=validators, expected=expected, owner=self.owner
+            url=redact(url),
+            validators=validators,
+            expected=expected,
+            owner=self.owner,
+            ranges=ranges,
         )
         tmp = self.meta.with_name(f"{self.meta.name}.{self.owner}.tmp")
         try:
@@ -193,6 +204,50 @@ class Partial:
                 offset += written
         except OSError as exc:
             raise self._local_error(exc, "writing the partial") from exc
+
+    def read(self, size: int, offset: int) -> bytes:
+        """Read back written bytes (the hash frontier reads them from the page cache)."""
+        try:
+            return os.pread(self.fd, size, offset)
+        except OSError as exc:
+            raise self._local_error(exc, "reading the partial") from exc
+
+    def sync(self) -> None:
+        """Make written bytes durable before a checkpoint records them."""
+        try:
+            os.fdatasync(self.fd)
+        except OSError as exc:
+            raise self._local_error(exc, "flushing the partial") from exc
+
+    def preallocate(self, size: int) -> None:
+        """Reserve ``size`` bytes, failing up front with a clear error when they do not fit.
+
+        ``posix_fallocate`` where the filesystem supports it (no fragmentation, no ENOSPC
+        halfway); otherwise a sparse ``ftruncate``, after a free-space check.
+        """
+        current = os.fstat(self.fd).st_size
+        needed = size - current
+        if needed <= 0:
+            return
+        try:
+            st = os.statvfs(self.data.parent)
+        except OSError:
+            st = None
+        if st is not None and st.f_blocks and st.f_bavail * st.f_frsize < needed:
+            raise LocalError(
+                f"not enough disk space for {self.dest.name}: needs {needed} more bytes, "
+                f"{st.f_bavail * st.f_frsize} free in {self.data.parent}",
+                path=str(self.data),
+            )
+        try:
+            os.posix_fallocate(self.fd, current, needed)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise self._local_error(exc, "reserving space for the partial") from exc
+            try:
+                os.ftruncate(self.fd, size)  # filesystems without fallocate (some FUSE, NFS)
+            except OSError as again:
+                raise self._local_error(again, "reserving space for the partial") from again
 
     def truncate(self, size: int = 0) -> None:
         """Drop the bytes past ``size`` (a restart, or a partial longer than the object)."""

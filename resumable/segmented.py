@@ -1,0 +1,379 @@
+"""Segmented downloads: one large file over several connections, resumable per byte range.
+
+Design (and why):
+
+- **Pieces in file order, not N big segments.** SHA-256 can only consume the contiguous prefix
+  of the file. With N equal segments that prefix grows at one connection's speed and most of
+  the file would be hashed after the last byte arrived. Handing out pieces of
+  ``size / (4 * connections)`` (1-32 MiB) in order keeps every connection near the front, so the
+  hash frontier trails right behind the downloads and the final check costs little.
+- **Work stealing at the tail.** When no piece is left, an idle connection takes the second
+  half of the largest piece still in flight, so the end is not left to one slow connection.
+- **Durable ranges.** Bytes go to a preallocated ``.partial`` with ``pwrite``; a range enters the
+  sidecar only at a checkpoint, after ``fdatasync``. A kill loses at most the bytes written since
+  the last checkpoint (``~size/64``); any orderly stop records everything written.
+- **Every request pinned.** Each ranged request carries the object's identity (``expect``); an
+  answer from byte 0 (a 200 to a Range) or for another version aborts the segmented attempt with
+  :class:`Fallback`, and the caller restarts the file as one stream. Never a splice.
+- **Bounded memory.** Each connection holds one read of at most ``block`` bytes; the frontier
+  reads back 4 MiB at a time from the page cache.
+
+Only the calling thread runs the user's progress callback; workers report through shared state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import ProtocolMismatch, ResumableError, TransientError
+from .partial import Partial
+from .ranges import RangeSet
+from .retry import RetryPolicy
+from .sources import Body, RemoteInfo, Source
+from .verify import Digests
+
+__all__ = ["Fallback", "SegmentedFetch", "piece_size"]
+
+log = logging.getLogger("resumable")
+MiB = 1 << 20
+READ_BACK = 4 * MiB
+
+
+def piece_size(size: int, connections: int) -> int:
+    """Bytes per piece: about four pieces per connection, within 1-32 MiB."""
+    return max(MiB, min(32 * MiB, size // max(4 * connections, 1)))
+
+
+class Fallback(Exception):
+    """The server cannot serve this file in ranges (or it changed): restart as one stream."""
+
+    def __init__(self, reason: str, *, changed: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.changed = changed
+
+
+@dataclass
+class _Piece:
+    pos: int  # next byte to write
+    end: int  # exclusive; lowered when another connection steals the tail
+
+
+class _Scheduler:
+    """Hands out missing ranges as pieces in file order, then steals from the largest."""
+
+    def __init__(self, missing: list[tuple[int, int]], size: int, min_steal: int) -> None:
+        self._pending: deque[tuple[int, int]] = deque()
+        for start, end in missing:
+            for s in range(start, end, size):
+                self._pending.append((s, min(s + size, end)))
+        self._active: list[_Piece] = []
+        self._min_steal = min_steal
+        self._lock = threading.Lock()
+
+    def take(self) -> _Piece | None:
+        with self._lock:
+            if self._pending:
+                start, end = self._pending.popleft()
+                piece = _Piece(start, end)
+            else:
+                victim = max(self._active, key=lambda p: p.end - p.pos, default=None)
+                if victim is None or victim.end - victim.pos < 2 * self._min_steal:
+                    return None
+                middle = victim.pos + (victim.end - victim.pos) // 2
+                piece = _Piece(middle, victim.end)
+                victim.end = middle
+            self._active.append(piece)
+            return piece
+
+    def claim(self, piece: _Piece, available: int) -> tuple[int, int]:
+        """Claim up to ``available`` bytes at the piece's position: ``(offset, count)``.
+
+        Under the lock a thief splits at, so a claimed byte is never handed to another
+        connection (no byte is written twice, and ``fetched`` counts each byte once).
+        """
+        with self._lock:
+            offset = piece.pos
+            count = max(0, min(available, piece.end - offset))
+            piece.pos += count
+            return offset, count
+
+    def done(self, piece: _Piece) -> None:
+        with self._lock:
+            self._active.remove(piece)
+
+
+class SegmentedFetch:
+    """Fetch the missing ranges of one object into ``partial`` over several connections.
+
+    Args:
+        source, url, info: where the object is and which version (every request pins ``info``).
+        partial: the open ``.partial`` (preallocated here).
+        written: ranges already on disk and recorded (from the sidecar, on resume).
+        digests: updated in file order by the hash frontier.
+        connections: parallel connections.
+        block: most bytes per read.
+        policy: the per-piece retry policy.
+        stall: the stall timeout: how long a worker blocked in a read may take to notice a stop.
+        record: writes the sidecar with the given ranges (the caller knows what else goes in).
+        emit: ``emit(kind, done, error, wait)`` reports progress (called on this thread only).
+        first_body: an answer already open at byte 0 (the request that discovered the size),
+            used for the first piece instead of a new request.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        url: str,
+        info: RemoteInfo,
+        partial: Partial,
+        written: RangeSet,
+        digests: Digests,
+        connections: int,
+        block: int,
+        policy: RetryPolicy,
+        stall: float,
+        record: Callable[[RangeSet], None],
+        emit: Callable[..., None],
+        first_body: Body | None = None,
+    ) -> None:
+        if info.size is None:
+            raise ValueError("a segmented download needs the object's size")
+        self.source, self.url, self.info = source, url, info
+        self.size = info.size
+        self.partial = partial
+        self.written = written
+        self.digests = digests
+        self.connections = max(1, connections)
+        self.block = block
+        self.policy = policy
+        self.stall = stall
+        self.record = record
+        self.emit = emit
+        self.first_body = first_body
+        self.fetched = 0  # bytes written by this fetch
+        self.hashed = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self._retries: list[tuple[BaseException, float]] = []
+        self._workers: list[threading.Thread] = []
+        step = piece_size(self.size, self.connections)
+        self._scheduler = _Scheduler(written.missing(self.size), step, max(MiB // 2, step // 8))
+        self.checkpoint_bytes = max(MiB, min(64 * MiB, self.size // 64))
+
+    # -- the calling thread ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Fetch until every byte is written and hashed; raise the first failure otherwise."""
+        self.partial.preallocate(self.size)
+        hasher = threading.Thread(target=self._hash_frontier, name="resumable-frontier")
+        hasher.daemon = True
+        hasher.start()
+        # The answer already open starts at byte 0: it serves the first piece, whichever
+        # worker would otherwise have taken it.
+        first = None
+        if self.first_body is not None:
+            piece = self._scheduler.take()
+            if piece is None or piece.pos != 0:
+                self.first_body.close()
+            else:
+                first = (piece, self.first_body)
+            self.first_body = None
+        for index in range(self.connections):
+            worker = threading.Thread(
+                target=self._work, args=(first if index == 0 else None,), daemon=True
+            )
+            worker.name = f"resumable-segment-{index}"
+            self._workers.append(worker)
+            worker.start()
+        try:
+            self._supervise()
+        except BaseException:
+            self._stop_all()
+            self._checkpoint(final=True)
+            raise
+        finally:
+            self._stop.set()
+            with self._cond:
+                self._cond.notify_all()
+            hasher.join()
+        if self.hashed != self.size:  # pragma: no cover - the frontier stops only when done
+            raise RuntimeError("the hash frontier stopped early")
+
+    def _supervise(self) -> None:
+        recorded = self.written.total
+        last_done = -1
+        while True:
+            with self._cond:
+                if not self._finished():
+                    self._cond.wait(0.2)
+                # Liveness first: a worker records its failure before it exits.
+                alive = any(worker.is_alive() for worker in self._workers)
+                failure = self._failure
+                retries, self._retries = self._retries, []
+                done = self.written.total
+                finished = self._finished()
+            for error, wait in retries:
+                self.emit("retrying", done, error=error, wait=wait)
+            if failure is not None:
+                raise failure
+            if done != last_done:
+                self.emit("progress", done)
+                last_done = done
+            if done - recorded >= self.checkpoint_bytes:
+                self._checkpoint()
+                recorded = done
+            if finished:
+                break
+            if not alive and not self._complete():
+                raise RuntimeError("segment workers stopped with ranges missing")
+        for worker in self._workers:
+            worker.join()
+
+    def _finished(self) -> bool:
+        return (self._complete() and self.hashed >= self.size) or self._failure is not None
+
+    def _complete(self) -> bool:
+        return self.written.covers(self.size)
+
+    def _checkpoint(self, final: bool = False) -> None:
+        """fdatasync, then record the ranges written before it (never a range not yet synced)."""
+        with self._cond:
+            snapshot = self.written.copy()
+        try:
+            self.partial.sync()
+            self.record(snapshot)
+        except ResumableError:
+            if not final:
+                raise
+            log.warning("could not record the ranges of %s at stop", self.partial.data)
+
+    def _stop_all(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        for worker in self._workers:
+            # A worker blocked in a read returns within the stall timeout; one that does not is
+            # left behind (it re-checks the stop flag before every write, so it writes nothing).
+            worker.join(timeout=self.stall + 1.0)
+
+    # -- worker threads -------------------------------------------------------------------------
+
+    def _work(self, first: tuple[_Piece, Body] | None) -> None:
+        try:
+            while not self._stop.is_set():
+                piece, body = first if first is not None else (self._scheduler.take(), None)
+                first = None
+                if piece is None:
+                    return
+                try:
+                    self._fetch(piece, body)
+                finally:
+                    self._scheduler.done(piece)
+        except BaseException as exc:
+            with self._cond:
+                if self._failure is None:
+                    self._failure = exc
+                self._cond.notify_all()
+
+    def _fetch(self, piece: _Piece, body: Body | None) -> None:
+        """Fetch one piece, retrying transient failures from where it stopped."""
+        budget = self.policy.budget()
+        while piece.pos < piece.end and not self._stop.is_set():
+            before = piece.pos
+            try:
+                if body is None:
+                    body = self.source.open(self.url, piece.pos, piece.end, expect=self.info)
+                try:
+                    self._check(body, piece)
+                    self._stream(body, piece)
+                finally:
+                    body.close()
+                    body = None
+            except TransientError as exc:
+                if piece.pos > before:
+                    budget, wait = budget.interrupted(exc)
+                else:
+                    budget, wait = budget.failed(exc, url=self.url)
+                log.info("segment at byte %d: retrying in %.1fs after: %s", piece.pos, wait, exc)
+                with self._cond:
+                    self._retries.append((exc, wait))
+                    self._cond.notify_all()
+                self._sleep(wait)
+
+    def _check(self, body: Body, piece: _Piece) -> None:
+        changed = self.info.differs_from(body.info)
+        if body.start == 0 and piece.pos != 0:
+            why = "the object changed" if changed else "the server ignored a Range request"
+            raise Fallback(why, changed=changed)
+        if body.start != piece.pos:
+            raise ProtocolMismatch(
+                f"asked for bytes from {piece.pos}, the answer starts at {body.start}",
+                url=self.url,
+            )
+        if changed:
+            raise Fallback("the object changed", changed=True)
+
+    def _stream(self, body: Body, piece: _Piece) -> None:
+        while piece.pos < piece.end:
+            chunk = body.read(min(self.block, piece.end - piece.pos))
+            if not chunk:
+                if piece.pos < piece.end:
+                    raise ProtocolMismatch(
+                        f"a range answer ended at byte {piece.pos} before {piece.end}",
+                        url=self.url,
+                    )
+                return
+            if self._stop.is_set():
+                return
+            # The end may have been lowered by a thief since the read: claim what is still ours.
+            offset, take = self._scheduler.claim(piece, len(chunk))
+            if take == 0:
+                return
+            self.partial.write(memoryview(chunk)[:take], offset)
+            with self._cond:
+                self.written.add(offset, offset + take)
+                self.fetched += take
+                self._cond.notify_all()
+
+    def _sleep(self, seconds: float) -> None:
+        """The policy's sleep, but woken by a stop when it is the real ``time.sleep``."""
+        if self.policy.sleep is time.sleep:
+            self._stop.wait(seconds)
+        else:
+            self.policy.sleep(seconds)
+
+    # -- the hash frontier ----------------------------------------------------------------------
+
+    def _hash_frontier(self) -> None:
+        """Hash the contiguous written prefix, in order, as it grows (from the page cache)."""
+        position = 0
+        try:
+            while position < self.size:
+                with self._cond:
+                    while self.written.prefix_end <= position and not self._stop.is_set():
+                        self._cond.wait(0.5)
+                    if self._stop.is_set() and self.written.prefix_end <= position:
+                        return
+                    end = self.written.prefix_end
+                while position < end and not (self._stop.is_set() and self._failure):
+                    data = self.partial.read(min(READ_BACK, end - position), position)
+                    if not data:
+                        raise ProtocolMismatch("the partial is shorter than its ranges")
+                    self.digests.update(data)
+                    position += len(data)
+                with self._cond:
+                    self.hashed = position
+                    self._cond.notify_all()
+        except BaseException as exc:
+            with self._cond:
+                if self._failure is None:
+                    self._failure = exc
+                self._cond.notify_all()
