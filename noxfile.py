@@ -47,7 +47,11 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against curl on a loopback nginx (see docs/benchmarks.md)."""
+    """Benchmarks against curl and aria2c on a loopback nginx (see docs/benchmarks.md).
+
+    ``nox -s bench -- --rounds 7`` passes options to every benchmark script.
+    """
     _system_deps(session)
     session.install("-e", ".")
-    session.run("python", "benchmarks/http_vs_curl.py", *session.posargs)
+    session.run("python", "benchmarks/http_vs_curl.py", "--naive", *session.posargs)
+    session.run("python", "benchmarks/segmented.py", *session.posargs)

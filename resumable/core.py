@@ -35,6 +35,7 @@ from .errors import (
     ResumableError,
     TransientError,
     VerificationError,
+    identity,
     redact,
 )
 from .partial import Partial
@@ -356,6 +357,9 @@ class _Download:
             except ResumableError as exc:
                 self._fail(exc)
                 raise
+            except BaseException:
+                self._tidy()  # a callback's exception or Ctrl-C: keep only what is worth it
+                raise
             finally:
                 self.hasher.close()
                 self.partial.close()
@@ -444,7 +448,7 @@ class _Download:
         on_disk = self.partial.open()
         sidecar = self.partial.read_sidecar()
         info = None
-        if sidecar is not None and on_disk > 0 and sidecar.url == self.safe_url:
+        if sidecar is not None and on_disk > 0 and sidecar.identity == identity(self.url):
             recorded = RemoteInfo(url=self.url, **_known(sidecar.validators))
             agree = all(sidecar.expected.get(a, v) == v for a, v in self.expected.items())
             if agree and self._resumable(recorded):
@@ -640,12 +644,19 @@ class _Download:
             self.high_water = 0
 
     def _total(self) -> int | None:
-        return self.info.size if self.info is not None else self.size
+        if self.info is not None and self.info.size is not None:
+            return self.info.size
+        return self.size
 
     # -- verify and publish -----------------------------------------------------------------------
 
     def _finish(self) -> DownloadResult:
-        digests = self.hasher.finish()
+        try:
+            digests = self.hasher.finish()
+        except OSError as exc:  # re-reading the partial's prefix failed
+            raise LocalError(
+                f"re-hashing {self.partial.data} failed: {exc}", path=str(self.partial.data)
+            ) from exc
         try:
             check_size(self.size, self.offset, url=self.url)
             check_digests(self.expected, digests, url=self.url)
@@ -697,9 +708,12 @@ class _Download:
     def _expected_record(self) -> dict[str, Any]:
         return {"size": self.size, **self.expected}
 
-    def _fail(self, exc: ResumableError) -> None:
+    def _tidy(self) -> None:
         if self._partial_size() == 0:
             self.partial.discard()  # an empty partial and its sidecar are only clutter
+
+    def _fail(self, exc: ResumableError) -> None:
+        self._tidy()
         if exc.kept is None:
             exc.kept = self._kept()
         if not self.callback_failed:
@@ -708,6 +722,9 @@ class _Download:
     def _kept(self) -> str:
         parts = []
         have = self._partial_size()
+        sidecar = self.partial.read_sidecar() if have else None
+        if sidecar is not None and sidecar.ranges is not None:
+            have = sidecar.ranges.total  # preallocated: only the recorded ranges count
         if have:
             total = self._total()
             of = f" of {total}" if total is not None else ""

@@ -11,7 +11,8 @@
     │   ├── ConnectionFailed         (also ConnectionError)   refused, reset, cut mid-body
     │   ├── StallTimeout             (also TimeoutError)      no byte for ``Timeouts.stall`` seconds
     │   ├── ServerBusy               5xx and 429, with the server's Retry-After
-    │   └── ProtocolMismatch         the answer broke the protocol (wrong Content-Range, short body)
+    │   └── ProtocolMismatch         the answer broke the protocol (wrong Content-Range, a range
+    │                                answer ending early; a short HTTP body is a ConnectionFailed)
     ├── RetriesExhausted             transient failures with no progress used up the retry budget
     ├── VerificationError            (also ValueError)   the bytes are not what was expected
     │   ├── SizeMismatch
@@ -51,6 +52,7 @@ __all__ = [
     "StallTimeout",
     "TransientError",
     "VerificationError",
+    "identity",
     "redact",
 ]
 
@@ -76,7 +78,16 @@ def redact(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:
-        return re.sub(r"//[^/@\s]*:[^/@\s]*@", f"//{REDACTED}@", url)
+        text = re.sub(r"//[^/@\s]*@", f"//{REDACTED}@", url)
+        return re.sub(
+            r"([?&;])([^=&;#\s]+)=([^&;#\s]*)",
+            lambda m: (
+                m.group(0)
+                if not _SECRET_PARAMS.match(m.group(2))
+                else f"{m.group(1)}{m.group(2)}={REDACTED}"
+            ),
+            text,
+        )
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, host = netloc.rpartition("@")
@@ -90,6 +101,36 @@ def redact(url: str) -> str:
                 [(k, REDACTED if _SECRET_PARAMS.match(k) else v) for k, v in pairs], safe="/:"
             )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# Query parameters that change each time a URL is signed again; they do not identify the object.
+_SIGNING_PARAMS = re.compile(
+    r"^(x-amz-.*|x-goog-.*|expires|signature|sig|key-pair-id|policy|awsaccesskeyid|"
+    r"googleaccessid|sv|st|se|sr|sp|spr|sip|ss|srt|skoid|sktid|skt|ske|sks|skv|token)$",
+    re.IGNORECASE,
+)
+
+
+def identity(url: str) -> str:
+    """The object a URL names, for deciding whether a partial belongs to it.
+
+    Credentials are redacted and signing parameters (expiry, date, signature, SAS fields) are
+    dropped, so a presigned URL signed again tomorrow still resumes the same partial, while a
+    different path or a different ``versionId`` does not.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact(url)
+    query = urlencode(
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _SIGNING_PARAMS.match(k)
+        ]
+    )
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))
 
 
 def _restore(cls: type[ResumableError], args: tuple[Any, ...]) -> ResumableError:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import LocalError, PartialTakenOver, redact
+from .errors import LocalError, PartialTakenOver, identity, redact
 from .ranges import RangeSet
 
 __all__ = ["FORMAT_VERSION", "Partial", "Sidecar"]
@@ -42,6 +42,9 @@ class Sidecar:
     """The contents of ``D.partial.json``."""
 
     url: str
+    """The source URL, credentials redacted."""
+    identity: str
+    """What :func:`~resumable.errors.identity` says the URL names (resume matches on it)."""
     validators: Mapping[str, Any]
     expected: Mapping[str, Any]
     owner: str
@@ -53,6 +56,7 @@ class Sidecar:
         record: dict[str, Any] = {
             "format": self.format,
             "url": self.url,
+            "identity": self.identity,
             "validators": dict(self.validators),
             "expected": dict(self.expected),
             "owner": self.owner,
@@ -131,6 +135,7 @@ class Partial:
             ranges = raw.get("ranges")
             return Sidecar(
                 url=str(raw["url"]),
+                identity=str(raw.get("identity") or raw["url"]),
                 validators=dict(raw["validators"]),
                 expected=dict(raw["expected"]),
                 owner=str(raw["owner"]),
@@ -151,6 +156,7 @@ class Partial:
         """Claim the partial for this writer and record what its bytes are (atomically)."""
         sidecar = Sidecar(
             url=redact(url),
+            identity=identity(url),
             validators=validators,
             expected=expected,
             owner=self.owner,

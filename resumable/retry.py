@@ -93,7 +93,10 @@ class RetryPolicy:
 
     @classmethod
     def never(cls) -> RetryPolicy:
-        """A policy that fails on the first transient error."""
+        """A policy that gives up at the first failed attempt that made no progress.
+
+        An attempt that moved bytes before breaking is still resumed (that never costs budget).
+        """
         return cls(attempts=1)
 
     def delay(self, failures: int, retry_after: float | None = None) -> float:

@@ -160,7 +160,8 @@ class SegmentedFetch:
         self.fetched = 0  # bytes written by this fetch
         self.hashed = 0
         self._cond = threading.Condition()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # workers: take no more pieces, write nothing more
+        self._abort = threading.Event()  # the frontier too: the result is not wanted
         self._failure: BaseException | None = None
         self._retries: list[tuple[BaseException, float]] = []
         self._workers: list[threading.Thread] = []
@@ -256,6 +257,7 @@ class SegmentedFetch:
             log.warning("could not record the ranges of %s at stop", self.partial.data)
 
     def _stop_all(self) -> None:
+        self._abort.set()
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
@@ -278,10 +280,7 @@ class SegmentedFetch:
                 finally:
                     self._scheduler.done(piece)
         except BaseException as exc:
-            with self._cond:
-                if self._failure is None:
-                    self._failure = exc
-                self._cond.notify_all()
+            self._fail_with(exc)
 
     def _fetch(self, piece: _Piece, body: Body | None) -> None:
         """Fetch one piece, retrying transient failures from where it stopped."""
@@ -343,6 +342,15 @@ class SegmentedFetch:
                 self.fetched += take
                 self._cond.notify_all()
 
+    def _fail_with(self, exc: BaseException) -> None:
+        """Record the first failure and stop everyone: the supervisor raises it."""
+        with self._cond:
+            if self._failure is None:
+                self._failure = exc
+            self._abort.set()
+            self._stop.set()
+            self._cond.notify_all()
+
     def _sleep(self, seconds: float) -> None:
         """The policy's sleep, but woken by a stop when it is the real ``time.sleep``."""
         if self.policy.sleep is time.sleep:
@@ -360,10 +368,12 @@ class SegmentedFetch:
                 with self._cond:
                     while self.written.prefix_end <= position and not self._stop.is_set():
                         self._cond.wait(0.5)
-                    if self._stop.is_set() and self.written.prefix_end <= position:
-                        return
+                    if self._abort.is_set() or self.written.prefix_end <= position:
+                        return  # aborted, or stopped with nothing more to hash
                     end = self.written.prefix_end
-                while position < end and not (self._stop.is_set() and self._failure):
+                while position < end:
+                    if self._abort.is_set():
+                        return
                     data = self.partial.read(min(READ_BACK, end - position), position)
                     if not data:
                         raise ProtocolMismatch("the partial is shorter than its ranges")
@@ -373,7 +383,4 @@ class SegmentedFetch:
                     self.hashed = position
                     self._cond.notify_all()
         except BaseException as exc:
-            with self._cond:
-                if self._failure is None:
-                    self._failure = exc
-                self._cond.notify_all()
+            self._fail_with(exc)

@@ -7,7 +7,7 @@ without a server::
     from resumable.testing import FaultySource, MemorySource
 
     store = MemorySource({"mem://bucket/shard-000000.tar": b"..."})
-    flaky = FaultySource(store).fail_open(ConnectionFailed("reset")).cut_body(after=100)
+    flaky = FaultySource(store).fail_open(ConnectionFailed("reset")).cut_body(100)
     with ResumableDownloader(sources={"mem": flaky}) as d:
         d.download("mem://bucket/shard-000000.tar", tmp_path / "shard.tar")
     assert flaky.calls == ["open", "open", "open"]

@@ -116,3 +116,23 @@ def test_redact_removes_each_kind_of_secret(url: str, secret: str) -> None:
 def test_redact_leaves_plain_urls_alone() -> None:
     url = "https://example.org/shard-{000000..000140}.tar?download=1"
     assert redact(url) == url
+
+
+def test_redact_cleans_urls_that_do_not_even_parse() -> None:
+    out = redact("http://user:pw@[::1/x?token=SECRET&page=2")
+    assert "SECRET" not in out
+    assert "pw" not in out
+    assert "page=2" in out
+
+
+def test_identity_ignores_signing_parameters_but_not_the_object() -> None:
+    from resumable.errors import identity
+
+    monday = "https://b.s3.amazonaws.com/k.tar?versionId=3&X-Amz-Date=20261120T000000Z&X-Amz-Signature=aa"
+    tuesday = "https://b.s3.amazonaws.com/k.tar?versionId=3&X-Amz-Date=20261121T000000Z&X-Amz-Signature=bb"
+    assert identity(monday) == identity(tuesday)
+    assert "Signature" not in identity(monday)
+    assert identity(monday) != identity(monday.replace("versionId=3", "versionId=4"))
+    assert identity(monday) != identity(monday.replace("k.tar", "j.tar"))
+    sas = "https://a.blob.core.windows.net/c/b.tar?sv=2024-01-01&se=2026-11-22&sp=r&sig=XYZ"
+    assert identity(sas) == "https://a.blob.core.windows.net/c/b.tar"

@@ -440,3 +440,36 @@ def test_threads_racing_for_one_destination_download_it_once(
     assert statuses(fault_server, "f.bin") == [200]  # the lock saved three downloads
     assert all(r.sha256 == sha(data) for r in results)
     assert leftovers(tmp_path / "f.bin") == []
+
+
+def test_a_url_signed_again_resumes_the_same_partial(
+    fault_server: FaultServer, d: ResumableDownloader, data: bytes, tmp_path: Path
+) -> None:
+    url = fault_server.add("f.bin", data)
+
+    def interrupt(event: ProgressEvent) -> None:
+        if event.done >= 3 * MiB:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        d.download(
+            f"{url}?X-Amz-Date=1&X-Amz-Signature=OLD", tmp_path / "f.bin", progress=interrupt
+        )
+    r = d.download(f"{url}?X-Amz-Date=2&X-Amz-Signature=NEW", tmp_path / "f.bin")
+    assert r.status == "resumed"
+    assert "OLD" not in r.url
+    assert "NEW" not in r.url
+    assert (tmp_path / "f.bin").read_bytes() == data
+
+
+def test_an_exception_before_any_byte_leaves_nothing_behind(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    url = fault_server.add("f.bin", b"x" * 1000)
+
+    def refuse(event: ProgressEvent) -> None:
+        raise RuntimeError("the callback refused")
+
+    with pytest.raises(RuntimeError, match="refused"):
+        d.download(url, tmp_path / "f.bin", progress=refuse)
+    assert list(tmp_path.iterdir()) == []

@@ -240,7 +240,8 @@ def _raise_for_status(response: requests.Response, url: str) -> None:
     if status == 429 or (500 <= status <= 599 and status not in (501, 505)):
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         raise ServerBusy(url=url, status=status, retry_after=retry_after)
-    raise RemoteError(f"unexpected HTTP {status} {response.reason or ''}".strip(), url=url)
+    reason = f"unexpected HTTP {status} {response.reason or ''}".strip()
+    raise RemoteError(reason, url=url, status=status)
 
 
 @contextmanager

@@ -1,0 +1,87 @@
+"""Shared pieces of the benchmarks: test files, alternating timed rounds, the result table.
+
+Every benchmark compares tools in the same run, alternating their order each round, on files
+served by a loopback nginx (tests/servers/nginx.py). These 2-core machines are noisy: medians
+of several rounds, never single runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+MiB = 1 << 20
+DATA = HERE / ".data"
+
+Tool = Callable[[str, Path], None]
+
+
+def make_file(path: Path, size: int) -> str:
+    """Random bytes at ``path`` (kept between runs when the size matches); return the SHA-256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    if path.exists() and path.stat().st_size == size:
+        with open(path, "rb") as f:
+            while block := f.read(8 * MiB):
+                digest.update(block)
+        return digest.hexdigest()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            block = os.urandom(min(MiB, left))
+            digest.update(block)
+            f.write(block)
+            left -= len(block)
+    return digest.hexdigest()
+
+
+def remove(path: Path) -> None:
+    """Delete a destination and anything a tool leaves beside it."""
+    for suffix in ("", ".partial", ".partial.json", ".partial.lock", ".aria2"):
+        candidate = path.with_name(path.name + suffix)
+        if candidate.exists():
+            candidate.unlink()
+
+
+def alternate(
+    tools: dict[str, Tool], url: str, dest: Path, size: int, rounds: int
+) -> dict[str, list[float]]:
+    """Time each tool ``rounds`` times, alternating the order; check each wrote ``size`` bytes."""
+    times: dict[str, list[float]] = {name: [] for name in tools}
+    order = list(tools)
+    for round_ in range(rounds):
+        for name in order if round_ % 2 == 0 else list(reversed(order)):
+            remove(dest)
+            began = time.perf_counter()
+            tools[name](url, dest)
+            times[name].append(time.perf_counter() - began)
+            written = dest.stat().st_size
+            if written != size:
+                raise SystemExit(f"{name} wrote {written} bytes, not {size}")
+    remove(dest)
+    return times
+
+
+def table(title: str, times: dict[str, list[float]], size: int, reference: str) -> float:
+    """Print medians, throughput and ratios to ``reference``; return the first tool's ratio."""
+    base = statistics.median(times[reference])
+    print(f"\n{title}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"{'tool':<44} {'median s':>9} {'MB/s':>7} {'ratio':>6}  runs")
+    for name, runs in times.items():
+        med = statistics.median(runs)
+        runs_text = " ".join(f"{t:.2f}" for t in runs)
+        print(f"{name:<44} {med:>9.2f} {size / med / 1e6:>7.0f} {med / base:>6.2f}  {runs_text}")
+    first = next(iter(times))
+    return statistics.median(times[first]) / base

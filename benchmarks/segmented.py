@@ -1,0 +1,127 @@
+"""Segmented downloads: against aria2c on a throttled server, against one stream, peak memory.
+
+    python benchmarks/segmented.py                 # all three, 5 rounds
+    python benchmarks/segmented.py --rounds 3 --skip-rss
+
+1. 256 MiB from an nginx location limited to 20 MB/s per connection: resumable with 16
+   connections (and SHA-256) against ``aria2c -x16 -s16 -k1M`` (no hash). Target ratio <= 1.05.
+2. 1 GiB unthrottled over loopback: segmented (16 and the automatic 8 connections) must not be
+   slower than one stream.
+3. Peak RSS of a 16-connection 1 GiB download, in a child process. Target <= 80 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from common import DATA, MiB, alternate, make_file, table
+from servers import NginxServer, nginx_available
+
+import resumable
+
+CHILD = """
+import resource, sys, resumable
+resumable.download(sys.argv[1], sys.argv[2], sha256=sys.argv[3], connections=16)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--skip-rss", action="store_true")
+    args = parser.parse_args()
+    if not nginx_available() or shutil.which("aria2c") is None:
+        print("needs nginx and aria2c (run .ci/install-system-deps)", file=sys.stderr)
+        return 2
+
+    root = DATA / "www"
+    small, big = 256 * MiB, 1024 * MiB
+    sums = {
+        "m256.bin": make_file(root / "m256.bin", small),
+        "big.bin": make_file(root / "big.bin", big),
+    }
+    out = DATA / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    dest = out / "file.bin"
+
+    def ours(connections: int | None, name: str):  # type: ignore[no-untyped-def]
+        def run(url: str, path: Path) -> None:
+            r = resumable.download(url, path, sha256=sums[name], connections=connections)
+            assert r.status == "downloaded"
+
+        return run
+
+    def aria2c(url: str, path: Path) -> None:
+        subprocess.run(
+            [
+                "aria2c",
+                "-q",
+                "-x16",
+                "-s16",
+                "-k1M",
+                "--allow-overwrite=true",
+                "--auto-file-renaming=false",
+                "-d",
+                str(path.parent),
+                "-o",
+                path.name,
+                url,
+            ],
+            check=True,
+        )
+
+    with NginxServer(root, limit_rate="20m") as nginx:
+        times = alternate(
+            {
+                "resumable 16 connections + sha256": ours(16, "m256.bin"),
+                "aria2c -x16 -s16 -k1M (no hash)": aria2c,
+            },
+            nginx.slow_url("m256.bin"),
+            dest,
+            small,
+            args.rounds,
+        )
+        throttled = table(
+            "256 MiB, nginx limit_rate 20m per connection",
+            times,
+            small,
+            "aria2c -x16 -s16 -k1M (no hash)",
+        )
+        times = alternate(
+            {
+                "resumable 16 connections + sha256": ours(16, "big.bin"),
+                "resumable automatic (8) + sha256": ours(None, "big.bin"),
+                "resumable 1 connection + sha256": ours(1, "big.bin"),
+            },
+            nginx.url_for("big.bin"),
+            dest,
+            big,
+            args.rounds,
+        )
+        unthrottled = table(
+            "1 GiB unthrottled over loopback", times, big, "resumable 1 connection + sha256"
+        )
+        rss = None
+        if not args.skip_rss:
+            proc = subprocess.run(
+                [sys.executable, "-c", CHILD, nginx.url_for("big.bin"), str(dest), sums["big.bin"]],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            rss = int(proc.stdout.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+            dest.unlink()
+    print(f"\nsegmented 16 / aria2c median ratio: {throttled:.2f} (target <= 1.05)")
+    print(f"segmented 16 / one stream, unthrottled: {unthrottled:.2f} (target <= 1.0)")
+    if rss is not None:
+        print(f"peak RSS, 16 connections, 1 GiB: {rss:.0f} MiB (target <= 80)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
