@@ -55,3 +55,20 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".")
     session.run("python", "benchmarks/http_vs_curl.py", "--naive", *session.posargs)
     session.run("python", "benchmarks/segmented.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def torture(session: nox.Session) -> None:
+    """kill -9 at random moments, many rounds (``RESUMABLE_TORTURE_ROUNDS``, default 25)."""
+    _system_deps(session)
+    session.install("-e", ".", "--group", "test")
+    rounds = os.environ.get("RESUMABLE_TORTURE_ROUNDS", "25")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-s",
+        "tests/test_torture.py",
+        *session.posargs,
+        env={"RESUMABLE_TORTURE_ROUNDS": rounds},
+    )

@@ -63,6 +63,9 @@ Status = Literal["downloaded", "resumed", "skipped"]
 PathLike = str | os.PathLike[str]
 MiB = 1 << 20
 AUTO_CONNECTIONS = 8  # connections for one large file when ``connections=None``
+# Bytes per read on each segment connection: small reads keep 16 connections well under 80 MiB
+# of memory (1 MiB reads peaked at ~85 MiB), at no measured cost in speed.
+SEGMENT_READ = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,7 @@ def download(
     sha256: str | None = None,
     checksum: str | Iterable[str] | None = None,
     progress: ProgressCallback | None = None,
+    connections: int | None = None,
 ) -> DownloadResult:
     """Download one file with a shared default :class:`ResumableDownloader`.
 
@@ -261,7 +265,13 @@ def download(
             _default = ResumableDownloader()
         downloader = _default
     return downloader.download(
-        url, dest, size=size, sha256=sha256, checksum=checksum, progress=progress
+        url,
+        dest,
+        size=size,
+        sha256=sha256,
+        checksum=checksum,
+        progress=progress,
+        connections=connections,
     )
 
 
@@ -607,7 +617,7 @@ class _Download:
             written=written,
             digests=digests,
             connections=self.connections,
-            block=min(self.d.block_size, MiB),
+            block=min(self.d.block_size, SEGMENT_READ),
             policy=self.d.retry,
             stall=self.d.timeouts.stall,
             record=self._record_ranges,

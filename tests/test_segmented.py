@@ -18,7 +18,7 @@ from servers import Fault, FaultServer, NginxServer, make_data
 
 import resumable
 from resumable import ProgressEvent, ResumableDownloader, RetryPolicy, Timeouts
-from resumable.segmented import _Piece, _Scheduler, piece_size
+from resumable.segmented import _Piece, _Scheduler
 
 MiB = 1 << 20
 SIZE = 12 * MiB
@@ -69,7 +69,7 @@ def interrupt_at(limit: int):  # type: ignore[no-untyped-def]
 
 
 def test_pieces_come_in_file_order_then_the_largest_is_split() -> None:
-    s = _Scheduler([(0, 10), (20, 26)], size=4, min_steal=1)
+    s = _Scheduler([(0, 10), (20, 26)], 1, smallest=4, largest=4, steal_at_least=2)
     pieces = [s.take() for _ in range(4)]
     assert [(p.pos, p.end) for p in pieces if p] == [(0, 4), (4, 8), (8, 10), (20, 24)]
     last = s.take()
@@ -86,7 +86,7 @@ def test_pieces_come_in_file_order_then_the_largest_is_split() -> None:
 
 
 def test_claims_never_overlap_a_stolen_tail() -> None:
-    s = _Scheduler([(0, 100)], size=100, min_steal=1)
+    s = _Scheduler([(0, 100)], 1, smallest=100, largest=100, steal_at_least=2)
     victim = s.take()
     assert victim is not None
     assert s.claim(victim, 30) == (0, 30)
@@ -97,10 +97,23 @@ def test_claims_never_overlap_a_stolen_tail() -> None:
     assert s.claim(victim, 50) == (65, 0)
 
 
-def test_piece_size_scales_with_the_file_and_the_connections() -> None:
-    assert piece_size(256 * MiB, 16) == 4 * MiB
-    assert piece_size(10 * MiB, 16) == MiB
-    assert piece_size(100 << 30, 16) == 32 * MiB
+def test_piece_sizes_shrink_towards_the_end_and_cover_everything() -> None:
+    s = _Scheduler([(0, 256 * MiB)], 16)
+    pieces = []
+    while (piece := s.take()) is not None and piece.pos < 256 * MiB and len(pieces) < 1000:
+        pieces.append(piece)
+        if sum(p.end - p.pos for p in pieces) == 256 * MiB:
+            break
+    sizes = [p.end - p.pos for p in pieces]
+    assert sizes[0] == 8 * MiB  # 256 MiB / (2 * 16)
+    assert sizes == sorted(sizes, reverse=True)
+    assert min(sizes[:-1]) == MiB  # the smallest piece, except the remainder at the very end
+    assert sizes[-1] <= MiB
+    assert [p.pos for p in pieces] == sorted(p.pos for p in pieces)
+    assert sum(sizes) == 256 * MiB
+    big = _Scheduler([(0, 100 << 30)], 16).take()
+    assert big is not None
+    assert big.end == 32 * MiB  # capped
 
 
 # -- against nginx ------------------------------------------------------------------------------
