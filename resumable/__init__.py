@@ -13,6 +13,8 @@ from ._version import __version__
 from .core import DownloadResult, ResumableDownloader, download
 from .errors import (
     AccessDenied,
+    BatchError,
+    Cancelled,
     ChecksumMismatch,
     ConnectionFailed,
     InvalidArgument,
@@ -29,19 +31,31 @@ from .errors import (
     TransientError,
     VerificationError,
 )
+from .items import Item
+from .job import BatchResult, FileProgress, Job, JobStatus
+from .plan import Plan
 from .progress import EventKind, ProgressEvent, TqdmProgress
 from .retry import RetryPolicy, Timeouts
 from .sources import RemoteInfo, register
+from .templates import expand, read_links, read_object_list
 
 __all__ = [
     "AccessDenied",
+    "BatchError",
+    "BatchResult",
+    "Cancelled",
     "ChecksumMismatch",
     "ConnectionFailed",
     "DownloadResult",
     "EventKind",
+    "FileProgress",
     "InvalidArgument",
+    "Item",
+    "Job",
+    "JobStatus",
     "LocalError",
     "PartialTakenOver",
+    "Plan",
     "ProgressEvent",
     "ProtocolMismatch",
     "RemoteError",
@@ -60,5 +74,8 @@ __all__ = [
     "VerificationError",
     "__version__",
     "download",
+    "expand",
+    "read_links",
+    "read_object_list",
     "register",
 ]

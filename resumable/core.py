@@ -22,13 +22,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from .errors import (
+    Cancelled,
     InvalidArgument,
     LocalError,
     ProtocolMismatch,
@@ -38,6 +40,7 @@ from .errors import (
     identity,
     redact,
 )
+from .limits import HostSlots, TokenBucket
 from .partial import Partial
 from .progress import EventKind, ProgressCallback, ProgressEvent, null_progress
 from .ranges import RangeSet
@@ -54,6 +57,10 @@ from .verify import (
     parse_expected,
     pick_provider_checksum,
 )
+
+if TYPE_CHECKING:
+    from .job import BatchResult, Job
+    from .plan import Plan
 
 __all__ = ["DownloadResult", "ResumableDownloader", "download"]
 
@@ -108,8 +115,11 @@ class ResumableDownloader:
         connections: most connections for one file; ``None`` chooses (8). Files of at least
             ``segment_threshold`` bytes from sources that serve ranges are split into pieces
             fetched in parallel; smaller files use one connection.
-        rate_limit: bytes per second across all transfers (arrives with batch downloads).
+        rate_limit: bytes per second across all transfers of this downloader (a token bucket).
         storage_options: per-protocol options for fsspec sources, ``{"s3": {...}}``.
+        limit_bph: a budget of bytes per hour across all transfers (AIStore's ``--limit-bph``):
+            spent at full speed, then refilled at ``limit_bph / 3600`` bytes per second.
+        max_per_host: most connections to one host at once, across files and segments.
         retry: when and how to retry transient failures.
         timeouts: connect and stall timeouts (there is no overall timeout).
         headers: extra HTTP headers for every HTTP(S) request.
@@ -135,14 +145,14 @@ class ResumableDownloader:
         block_size: int = 4 * MiB,
         segment_threshold: int = 64 * MiB,
         sources: Mapping[str, Source] | None = None,
+        limit_bph: int | None = None,
+        max_per_host: int | None = None,
     ) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise InvalidArgument(f"workers must be a positive integer, got {workers!r}")
         _check_connections(connections)
         if not isinstance(segment_threshold, int) or segment_threshold < 1:
             raise InvalidArgument(f"segment_threshold must be >= 1, got {segment_threshold!r}")
-        if rate_limit is not None:
-            raise NotImplementedError("rate_limit is not implemented yet (see the batch issue)")
         if not isinstance(block_size, int) or block_size < 64 * 1024:
             raise InvalidArgument(f"block_size must be at least 64 KiB, got {block_size!r}")
         self.workers = workers
@@ -153,6 +163,15 @@ class ResumableDownloader:
         self.locking = locking
         self.block_size = block_size
         self.segment_threshold = segment_threshold
+        self._buckets = [
+            bucket
+            for bucket in (
+                TokenBucket(rate_limit) if rate_limit is not None else None,
+                TokenBucket(limit_bph / 3600, capacity=limit_bph) if limit_bph else None,
+            )
+            if bucket is not None
+        ]
+        self.slots = HostSlots(max_per_host)
         self._config = SourceConfig(
             timeouts=self.timeouts,
             max_connections=max(workers * (connections or AUTO_CONNECTIONS), 16),
@@ -198,6 +217,32 @@ class ResumableDownloader:
             The partial is kept (resumable) after every error except a verification failure;
             an existing ``dest`` is never modified by a failed call.
         """
+        job = self._prepare(
+            url,
+            dest,
+            size=size,
+            sha256=sha256,
+            checksum=checksum,
+            progress=progress,
+            connections=connections,
+        )
+        return job.run()
+
+    def _prepare(
+        self,
+        url: str,
+        dest: PathLike,
+        *,
+        size: int | None = None,
+        sha256: str | None = None,
+        checksum: str | Iterable[str] | None = None,
+        progress: ProgressCallback | None = None,
+        connections: int | None = None,
+        cancel: threading.Event | None = None,
+        refresh: bool = False,
+    ) -> _Download:
+        """Validate one download (before any traffic) and set it up; the batch layer adds
+        ``cancel`` (a job's stop flag) and ``refresh`` (fetch even if ``dest`` looks complete)."""
         scheme = _check_url(url, self._given)
         target = _check_dest(dest)
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
@@ -206,10 +251,76 @@ class ResumableDownloader:
         _check_connections(connections)
         wanted = connections or self.connections or AUTO_CONNECTIONS
         source = self._source(scheme)
-        job = _Download(
-            self, source, url, target, size, expected, progress or null_progress, wanted
+        return _Download(
+            self,
+            source,
+            url,
+            target,
+            size,
+            expected,
+            progress or null_progress,
+            wanted,
+            cancel=cancel,
+            refresh=refresh,
         )
-        return job.run()
+
+    # -- batches (the batch layer sits above this module: imported when used) -----------------
+
+    def start(
+        self,
+        items: Iterable[object] | str,
+        dest_dir: PathLike,
+        *,
+        sync: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> Job:
+        """Start a batch in the background and return its :class:`~resumable.Job` handle.
+
+        ``items``: URLs (brace templates allowed; a URL ending in ``/`` is a prefix to list),
+        ``(url, dest)`` pairs with ``dest`` relative to ``dest_dir``, or :class:`~resumable.Item`
+        objects, in any mix, consumed lazily. ``workers`` files download at once.
+        """
+        from .job import Job
+
+        return Job(self, _as_inputs(items), _check_dest_dir(dest_dir), sync=sync, progress=progress)
+
+    def download_many(
+        self,
+        items: Iterable[object] | str,
+        dest_dir: PathLike,
+        *,
+        sync: bool = False,
+        progress: ProgressCallback | None = None,
+        executor: object | None = None,
+    ) -> BatchResult:
+        """Download a batch and return a :class:`~resumable.BatchResult`; never raises for a
+        failed item (see ``BatchResult.failed`` and ``raise_for_errors()``).
+
+        ``sync=True`` also deletes files this library downloaded earlier from the same
+        templates or prefixes that are gone at the source, and fetches again files whose remote
+        changed; files it did not create are never touched. Ctrl-C cancels the batch promptly,
+        leaving every partial resumable, then re-raises ``KeyboardInterrupt``.
+        """
+        if executor is not None:
+            raise NotImplementedError("executor= is not supported yet (the Dask issue adds it)")
+        job = self.start(items, dest_dir, sync=sync, progress=progress)
+        try:
+            return job.wait()
+        except BaseException:
+            job.cancel()
+            job.wait()
+            raise
+
+    def plan(self, items: Iterable[object] | str, dest_dir: PathLike) -> Plan:
+        """The dry run of a batch: files and bytes in total, already present, and to fetch."""
+        from .plan import make_plan
+
+        return make_plan(self, _as_inputs(items), _check_dest_dir(dest_dir))
+
+    def _meter(self, amount: int, cancel: threading.Event | None = None) -> None:
+        """Spend ``amount`` bytes from the rate limit and the hourly budget (waits if needed)."""
+        for bucket in self._buckets:
+            bucket.take(amount, cancel)
 
     def _source(self, scheme: str) -> Source:
         given = self._given.get(scheme.lower())
@@ -297,6 +408,30 @@ def _check_url(url: object, given: Mapping[str, Source]) -> str:
     return parts.scheme
 
 
+def _as_inputs(items: Iterable[object] | str) -> Iterable[object]:
+    """A single URL, pair or Item is one input, not an iterable of characters or fields."""
+    from .items import Item
+
+    if isinstance(items, (str, Item)) or (
+        isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str)
+    ):
+        return [items]
+    return items
+
+
+def _check_dest_dir(dest_dir: object) -> Path:
+    if not isinstance(dest_dir, (str, os.PathLike)) or not os.fspath(dest_dir):
+        raise InvalidArgument(f"dest_dir must be a non-empty path, got {dest_dir!r}")
+    path = Path(os.fspath(dest_dir)).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise InvalidArgument(f"dest_dir {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LocalError(f"cannot create {path}: {exc.strerror}", path=str(path)) from exc
+    return path
+
+
 def _check_connections(connections: object) -> None:
     if connections is not None and (
         not isinstance(connections, int) or isinstance(connections, bool) or connections < 1
@@ -332,9 +467,15 @@ class _Download:
         expected: dict[str, str],
         progress: ProgressCallback,
         connections: int = 1,
+        *,
+        cancel: threading.Event | None = None,
+        refresh: bool = False,
     ) -> None:
         self.d = downloader
         self.connections = connections
+        self.cancel = cancel
+        self.refresh = refresh
+        self.host = urlsplit(url).hostname or ""
         self.segments: RangeSet | None = None  # a segmented partial's recorded ranges
         self.segmentable = True  # until a server shows it cannot serve ranges
         self.source = source
@@ -365,7 +506,11 @@ class _Download:
             ) from exc
         with self.partial.locked(self.d.locking):
             try:
-                return self._skip_existing() or self._download()
+                skipped = None if self.refresh else self._skip_existing()
+                if skipped is not None:
+                    return skipped
+                with self.d.slots.hold(self.host, self.cancel):
+                    return self._download()
             except ResumableError as exc:
                 self._fail(exc)
                 raise
@@ -421,7 +566,14 @@ class _Download:
                 budget, wait = budget.failed(exc, url=self.url)
                 log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
                 self._emit(EventKind.RETRYING, error=exc, wait=wait)
-                self.d.retry.sleep(wait)
+                self._sleep(wait)
+
+    def _sleep(self, seconds: float) -> None:
+        """The policy's sleep; a job's cancel flag wakes it (the next event then raises)."""
+        if self.cancel is not None and self.d.retry.sleep is time.sleep:
+            self.cancel.wait(seconds)
+        else:
+            self.d.retry.sleep(seconds)
 
     # -- the download ---------------------------------------------------------------------------
 
@@ -452,7 +604,7 @@ class _Download:
                     budget, wait = budget.failed(exc, url=self.url)
                 log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
                 self._emit(EventKind.RETRYING, error=exc, wait=wait)
-                self.d.retry.sleep(wait)
+                self._sleep(wait)
         return self._finish()
 
     def _open_partial(self) -> None:
@@ -580,6 +732,7 @@ class _Download:
             self.offset += len(chunk)
             self.fetched += len(chunk)
             self.high_water = max(self.high_water, self.offset)
+            self.d._meter(len(chunk), self.cancel)
             writes += 1
             if writes % 64 == 0:
                 partial.check_owner()
@@ -625,6 +778,8 @@ class _Download:
             record=self._record_ranges,
             emit=self._segment_event,
             first_body=first_body,
+            meter=lambda amount: self.d._meter(amount, self.cancel),
+            extra_slot=lambda: self.d.slots.try_take(self.host),
         )
         try:
             engine.run()
@@ -765,6 +920,8 @@ class _Download:
         error: BaseException | None = None,
         wait: float | None = None,
     ) -> None:
+        if self.cancel is not None and self.cancel.is_set() and kind is not EventKind.FAILED:
+            raise Cancelled("cancelled", url=self.url)
         event = ProgressEvent(
             kind=kind,
             url=self.safe_url,

@@ -14,6 +14,8 @@
     │   └── ProtocolMismatch         the answer broke the protocol (wrong Content-Range, a range
     │                                answer ending early; a short HTTP body is a ConnectionFailed)
     ├── RetriesExhausted             transient failures with no progress used up the retry budget
+    ├── Cancelled                    Job.cancel() or Ctrl-C stopped the download; the partial stays
+    ├── BatchError                   raise_for_errors(): some items of a batch failed
     ├── VerificationError            (also ValueError)   the bytes are not what was expected
     │   ├── SizeMismatch
     │   └── ChecksumMismatch
@@ -37,6 +39,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "AccessDenied",
+    "BatchError",
+    "Cancelled",
     "ChecksumMismatch",
     "ConnectionFailed",
     "InvalidArgument",
@@ -242,6 +246,32 @@ class RetriesExhausted(ResumableError):
         super().__init__(f"gave up after {attempts} attempts without progress: {reason}", url=url)
         self.attempts = attempts
         self.reason = reason
+
+
+class Cancelled(ResumableError):
+    """The download was cancelled (``Job.cancel()``, Ctrl-C); what was fetched stays resumable."""
+
+
+class BatchError(ResumableError):
+    """Some items of a batch failed. ``failures`` holds ``(item, error)`` pairs.
+
+    Raised by ``BatchResult.raise_for_errors()``; the message counts the failures by type and
+    shows the first few, so a log line says what went wrong without a loop over ``failures``.
+    """
+
+    def __init__(self, failures: list[tuple[Any, BaseException]], *, succeeded: int = 0):
+        kinds: dict[str, int] = {}
+        for _, error in failures:
+            kinds[type(error).__name__] = kinds.get(type(error).__name__, 0) + 1
+        summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+        first = "; ".join(str(error) for _, error in failures[:3])
+        more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
+        super().__init__(
+            f"{len(failures)} of {len(failures) + succeeded} items failed ({summary}): "
+            f"{first}{more}"
+        )
+        self.failures = failures
+        self.succeeded = succeeded
 
 
 class VerificationError(ResumableError, ValueError):

@@ -156,6 +156,8 @@ class SegmentedFetch:
         record: Callable[[RangeSet], None],
         emit: Callable[..., None],
         first_body: Body | None = None,
+        meter: Callable[[int], None] = lambda amount: None,
+        extra_slot: Callable[[], Callable[[], None] | None] = lambda: lambda: None,
     ) -> None:
         if info.size is None:
             raise ValueError("a segmented download needs the object's size")
@@ -171,6 +173,8 @@ class SegmentedFetch:
         self.record = record
         self.emit = emit
         self.first_body = first_body
+        self.meter = meter
+        self.extra_slot = extra_slot
         self.fetched = 0  # bytes written by this fetch
         self.hashed = 0
         self._cond = threading.Condition()
@@ -201,8 +205,12 @@ class SegmentedFetch:
                 first = (piece, self.first_body)
             self.first_body = None
         for index in range(self.connections):
+            # The first connection uses the file's own host slot; the others only free ones.
+            release = (lambda: None) if index == 0 else self.extra_slot()
+            if release is None:
+                break
             worker = threading.Thread(
-                target=self._work, args=(first if index == 0 else None,), daemon=True
+                target=self._work, args=(first if index == 0 else None, release), daemon=True
             )
             worker.name = f"resumable-segment-{index}"
             self._workers.append(worker)
@@ -281,7 +289,7 @@ class SegmentedFetch:
 
     # -- worker threads -------------------------------------------------------------------------
 
-    def _work(self, first: tuple[_Piece, Body] | None) -> None:
+    def _work(self, first: tuple[_Piece, Body] | None, release: Callable[[], None]) -> None:
         try:
             while not self._stop.is_set():
                 piece, body = first if first is not None else (self._scheduler.take(), None)
@@ -294,6 +302,8 @@ class SegmentedFetch:
                     self._scheduler.done(piece)
         except BaseException as exc:
             self._fail_with(exc)
+        finally:
+            release()
 
     def _fetch(self, piece: _Piece, body: Body | None) -> None:
         """Fetch one piece, retrying transient failures from where it stopped."""
@@ -350,6 +360,7 @@ class SegmentedFetch:
             if take == 0:
                 return
             self.partial.write(memoryview(chunk)[:take], offset)
+            self.meter(take)
             with self._cond:
                 self.written.add(offset, offset + take)
                 self.fetched += take

@@ -10,13 +10,21 @@ import resumable
 
 EXPECTED = {
     "AccessDenied",
+    "BatchError",
+    "BatchResult",
+    "Cancelled",
     "ChecksumMismatch",
     "ConnectionFailed",
     "DownloadResult",
     "EventKind",
+    "FileProgress",
     "InvalidArgument",
+    "Item",
+    "Job",
+    "JobStatus",
     "LocalError",
     "PartialTakenOver",
+    "Plan",
     "ProgressEvent",
     "ProtocolMismatch",
     "RemoteError",
@@ -35,6 +43,9 @@ EXPECTED = {
     "VerificationError",
     "__version__",
     "download",
+    "expand",
+    "read_links",
+    "read_object_list",
     "register",
 }
 

@@ -527,6 +527,11 @@ class FaultServer:
                 data, old.etag_kind, old.last_modified, old.ranges, self._version
             )
 
+    def remove(self, name: str) -> None:
+        """Delete an object: every later request for it (HEAD included) gets a 404."""
+        with self._lock:
+            self._objects.pop(name, None)
+
     def content(self, name: str) -> bytes:
         """Current content of an object (after any :meth:`Fault.replace`)."""
         with self._lock:

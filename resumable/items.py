@@ -1,0 +1,139 @@
+"""Batch inputs become units of work: one URL, one safe relative destination, its checks.
+
+``download_many`` accepts, mixed freely and consumed lazily (a generator of 100k items streams):
+
+- a URL string, which may hold brace templates (``shard-{000000..000140}.tar``);
+- a URL ending in ``/``: a prefix, listed by its source, files kept at their relative paths;
+- a ``(url, dest)`` pair, ``dest`` relative to ``dest_dir``;
+- an :class:`Item` with per-item size and digests.
+
+Destination names are checked here: a name that is absolute, climbs out with ``..``, or resolves
+outside ``dest_dir`` through a symlinked folder fails *that item only*.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from .errors import InvalidArgument, ResumableError, identity
+from .sources import RemoteInfo
+from .templates import has_template, iter_expand
+
+__all__ = ["Item", "Work", "iter_work", "safe_destination"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file of a batch, with optional per-item checks.
+
+    Args:
+        url: the source URL (taken literally: no template expansion).
+        dest: where to put it, relative to the batch's ``dest_dir``; default: the object name.
+        size: the expected size in bytes.
+        sha256: the expected SHA-256.
+        checksum: ``"<algorithm>:<hex>"`` or several.
+    """
+
+    url: str
+    dest: str | os.PathLike[str] | None = None
+    size: int | None = None
+    sha256: str | None = None
+    checksum: str | Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class Work:
+    """A normalised item: what to fetch, where (relative, checked), and which input made it."""
+
+    item: Item
+    rel: str
+    origin: str | None
+    """The template or prefix this came from (its identity), for ``sync``; ``None`` otherwise."""
+
+
+Lister = Callable[[str], Iterator[tuple[str, RemoteInfo]]]
+
+
+def iter_work(
+    inputs: Iterable[object], lister: Lister
+) -> Iterator[Work | tuple[object, Exception]]:
+    """Normalise inputs lazily; a bad input yields ``(input, error)`` instead of stopping."""
+    for raw in inputs:
+        try:
+            yield from _expand(raw, lister)
+        except ResumableError as exc:
+            yield (raw, exc)
+
+
+def _expand(raw: object, lister: Lister) -> Iterator[Work | tuple[object, Exception]]:
+    if isinstance(raw, Item):
+        yield _work(raw, raw.dest, None)
+    elif isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[0], str):
+        yield _work(Item(raw[0], raw[1]), raw[1], None)
+    elif isinstance(raw, str):
+        templated = has_template(raw)
+        origin = identity(raw) if templated else None
+        for url in iter_expand(raw) if templated else [raw]:
+            if url.endswith("/"):
+                yield from _listed(url, lister, origin or identity(url))
+            else:
+                try:
+                    yield _work(Item(url), None, origin)
+                except ResumableError as exc:
+                    yield (url, exc)
+    else:
+        raise InvalidArgument(
+            f"a batch item must be a URL, a (url, dest) pair or resumable.Item, got {raw!r}"
+        )
+
+
+def _listed(prefix: str, lister: Lister, origin: str) -> Iterator[Work | tuple[object, Exception]]:
+    for url, info in lister(prefix):
+        relative = url[len(prefix) :] if url.startswith(prefix) else _object_name(url)
+        try:
+            yield _work(Item(url, relative, size=info.size), relative, origin)
+        except ResumableError as exc:
+            yield (url, exc)
+
+
+def _work(item: Item, dest: str | os.PathLike[str] | None, origin: str | None) -> Work:
+    name = os.fspath(dest) if dest is not None else _object_name(item.url)
+    return Work(item, relative_name(name), origin)
+
+
+def _object_name(url: str) -> str:
+    name = unquote(PurePosixPath(urlsplit(url).path).name)
+    if not name:
+        raise InvalidArgument("cannot name a file after a URL without an object name", url=url)
+    return name
+
+
+def relative_name(name: str) -> str:
+    """``name`` as a clean relative POSIX path, or :class:`InvalidArgument` if it escapes."""
+    if not name or "\x00" in name:
+        raise InvalidArgument(f"invalid destination name {name!r}")
+    posix = name.replace("\\", "/")
+    path = PurePosixPath(posix)
+    if path.is_absolute() or (len(posix) > 1 and posix[1] == ":"):
+        raise InvalidArgument(f"destination {name!r} is absolute; it must be relative to dest_dir")
+    if ".." in path.parts:
+        raise InvalidArgument(f"destination {name!r} would escape dest_dir ('..')")
+    parts = [part for part in path.parts if part not in ("", ".")]
+    if not parts:
+        raise InvalidArgument(f"invalid destination name {name!r}")
+    return "/".join(parts)
+
+
+def safe_destination(dest_dir: Path, rel: str) -> Path:
+    """``dest_dir / rel``, refusing a path that resolves outside ``dest_dir`` (symlinked dirs)."""
+    root = dest_dir.resolve()
+    target = (root / rel).resolve()
+    if target != root and root not in target.parents:
+        raise InvalidArgument(f"destination {rel!r} resolves outside {dest_dir} (a symlink?)")
+    if rel.split("/")[0] == ".resumable":
+        raise InvalidArgument(f"destination {rel!r} is inside the ledger folder .resumable/")
+    return root / rel

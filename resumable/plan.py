@@ -1,0 +1,96 @@
+"""The dry run of a batch: how much is there, how much is already on disk, how much to fetch.
+
+``plan()`` normalises the inputs exactly as ``download_many`` would, checks each destination
+against the ledger and the disk, and asks the source for sizes it does not know (in parallel,
+``workers`` at a time). Nothing is written except the ledger folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ResumableError, identity
+from .items import Work, iter_work, safe_destination
+from .ledger import Ledger
+
+if TYPE_CHECKING:
+    from .core import ResumableDownloader
+
+__all__ = ["Plan", "make_plan"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a batch would do. Sizes the source does not report count in ``unknown_size``."""
+
+    files: int = 0
+    present: int = 0
+    to_fetch: int = 0
+    total_bytes: int = 0
+    present_bytes: int = 0
+    fetch_bytes: int = 0
+    unknown_size: int = 0
+    failed: list[tuple[object, BaseException]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.files} files, {self.total_bytes / 1e9:.2f} GB: {self.present} present "
+            f"({self.present_bytes / 1e9:.2f} GB), {self.to_fetch} to fetch "
+            f"({self.fetch_bytes / 1e9:.2f} GB"
+            + (f", {self.unknown_size} of unknown size" if self.unknown_size else "")
+            + f"), {len(self.failed)} invalid"
+        )
+
+
+def make_plan(downloader: ResumableDownloader, items: Iterable[object], dest_dir: Path) -> Plan:
+    ledger = Ledger(dest_dir)
+    try:
+        works: list[Work] = []
+        failed: list[tuple[object, BaseException]] = []
+        lister = lambda prefix: downloader._source(prefix.split(":", 1)[0]).list(prefix)  # noqa: E731
+        for work in iter_work(items, lister):
+            (failed.append if isinstance(work, tuple) else works.append)(work)  # type: ignore[arg-type]
+
+        def size_of(work: Work) -> tuple[int | None, bool]:
+            dest = safe_destination(dest_dir, work.rel)
+            entry = ledger.get(work.rel)
+            known = entry is not None and entry.identity == identity(work.item.url)
+            if known and entry is not None and entry.unchanged_on_disk(dest):
+                return entry.size, True
+            size = work.item.size
+            if size is None:
+                size = downloader._source(work.item.url.split(":", 1)[0]).stat(work.item.url).size
+            present = dest.exists() and size is not None and dest.stat().st_size == size
+            return size, present
+
+        plan = {"present": 0, "to_fetch": 0, "present_bytes": 0, "fetch_bytes": 0, "unknown": 0}
+        with ThreadPoolExecutor(downloader.workers) as pool:
+            futures = [(work, pool.submit(size_of, work)) for work in works]
+            for work, future in futures:
+                try:
+                    size, present = future.result()
+                except ResumableError as exc:
+                    failed.append((work.item, exc))
+                    continue
+                key = "present" if present else "to_fetch"
+                plan[key] += 1
+                if size is None:
+                    plan["unknown"] += 1
+                else:
+                    plan[f"{'present' if present else 'fetch'}_bytes"] += size
+        return Plan(
+            files=plan["present"] + plan["to_fetch"],
+            present=plan["present"],
+            to_fetch=plan["to_fetch"],
+            total_bytes=plan["present_bytes"] + plan["fetch_bytes"],
+            present_bytes=plan["present_bytes"],
+            fetch_bytes=plan["fetch_bytes"],
+            unknown_size=plan["unknown"],
+            failed=failed,
+        )
+    finally:
+        ledger.close()
