@@ -319,7 +319,7 @@ def test_progress_callbacks_are_serialised_and_a_failing_one_fails_its_item(
         fault_server.url + "/shard-{000000..000005}.tar", tmp_path, progress=callback
     )
     assert max(peak) == 1
-    ((item, error),) = result.failed
+    ((_item, error),) = result.failed
     assert isinstance(error, RuntimeError)
     assert len(result.ok) == 5
 
