@@ -717,6 +717,7 @@ class _Download:
         self.partial.truncate(0)
         self.partial.write_sidecar(self.url, {}, self._expected_record())
         self.info = None
+        self.segments = None  # whatever comes next starts from an empty file
         self.offset = self.resumed_from = 0
         self._new_hasher(None)
         self._emit(EventKind.PROGRESS)
@@ -746,11 +747,14 @@ class _Download:
     # -- segmented --------------------------------------------------------------------------------
 
     def _segmentable(self, info: RemoteInfo) -> bool:
-        """Large enough, ranges served, more than one connection allowed, not ruled out."""
+        """Large enough, ranges served, a validator to pin every piece to, more than one
+        connection allowed, not ruled out. Without a validator (no strong ETag, no
+        Last-Modified, no version) pieces could come from two versions: one stream instead."""
         return (
             self.segmentable
             and self.connections > 1
             and info.accept_ranges
+            and info.has_validator
             and info.size is not None
             and info.size >= self.d.segment_threshold
         )
@@ -892,6 +896,8 @@ class _Download:
         sidecar = self.partial.read_sidecar() if have else None
         if sidecar is not None and sidecar.ranges is not None:
             have = sidecar.ranges.total  # preallocated: only the recorded ranges count
+            if not have:
+                return f"a preallocated partial with no recorded bytes is at {self.partial.data}"
         if have:
             total = self._total()
             of = f" of {total}" if total is not None else ""

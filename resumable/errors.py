@@ -118,14 +118,15 @@ _SIGNING_PARAMS = re.compile(
 def identity(url: str) -> str:
     """The object a URL names, for deciding whether a partial belongs to it.
 
-    Credentials are redacted and signing parameters (expiry, date, signature, SAS fields) are
-    dropped, so a presigned URL signed again tomorrow still resumes the same partial, while a
-    different path or a different ``versionId`` does not.
+    Credentials are redacted (:func:`redact`) and signing parameters (expiry, date,
+    signature, SAS fields) are dropped, so a presigned URL signed again tomorrow still resumes
+    the same partial, while a different path or a different ``versionId`` does not.
     """
+    url = redact(url)
     try:
         parts = urlsplit(url)
     except ValueError:
-        return redact(url)
+        return url
     query = urlencode(
         [
             (k, v)

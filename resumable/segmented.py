@@ -12,8 +12,10 @@ Design (and why):
   HTTP cannot shorten a range in flight, so the victim closes its response early and discards
   what the server had already pushed (about a socket buffer, ~1-2 MiB on loopback).
 - **Durable ranges.** Bytes go to a preallocated ``.partial`` with ``pwrite``; a range enters the
-  sidecar only at a checkpoint, after ``fdatasync``. A kill loses at most the bytes written since
-  the last checkpoint (``~size/128``, fdatasync costs ~1 ms); an orderly stop records all.
+  sidecar only at a checkpoint, after ``fdatasync``. A checkpoint starts once ``size/128`` new
+  bytes are written (and the previous one is done: on a fast link syncs take longer than the
+  interval, so there are fewer); a kill loses what was written since the last one, an orderly
+  stop records everything.
 - **Every request pinned.** Each ranged request carries the object's identity (``expect``); an
   answer from byte 0 (a 200 to a Range) or for another version aborts the segmented attempt with
   :class:`Fallback`, and the caller restarts the file as one stream. Never a splice.

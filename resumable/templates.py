@@ -52,6 +52,8 @@ _INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _LETTER = re.compile(r"[A-Za-z]", re.ASCII)
 _PADDED = re.compile(r"-?0[0-9]", re.ASCII)  # bash's rule: "05", "-05", "00"; not "0", "-0", "+05"
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", re.ASCII)
+_JSON_TYPES = {dict: "object", str: "string", int: "number", float: "number", bool: "boolean"}
+_JSON_TYPES[type(None)] = "null"
 _HEADER_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_ -]*", re.ASCII)  # "file_name", "cdn_link"
 
 
@@ -295,7 +297,7 @@ def _walk(seq: _Seq, i: int, prefix: str) -> Iterator[str]:
 
 
 def read_links(
-    path_or_lines: str | os.PathLike[str] | Iterable[str],
+    path_or_lines: str | os.PathLike[str] | Iterable[str] | Iterable[bytes],
 ) -> Iterator[tuple[str, str]]:
     """Yield ``(name, url)`` from a links file, lazily.
 
@@ -305,7 +307,9 @@ def read_links(
     so is a header such as SA-1B's ``file_name<TAB>cdn_link``: a first line of plain words with no
     URL. Templates in URLs are not expanded, and names are not checked against the destination
     (that is the batch's job, per item). Anything else raises :class:`InvalidArgument` naming the
-    file and line; a missing file raises at call time.
+    file and line; a missing file raises at call time. ``path_or_lines`` is a path (``str`` or
+    ``os.PathLike``, read as UTF-8) or any iterable of lines (``str``, or ``bytes`` in UTF-8, such
+    as an open file, whose ``name`` then appears in errors).
     """
     if isinstance(path_or_lines, (str, os.PathLike)):
         path = os.fspath(path_or_lines)
@@ -410,7 +414,7 @@ def read_object_list(
         if not isinstance(names, list):
             raise InvalidArgument(
                 f"object list {source} must hold a JSON array of strings, "
-                f"got a JSON {type(names).__name__}"
+                f"got a JSON {_JSON_TYPES.get(type(names), type(names).__name__)}"
             )
     elif isinstance(names, (bytes, dict)) or not isinstance(names, Iterable):
         raise InvalidArgument(f"names must be a path or a list of str, got {type(names).__name__}")

@@ -136,3 +136,12 @@ def test_identity_ignores_signing_parameters_but_not_the_object() -> None:
     assert identity(monday) != identity(monday.replace("k.tar", "j.tar"))
     sas = "https://a.blob.core.windows.net/c/b.tar?sv=2024-01-01&se=2026-11-22&sp=r&sig=XYZ"
     assert identity(sas) == "https://a.blob.core.windows.net/c/b.tar"
+
+
+def test_identity_never_keeps_secrets() -> None:
+    from resumable.errors import identity
+
+    url = "https://u:pw@h/f.tar?api_key=K3Y&access_token=T0K&password=P4SS&secret=S3C&key=KK"
+    out = identity(url)
+    for secret in ("pw", "K3Y", "T0K", "P4SS", "S3C", "KK"):
+        assert secret not in out

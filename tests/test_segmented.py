@@ -267,3 +267,29 @@ def test_small_files_and_servers_without_ranges_use_one_stream(
     for name in ("small.bin", "noranges.bin"):
         assert len(fault_server.requests_for(name)) == 1
     assert (tmp_path / "noranges.bin").read_bytes() == data
+
+
+def test_a_mismatch_after_a_segmented_resume_refetches_the_whole_file(
+    nginx: NginxServer, d: ResumableDownloader, data: bytes, unique_prefix: str, tmp_path: Path
+) -> None:
+    url = nginx.add(f"{unique_prefix}/f.bin", data)
+    with pytest.raises(Stop):
+        d.download(url, tmp_path / "f.bin", progress=interrupt_at(5 * MiB))
+    partial = tmp_path / "f.bin.partial"
+    recorded = json.loads((tmp_path / "f.bin.partial.json").read_text())["ranges"]
+    damaged = bytearray(partial.read_bytes())
+    damaged[recorded[0][0]] ^= 0xFF  # inside a recorded range: the resume keeps it
+    partial.write_bytes(bytes(damaged))
+    r = d.download(url, tmp_path / "f.bin", sha256=sha(data))
+    assert r.status == "downloaded"
+    assert r.bytes_transferred > SIZE  # the resume, then the whole file once more
+    assert (tmp_path / "f.bin").read_bytes() == data
+
+
+def test_a_server_without_validators_is_never_segmented(
+    fault_server: FaultServer, d: ResumableDownloader, data: bytes, tmp_path: Path
+) -> None:
+    url = fault_server.add("f.bin", data, etag=None, last_modified=False)
+    d.download(url, tmp_path / "f.bin")
+    assert [r.range for r in fault_server.requests_for("f.bin")] == [None]
+    assert (tmp_path / "f.bin").read_bytes() == data

@@ -1,0 +1,118 @@
+"""2,000 shards of 256 KiB from a loopback nginx: resumable against curl and aria2c.
+
+    python benchmarks/batch.py                    # 5 alternating rounds
+    python benchmarks/batch.py --rounds 3 --count 500
+
+- resumable: ``download_many`` with ``workers=16``, every item with its expected SHA-256.
+- ``xargs -P16 -n 50 curl -s --remote-name-all``: keep-alive within each curl, no hashing.
+- ``aria2c -j16 -i list``: no hashing.
+Every tool writes into an empty directory each round. Targets: <= 1.5x curl, <= 0.35x aria2c.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import DATA, MiB, table
+from servers import NginxServer, nginx_available
+
+import resumable
+
+
+def make_shards(root: Path, count: int, size: int) -> dict[str, str]:
+    """``count`` random shards (kept between runs); return ``{name: sha256}``."""
+    root.mkdir(parents=True, exist_ok=True)
+    sums = {}
+    for i in range(count):
+        path = root / f"shard-{i:06d}.tar"
+        if not path.exists() or path.stat().st_size != size:
+            path.write_bytes(hashlib.sha256(str(i).encode()).digest() * (size // 32))
+        sums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return sums
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--count", type=int, default=2000)
+    args = parser.parse_args()
+    if not nginx_available() or not shutil.which("curl") or not shutil.which("aria2c"):
+        print("needs nginx, curl and aria2c (run .ci/install-system-deps)", file=sys.stderr)
+        return 2
+    size = 256 * 1024
+    root = DATA / "shards"
+    sums = make_shards(root, args.count, size)
+    names = sorted(sums)
+    out = DATA / "batch-out"
+
+    with NginxServer(root) as nginx:
+        urls = [nginx.url_for(name) for name in names]
+        listing = DATA / "batch-urls.txt"
+        listing.write_text("\n".join(urls) + "\n")
+
+        def ours() -> None:
+            items = [resumable.Item(u, sha256=sums[n]) for u, n in zip(urls, names, strict=True)]
+            with resumable.ResumableDownloader(workers=16) as d:
+                d.download_many(items, out).raise_for_errors()
+
+        def curl() -> None:
+            subprocess.run(
+                f"xargs -P16 -n 50 curl -s --remote-name-all < {listing}",
+                shell=True,
+                check=True,
+                cwd=out,
+            )
+
+        def aria2c() -> None:
+            subprocess.run(
+                [
+                    "aria2c",
+                    "-q",
+                    "-j16",
+                    "-i",
+                    str(listing),
+                    "-d",
+                    str(out),
+                    "--allow-overwrite=true",
+                    "--auto-file-renaming=false",
+                ],
+                check=True,
+            )
+
+        tools = {
+            "resumable download_many(workers=16) + sha256": ours,
+            "xargs -P16 -n 50 curl (no hash)": curl,
+            "aria2c -j16 -i list (no hash)": aria2c,
+        }
+        times: dict[str, list[float]] = {name: [] for name in tools}
+        order = list(tools)
+        for round_ in range(args.rounds):
+            for name in order if round_ % 2 == 0 else list(reversed(order)):
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir(parents=True)
+                began = time.perf_counter()
+                tools[name]()
+                times[name].append(time.perf_counter() - began)
+                got = len([p for p in out.iterdir() if p.name.startswith("shard-")])
+                if got != args.count:
+                    raise SystemExit(f"{name} wrote {got} files, not {args.count}")
+        shutil.rmtree(out, ignore_errors=True)
+
+    total = args.count * size
+    title = f"{args.count} x 256 KiB shards ({total / MiB:.0f} MiB) from nginx on loopback"
+    vs_curl = table(title, times, total, "xargs -P16 -n 50 curl (no hash)")
+    ours_median = statistics.median(times["resumable download_many(workers=16) + sha256"])
+    vs_aria = ours_median / statistics.median(times["aria2c -j16 -i list (no hash)"])
+    print(f"\nresumable / curl: {vs_curl:.2f} (target <= 1.5); / aria2c: {vs_aria:.2f} (<= 0.35)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
