@@ -618,8 +618,8 @@ class _Download:
             if agree and self._resumable(recorded):
                 info = recorded
         if info is None:
-            self.partial.write_sidecar(self.url, {}, self._expected_record())
-            if on_disk:
+            if on_disk:  # claim the bytes before dropping them (truncate checks the owner)
+                self.partial.write_sidecar(self.url, {}, self._expected_record())
                 log.info("%s cannot be resumed safely; starting over", self.partial.data)
                 self.partial.truncate(0)
             on_disk = 0
@@ -636,7 +636,9 @@ class _Download:
         self.offset = self.resumed_from = self.high_water = on_disk
         if info is not None:
             self._use_provider_checksum(info)
-        self._new_hasher(info.size if info else None)
+            self._new_hasher(info.size)
+        else:
+            self._hash_later()
         if on_disk and self.segments is None:
             log.info("resuming %s at byte %d", self.safe_url, on_disk)
             self.hasher.submit_file(self.partial.data, on_disk)
@@ -705,11 +707,11 @@ class _Download:
         if self.info is None or self.info.validators() != info.validators():
             self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
         self.info = info
-        before = self.provider
+        # At offset 0 nothing is hashed yet: now that the size and the provider's checksums are
+        # known, pick the hasher (inline for one-block files: no thread to start).
         self._use_provider_checksum(info)
-        if self.provider != before:  # nothing is hashed yet at offset 0: hash the new kinds too
-            self.hasher.close()
-            self._new_hasher(info.size)
+        self.hasher.close()
+        self._new_hasher(info.size)
 
     def _reset(self) -> None:
         """Forget the partial's bytes and hash: the next bytes start a new version at 0."""
@@ -719,7 +721,7 @@ class _Download:
         self.info = None
         self.segments = None  # whatever comes next starts from an empty file
         self.offset = self.resumed_from = 0
-        self._new_hasher(None)
+        self._hash_later()
         self._emit(EventKind.PROGRESS)
 
     def _stream(self, body: Body) -> None:
@@ -870,6 +872,10 @@ class _Download:
     def _use_provider_checksum(self, info: RemoteInfo) -> None:
         """Verify a checksum the source reported, unless the caller gave a SHA-256 already."""
         self.provider = {} if "sha256" in self.expected else pick_provider_checksum(info.checksums)
+
+    def _hash_later(self) -> None:
+        """A placeholder until ``_adopt`` knows the size (it replaces it before any byte)."""
+        self.hasher = InlineHasher(Digests([*self.expected, *self.provider]))
 
     def _new_hasher(self, size: int | None) -> None:
         digests = Digests([*self.expected, *self.provider])
