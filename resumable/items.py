@@ -5,7 +5,8 @@
 - a URL string, which may hold brace templates (``shard-{000000..000140}.tar``);
 - a URL ending in ``/``: a prefix, listed by its source, files kept at their relative paths;
 - a ``(url, dest)`` pair, ``dest`` relative to ``dest_dir``;
-- an :class:`Item` with per-item size and digests.
+- an :class:`Item` with per-item size and digests;
+- a :class:`~resumable.templates.Link` from ``read_links`` / ``read_object_list``.
 
 Destination names are checked here: a name that is absolute, climbs out with ``..``, or resolves
 outside ``dest_dir`` through a symlinked folder fails *that item only*.
@@ -21,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import InvalidArgument, ResumableError, identity
 from .sources import RemoteInfo
-from .templates import has_template, iter_expand
+from .templates import Link, has_template, iter_expand
 
 __all__ = ["Item", "Work", "iter_work", "safe_destination"]
 
@@ -72,6 +73,8 @@ def iter_work(
 def _expand(raw: object, lister: Lister) -> Iterator[Work | tuple[object, Exception]]:
     if isinstance(raw, Item):
         yield _work(raw, raw.dest, None)
+    elif isinstance(raw, Link):  # from read_links / read_object_list: (name, url)
+        yield _work(Item(raw.url, raw.name), raw.name, None)
     elif isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[0], str):
         yield _work(Item(raw[0], raw[1]), raw[1], None)
     elif isinstance(raw, str):

@@ -40,12 +40,20 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import InvalidArgument, redact
 
-__all__ = ["count", "expand", "has_template", "iter_expand", "read_links", "read_object_list"]
+__all__ = [
+    "Link",
+    "count",
+    "expand",
+    "has_template",
+    "iter_expand",
+    "read_links",
+    "read_object_list",
+]
 
 _MAX_DEPTH = 64
 _INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
@@ -296,9 +304,20 @@ def _walk(seq: _Seq, i: int, prefix: str) -> Iterator[str]:
 # --- links files and object lists ---------------------------------------------------------------
 
 
+class Link(NamedTuple):
+    """One line of a links file or one name of an object list: ``(name, url)``.
+
+    A tuple, so it unpacks as ``name, url``; ``download_many`` recognises it and downloads
+    ``url`` to ``dest_dir/name`` (the name is checked like any destination).
+    """
+
+    name: str
+    url: str
+
+
 def read_links(
     path_or_lines: str | os.PathLike[str] | Iterable[str] | Iterable[bytes],
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[Link]:
     """Yield ``(name, url)`` from a links file, lazily.
 
     Accepted lines: ``name<TAB>url`` (SA-1B; the name may contain spaces), ``name url``, or just a
@@ -331,9 +350,7 @@ def _file_lines(path: str) -> Iterator[tuple[int, str | bytes]]:
         yield from enumerate(f, 1)
 
 
-def _parse_links(
-    lines: Iterable[tuple[int, str | bytes]], source: str
-) -> Iterator[tuple[str, str]]:
+def _parse_links(lines: Iterable[tuple[int, str | bytes]], source: str) -> Iterator[Link]:
     first = True
     for lineno, raw in lines:
         if isinstance(raw, bytes):
@@ -356,9 +373,9 @@ def _parse_links(
         if is_header:
             continue
         if len(fields) == 2 and _URL.fullmatch(fields[1]):
-            yield fields[0], fields[1]
+            yield Link(fields[0], fields[1])
         elif len(fields) == 1 and _URL.fullmatch(fields[0]):
-            yield _name_from_url(fields[0], source, lineno), fields[0]
+            yield Link(_name_from_url(fields[0], source, lineno), fields[0])
         else:
             hint = "the name comes first" if len(fields) == 2 and _URL.fullmatch(fields[0]) else ""
             why = f"expected 'name<TAB>url', 'name url' or a URL ({len(fields)} fields)"
@@ -384,7 +401,7 @@ def _bad_line(source: str, lineno: int, why: str, line: str) -> InvalidArgument:
 
 def read_object_list(
     names: str | os.PathLike[str] | Iterable[str], base_url: str
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[Link]:
     """Yield ``(name, url)`` for each object name under ``base_url`` (AIStore ``--object-list``).
 
     ``names`` is a path to a JSON file holding an array of object names, or the names themselves.
@@ -424,12 +441,10 @@ def read_object_list(
     return _object_urls(names, base, percent, source)
 
 
-def _object_urls(
-    names: Iterable[str], base: str, percent: bool, source: str
-) -> Iterator[tuple[str, str]]:
+def _object_urls(names: Iterable[str], base: str, percent: bool, source: str) -> Iterator[Link]:
     for index, name in enumerate(names):
         _check_name(name, index, source)
-        yield name, base + (quote(name, safe="/") if percent else name)
+        yield Link(name, base + (quote(name, safe="/") if percent else name))
 
 
 def _check_name(name: object, index: int, source: str) -> None:

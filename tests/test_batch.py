@@ -337,3 +337,23 @@ def test_bad_batch_arguments(d: ResumableDownloader, tmp_path: Path) -> None:
         "file",
         ".resumable",
     }
+
+
+def test_an_sa1b_links_file_and_an_object_list_feed_download_many(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    data = shards(fault_server, 3)
+    links = tmp_path / "segment_anything_links.txt"
+    links.write_text(
+        "file_name\tcdn_link\n"
+        + "".join(f"{name}\t{fault_server.url_for(name)}\n" for name in sorted(data)[:2])
+    )
+    first = d.download_many(resumable.read_links(links), tmp_path / "sa1b")
+    first.raise_for_errors()
+    assert sorted(p.name for p in (tmp_path / "sa1b").glob("shard-*")) == sorted(data)[:2]
+    listed = d.download_many(
+        resumable.read_object_list(sorted(data), fault_server.url), tmp_path / "objects"
+    )
+    listed.raise_for_errors()
+    for name, payload in data.items():
+        assert (tmp_path / "objects" / name).read_bytes() == payload
