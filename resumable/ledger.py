@@ -11,11 +11,17 @@ most the last commits on a power cut, and then the item is simply downloaded aga
 
 Why record mtime and SHA-256: a rerun skips a done file by ``stat`` alone, instead of re-hashing
 10 GB shards; a file that was modified since (another mtime or size) is verified again.
+
+Why a writer thread: one commit per file behind one lock made every worker of a batch of small
+files queue on the ledger. Records go to a queue and are committed in batches (at most ~50 ms
+apart); reads use their own connection (WAL readers never wait for the writer). A crash loses at
+most the last batch of rows, and those files are then verified again on the rerun.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -79,18 +85,56 @@ class Ledger:
         folder = dest_dir / self.DIRNAME
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                folder / "ledger.sqlite", check_same_thread=False, isolation_level=None
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = self._connect(folder / "ledger.sqlite")
             self._db.execute(_SCHEMA)
+            self._writer_db = self._connect(folder / "ledger.sqlite")
         except (OSError, sqlite3.Error) as exc:
             message = f"cannot open the ledger in {folder}: {exc}"
             raise LocalError(message, path=str(folder)) from exc
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the read connection
+        # The paths already in the ledger, read once: a fresh directory then needs no lookups,
+        # and a rerun looks up only the paths it knows.
+        self._known = {row[0] for row in self._db.execute("SELECT path FROM items")}
+        self._pending: queue.Queue[tuple[str, tuple[object, ...]] | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write, name="resumable-ledger", daemon=True)
+        self._writer.start()
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _write(self) -> None:
+        """Commit queued statements in batches until ``close()``."""
+        stop = False
+        while not stop:
+            batch = [self._pending.get()]
+            deadline = time.monotonic() + 0.05
+            while len(batch) < 500 and (left := deadline - time.monotonic()) > 0:
+                try:
+                    batch.append(self._pending.get(timeout=left))
+                except queue.Empty:
+                    break
+            statements = [item for item in batch if item is not None]
+            stop = len(statements) != len(batch)
+            if statements:
+                with self._writer_db:  # one transaction
+                    self._writer_db.execute("BEGIN")
+                    for sql, values in statements:
+                        self._writer_db.execute(sql, values)
+            for _ in batch:
+                self._pending.task_done()
+
+    def flush(self) -> None:
+        """Wait until every record so far is committed."""
+        self._pending.join()
 
     def get(self, path: str) -> Entry | None:
+        """The committed row for ``path`` (rows queued by ``record`` appear once committed)."""
+        if path not in self._known:
+            return None
         with self._lock:
             query = f"SELECT {_FIELDS} FROM items WHERE path = ?"
             row = self._db.execute(query, (path,)).fetchone()
@@ -98,10 +142,9 @@ class Ledger:
 
     def record(self, entry: Entry) -> None:
         values = (*_values(entry)[:-1], time.time())
-        with self._lock:
-            self._db.execute(
-                f"INSERT OR REPLACE INTO items ({_FIELDS}) VALUES ({', '.join('?' * 11)})", values
-            )
+        sql = f"INSERT OR REPLACE INTO items ({_FIELDS}) VALUES ({', '.join('?' * 11)})"
+        self._pending.put((sql, values))
+        self._known.add(entry.path)
 
     def done(
         self,
@@ -126,11 +169,11 @@ class Ledger:
         self.record(Entry(path, identity, origin, state, error=error))
 
     def forget(self, path: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM items WHERE path = ?", (path,))
+        self._pending.put(("DELETE FROM items WHERE path = ?", (path,)))
 
     def by_origin(self, origin: str) -> Iterator[Entry]:
         """Every entry a batch input produced, streamed (for sync)."""
+        self.flush()
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_FIELDS} FROM items WHERE origin = ? ORDER BY path", (origin,)
@@ -140,6 +183,7 @@ class Ledger:
 
     def errors(self) -> list[Entry]:
         """Items whose last run failed (what a rerun can report before starting)."""
+        self.flush()
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_FIELDS} FROM items WHERE state IN ('failed', 'partial') ORDER BY path"
@@ -147,8 +191,13 @@ class Ledger:
         return [Entry(*row) for row in rows]
 
     def close(self) -> None:
+        """Commit what is queued, stop the writer, close both connections."""
+        if self._writer.is_alive():
+            self._pending.put(None)
+            self._writer.join()
         with self._lock:
             self._db.close()
+        self._writer_db.close()
 
 
 def _values(entry: Entry) -> tuple[object, ...]:

@@ -157,7 +157,25 @@ class SourceConfig:
 
 
 _HTTP = "resumable.sources.http:HTTPSource"
-_registry: dict[str, str | type[Any]] = {"http": _HTTP, "https": _HTTP}
+_FSSPEC = "resumable.sources.fsspec:FsspecSource"
+_FSSPEC_SCHEMES = (
+    "s3",
+    "s3a",
+    "gs",
+    "gcs",
+    "az",
+    "abfs",
+    "abfss",
+    "file",
+    "local",
+    "memory",
+    "hdfs",
+)
+_registry: dict[str, str | type[Any]] = {
+    "http": _HTTP,
+    "https": _HTTP,
+    **dict.fromkeys(_FSSPEC_SCHEMES, _FSSPEC),
+}
 _lock = threading.Lock()
 _entry_points_loaded = False
 
@@ -185,6 +203,8 @@ def source_class(scheme: str) -> type[Any]:
     _load_entry_points()
     with _lock:
         target = _registry.get(scheme.lower())
+    if target is None and _fsspec_knows(scheme.lower()):
+        target = _FSSPEC  # any other protocol fsspec knows (sftp, hf, gdrive, ...)
     if target is None:
         known = ", ".join(registered_schemes())
         raise InvalidArgument(f"no source for URL scheme {scheme!r} (known: {known})")
@@ -196,6 +216,15 @@ def source_class(scheme: str) -> type[Any]:
     return target
 
 
+def _fsspec_knows(scheme: str) -> bool:
+    """Whether fsspec has an implementation for ``scheme`` (imports fsspec, not its backends)."""
+    try:
+        from fsspec.registry import known_implementations, registry  # noqa: TID251 - names only
+    except ImportError:  # pragma: no cover - fsspec is a dependency
+        return False
+    return scheme in registry or scheme in known_implementations
+
+
 def _load_entry_points() -> None:
     global _entry_points_loaded
     if _entry_points_loaded:
@@ -203,6 +232,8 @@ def _load_entry_points() -> None:
     from importlib.metadata import entry_points
 
     with _lock:
+        if _entry_points_loaded:  # another thread scanned them while this one waited
+            return
         for ep in entry_points(group="resumable.sources"):
             _registry.setdefault(ep.name.lower(), ep.value)
         _entry_points_loaded = True
