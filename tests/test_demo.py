@@ -24,9 +24,10 @@ def test_demo_interrupts_resumes_retries_and_verifies(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"shard-{i:06d}.tar" for i in range(6)]
 
 
-def test_demo_command_line() -> None:
+def test_demo_command_line_with_its_defaults() -> None:
+    """Exactly the README's main command (the defaults: 8 shards of 16 MiB)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "resumable", "demo", "--shards", "3", "--size", "1"],
+        [sys.executable, "-m", "resumable", "demo"],
         capture_output=True,
         text=True,
         timeout=120,
