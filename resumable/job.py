@@ -320,7 +320,7 @@ class Job:
 
     def _skip_by_ledger(self, work: Work, dest: Path, entry: Entry | None) -> DownloadResult | None:
         """A file recorded as done and untouched since is skipped without reading it."""
-        from .core import DownloadResult
+        from .transfer import DownloadResult
         from .verify import parse_expected
 
         if entry is None or not entry.unchanged_on_disk(dest) or entry.sha256 is None:

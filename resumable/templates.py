@@ -20,9 +20,10 @@ what is wrong before any network traffic.
 >>> has_template("https://h/shard-{0..9}.tar"), has_template("https://h/a{b}c")
 (True, False)
 >>> list(read_links(["file_name\\tcdn_link", "sa_1.tar\\thttps://cdn/x/sa_1.tar?sig=1"]))
-[('sa_1.tar', 'https://cdn/x/sa_1.tar?sig=1')]
+[Link(name='sa_1.tar', url='https://cdn/x/sa_1.tar?sig=1')]
 >>> list(read_object_list(["a b.tar", "d/#1.tar"], "https://h/bucket/"))
-[('a b.tar', 'https://h/bucket/a%20b.tar'), ('d/#1.tar', 'https://h/bucket/d/%231.tar')]
+[Link(name='a b.tar', url='https://h/bucket/a%20b.tar'),
+ Link(name='d/#1.tar', url='https://h/bucket/d/%231.tar')]
 
 Brace semantics follow bash 5 (checked against it in the tests), with three deliberate
 differences: malformed braces, ``{}`` and malformed ranges raise :class:`InvalidArgument` where

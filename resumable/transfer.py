@@ -1,0 +1,599 @@
+"""One file: check what is on disk, fetch what is missing, verify, promote.
+
+:class:`Transfer` is the algorithm for one download, used once by one thread:
+
+1. An existing destination that verifies (expected size/digests, else the remote size) is
+   ``skipped`` with no bytes fetched.
+2. Under the ``.partial`` lock, a partial whose sidecar names the same object (its identity)
+   and a validator (or an expected digest) is resumed; anything else starts over. A segmented
+   partial resumes from its recorded ranges.
+3. Bytes are requested from that offset, pinned to the recorded version (``If-Range``). The
+   answer decides: continue, restart from zero (a 200, a changed validator), or retry (a wrong
+   ``Content-Range``). Two versions are never spliced. A large object whose source serves
+   ranges goes to :class:`~resumable.segmented.SegmentedFetch` instead of one stream.
+4. Bytes go to disk with ``pwrite`` and to the hash; transient failures are retried under the
+   :class:`RetryPolicy`, each retry resuming from what is on disk.
+5. Size and digests are checked before ``os.replace(D.partial, D)``.
+
+:mod:`resumable.core` holds the configuration and the sources, and creates transfers. Neither
+module imports requests, fsspec or tqdm.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from .errors import (
+    Cancelled,
+    LocalError,
+    ProtocolMismatch,
+    ResumableError,
+    TransientError,
+    VerificationError,
+    identity,
+    redact,
+)
+from .partial import Partial
+from .progress import EventKind, ProgressCallback, ProgressEvent
+from .ranges import RangeSet
+from .segmented import SEGMENT_READ, Fallback, SegmentedFetch
+from .sources import Body, RemoteInfo, Source
+from .verify import (
+    BackgroundHasher,
+    Digests,
+    InlineHasher,
+    check_digests,
+    check_size,
+    hash_file,
+    pick_provider_checksum,
+)
+
+if TYPE_CHECKING:
+    from .core import ResumableDownloader
+
+__all__ = ["DownloadResult", "Transfer"]
+
+log = logging.getLogger("resumable")
+
+Status = Literal["downloaded", "resumed", "skipped"]
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What one download produced.
+
+    Attributes:
+        url: the source URL, credentials redacted.
+        path: the destination, complete and verified.
+        size: its size in bytes.
+        sha256: its SHA-256, hex.
+        status: ``"downloaded"``, ``"resumed"`` (bytes from an earlier interrupted call were
+            kept) or ``"skipped"`` (the destination was already complete; nothing fetched).
+        bytes_transferred: bytes fetched by this call.
+        digests: every digest computed, ``{algorithm: hex}`` (SHA-256 and any requested).
+    """
+
+    url: str
+    path: Path
+    size: int
+    sha256: str
+    status: Status
+    bytes_transferred: int
+    digests: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+class _Restart(Exception):
+    """Internal: the answer belongs to another version; start over at once (not a failure)."""
+
+
+class Transfer:
+    """The algorithm for one file (see the module docstring). Used once, by one thread."""
+
+    def __init__(
+        self,
+        downloader: ResumableDownloader,
+        source: Source,
+        url: str,
+        dest: Path,
+        size: int | None,
+        expected: dict[str, str],
+        progress: ProgressCallback,
+        connections: int = 1,
+        *,
+        cancel: threading.Event | None = None,
+        refresh: bool = False,
+    ) -> None:
+        self.d = downloader
+        self.connections = connections
+        self.cancel = cancel
+        self.refresh = refresh
+        self.host = urlsplit(url).hostname or ""
+        self.segments: RangeSet | None = None  # a segmented partial's recorded ranges
+        self.segmentable = True  # until a server shows it cannot serve ranges
+        self.source = source
+        self.url = url
+        self.safe_url = redact(url)
+        self.dest = dest
+        self.size = size
+        self.expected = expected
+        self.provider: dict[str, str] = {}  # a checksum the source vouches for, verified too
+        self.progress = progress
+        self.partial = Partial(dest)
+        self.info: RemoteInfo | None = None  # the version being downloaded, once known
+        self.offset = 0  # bytes of the partial that belong to that version
+        self.resumed_from = 0  # bytes kept from an earlier call
+        self.fetched = 0  # bytes fetched by this call
+        self.high_water = 0  # furthest offset reached: retries count as progress only past it
+        self.hasher: InlineHasher = InlineHasher(Digests())
+        self.callback_failed = False
+
+    # -- entry ----------------------------------------------------------------------------------
+
+    def run(self) -> DownloadResult:
+        try:
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LocalError(
+                f"cannot create {self.dest.parent}: {exc.strerror}", path=str(self.dest.parent)
+            ) from exc
+        with self.partial.locked(self.d.locking):
+            try:
+                skipped = None if self.refresh else self._skip_existing()
+                if skipped is not None:
+                    return skipped
+                with self.d.slots.hold(self.host, self.cancel):
+                    return self._download()
+            except ResumableError as exc:
+                self._fail(exc)
+                raise
+            except BaseException:
+                self._tidy()  # a callback's exception or Ctrl-C: keep only what is worth it
+                raise
+            finally:
+                self.hasher.close()
+                self.partial.close()
+
+    # -- an existing destination -----------------------------------------------------------------
+
+    def _skip_existing(self) -> DownloadResult | None:
+        """Return a ``skipped`` result if ``dest`` is already the complete file."""
+        try:
+            size = self.dest.stat().st_size
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise LocalError(
+                f"cannot read {self.dest}: {exc.strerror}", path=str(self.dest)
+            ) from exc
+        if self.size is not None and size != self.size:
+            return None
+        if not self.expected and self.size is None:
+            remote = self._stat()
+            if remote.size is None or remote.size != size:
+                log.info("%s exists but does not match the remote size; downloading", self.dest)
+                return None
+            self._use_provider_checksum(remote)
+        wanted = {**self.expected, **self.provider}
+        digests = Digests(wanted)
+        try:
+            hash_file(self.dest, digests.update)
+        except OSError as exc:
+            raise LocalError(
+                f"cannot read {self.dest}: {exc.strerror}", path=str(self.dest)
+            ) from exc
+        actual = digests.hexdigests()
+        if any(actual[a] != v for a, v in wanted.items()):
+            log.info("%s exists but fails verification; downloading a fresh copy", self.dest)
+            return None
+        self._emit(EventKind.SKIPPED, done=size, total=size)
+        return self._result("skipped", size, actual)
+
+    def _stat(self) -> RemoteInfo:
+        """``source.stat`` under the retry policy (a HEAD meets 503s like any request)."""
+        budget = self.d.retry.budget()
+        while True:
+            try:
+                return self.source.stat(self.url)
+            except TransientError as exc:
+                budget, wait = budget.failed(exc, url=self.url)
+                log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
+                self._emit(EventKind.RETRYING, error=exc, wait=wait)
+                self._sleep(wait)
+
+    def _sleep(self, seconds: float) -> None:
+        """The policy's sleep; a job's cancel flag wakes it (the next event then raises)."""
+        if self.cancel is not None and self.d.retry.sleep is time.sleep:
+            self.cancel.wait(seconds)
+        else:
+            self.d.retry.sleep(seconds)
+
+    # -- the download ---------------------------------------------------------------------------
+
+    def _download(self) -> DownloadResult:
+        self._open_partial()
+        budget = self.d.retry.budget()
+        self._emit(EventKind.STARTED)
+        if self.segments is not None:
+            try:
+                self._run_segmented(None)
+                return self._finish()
+            except Fallback as fallback:
+                self._fall_back(fallback)
+        while True:
+            before = self.high_water
+            try:
+                self._attempt()
+                break
+            except _Restart:
+                continue
+            except Fallback as fallback:
+                self._fall_back(fallback)
+                continue
+            except TransientError as exc:
+                if self.high_water > before:
+                    budget, wait = budget.interrupted(exc)
+                else:
+                    budget, wait = budget.failed(exc, url=self.url)
+                log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
+                self._emit(EventKind.RETRYING, error=exc, wait=wait)
+                self._sleep(wait)
+        return self._finish()
+
+    def _open_partial(self) -> None:
+        """Take over ``D.partial``: resume it if its sidecar proves what it holds, else empty it."""
+        on_disk = self.partial.open()
+        sidecar = self.partial.read_sidecar()
+        info = None
+        if sidecar is not None and on_disk > 0 and sidecar.identity == identity(self.url):
+            recorded = RemoteInfo(url=self.url, **_known(sidecar.validators))
+            agree = all(sidecar.expected.get(a, v) == v for a, v in self.expected.items())
+            if agree and self._resumable(recorded):
+                info = recorded
+        if info is None:
+            if on_disk:  # claim the bytes before dropping them (truncate checks the owner)
+                self.partial.write_sidecar(self.url, {}, self._expected_record())
+                log.info("%s cannot be resumed safely; starting over", self.partial.data)
+                self.partial.truncate(0)
+            on_disk = 0
+        elif sidecar is not None and sidecar.ranges is not None and info.size is not None:
+            # A segmented partial: only the recorded ranges count, whatever the file's length.
+            self.segments = sidecar.ranges
+            on_disk = sidecar.ranges.total
+            self.partial.write_sidecar(
+                self.url, info.validators(), self._expected_record(), ranges=sidecar.ranges
+            )
+        else:
+            self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
+        self.info = info
+        self.offset = self.resumed_from = self.high_water = on_disk
+        if info is not None:
+            self._use_provider_checksum(info)
+            self._new_hasher(info.size)
+        else:
+            self._hash_later()
+        if on_disk and self.segments is None:
+            log.info("resuming %s at byte %d", self.safe_url, on_disk)
+            self.hasher.submit_file(self.partial.data, on_disk)
+
+    def _resumable(self, info: RemoteInfo | None) -> bool:
+        """Bytes of ``info``'s version may be continued: a validator pins the version, or an
+        expected digest will catch a splice (and trigger one whole refetch)."""
+        return bool(self.expected) or (info is not None and info.has_validator)
+
+    def _attempt(self) -> None:
+        """One request: stream from ``self.offset`` to the end of the object, or raise."""
+        if self.offset and not self._resumable(self.info):
+            log.info("%s has no validator to resume against; restarting", self.safe_url)
+            self._reset()
+        expect = self.info if self.offset else None
+        body = self.source.open(self.url, start=self.offset, expect=expect)
+        try:
+            self._accept(body)
+            if self.offset == 0 and self._segmentable(body.info):
+                self._run_segmented(body)  # the open answer serves the first piece
+            else:
+                self._stream(body)
+        finally:
+            body.close()
+
+    def _accept(self, body: Body) -> None:
+        """Decide how the answer relates to the partial; restart when it is another version."""
+        info = body.info
+        if body.start == self.offset and self.offset == 0:
+            self._adopt(info)
+            return
+        if body.start == 0:
+            # A 200 to a ranged request: the object changed (If-Range) or ranges are ignored.
+            changed = self._changed(info)
+            why = "the object changed" if changed else "the server ignored Range"
+            log.info("%s: %s; restarting from byte 0", self.safe_url, why)
+            self._reset()
+            if changed:
+                self.high_water = 0  # a new version: its bytes are progress again
+            self._adopt(info)
+            return
+        if body.start != self.offset:
+            raise ProtocolMismatch(
+                f"asked for bytes from {self.offset}, the answer starts at {body.start}",
+                url=self.url,
+            )
+        if info.size is not None and info.size < self.offset:
+            log.info("%s: the partial is longer than the object; restarting", self.safe_url)
+            self._reset()
+            raise _Restart
+        if self._changed(info):
+            # A server that ignores If-Range (S3-like) answered 206 for a new version.
+            log.info("%s: the object changed; restarting from byte 0", self.safe_url)
+            self._reset()
+            self.high_water = 0
+            raise _Restart
+
+    def _changed(self, info: RemoteInfo) -> bool:
+        """Whether ``info`` is provably not the version the partial holds."""
+        return self.info is not None and self.info.differs_from(info)
+
+    def _adopt(self, info: RemoteInfo) -> None:
+        """Record ``info`` as the version being downloaded (sidecar first, then data)."""
+        if self.size is not None and info.size is not None and info.size != self.size:
+            check_size(self.size, info.size, url=self.url, what="remote size")
+        if self.info is None or self.info.validators() != info.validators():
+            self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
+        self.info = info
+        # At offset 0 nothing is hashed yet: now that the size and the provider's checksums are
+        # known, pick the hasher (inline for one-block files: no thread to start).
+        self._use_provider_checksum(info)
+        self.hasher.close()
+        self._new_hasher(info.size)
+
+    def _reset(self) -> None:
+        """Forget the partial's bytes and hash: the next bytes start a new version at 0."""
+        self.hasher.close()
+        self.partial.truncate(0)
+        self.partial.write_sidecar(self.url, {}, self._expected_record())
+        self.info = None
+        self.segments = None  # whatever comes next starts from an empty file
+        self.offset = self.resumed_from = 0
+        self._hash_later()
+        self._emit(EventKind.PROGRESS)
+
+    def _stream(self, body: Body) -> None:
+        block = self.d.block_size
+        partial, hasher = self.partial, self.hasher
+        total = self._total()
+        writes = 0
+        while chunk := body.read(block):
+            partial.write(chunk, self.offset)
+            hasher.submit(chunk)
+            self.offset += len(chunk)
+            self.fetched += len(chunk)
+            self.high_water = max(self.high_water, self.offset)
+            self.d._meter(len(chunk), self.cancel)
+            writes += 1
+            if writes % 64 == 0:
+                partial.check_owner()
+            self._emit(EventKind.PROGRESS, total=total)
+        if total is not None and self.offset < total:
+            raise ProtocolMismatch(f"the body ended at byte {self.offset} of {total}", url=self.url)
+        if total is not None and self.offset > total:
+            self._reset()
+            raise ProtocolMismatch(f"received more than the {total} bytes announced", url=self.url)
+
+    # -- segmented --------------------------------------------------------------------------------
+
+    def _segmentable(self, info: RemoteInfo) -> bool:
+        """Large enough, ranges served, a validator to pin every piece to, more than one
+        connection allowed, not ruled out. Without a validator (no strong ETag, no
+        Last-Modified, no version) pieces could come from two versions: one stream instead."""
+        return (
+            self.segmentable
+            and self.connections > 1
+            and info.accept_ranges
+            and info.has_validator
+            and info.size is not None
+            and info.size >= self.d.segment_threshold
+        )
+
+    def _run_segmented(self, first_body: Body | None) -> None:
+        """Fetch the missing ranges over several connections; the frontier hashes in order."""
+        info = self.info
+        assert info is not None
+        assert info.size is not None
+        self.hasher.close()  # the engine's frontier hashes instead
+        digests = Digests([*self.expected, *self.provider])
+        written = self.segments if self.segments is not None else RangeSet()
+        self._record_ranges(written)
+        engine = SegmentedFetch(
+            source=self.source,
+            url=self.url,
+            info=info,
+            partial=self.partial,
+            written=written,
+            digests=digests,
+            connections=self.connections,
+            block=min(self.d.block_size, SEGMENT_READ),
+            policy=self.d.retry,
+            stall=self.d.timeouts.stall,
+            record=self._record_ranges,
+            emit=self._segment_event,
+            first_body=first_body,
+            meter=lambda amount: self.d._meter(amount, self.cancel),
+            extra_slot=lambda: self.d.slots.try_take(self.host),
+        )
+        try:
+            engine.run()
+        finally:
+            self.fetched += engine.fetched
+        self.hasher = InlineHasher(digests)  # finish() returns what the frontier computed
+        self.offset = info.size
+
+    def _record_ranges(self, ranges: RangeSet) -> None:
+        self.partial.check_owner()
+        assert self.info is not None
+        self.partial.write_sidecar(
+            self.url, self.info.validators(), self._expected_record(), ranges=ranges
+        )
+
+    def _segment_event(
+        self, kind: str, done: int, error: BaseException | None = None, wait: float | None = None
+    ) -> None:
+        self.offset = done
+        self._emit(EventKind(kind), done=done, error=error, wait=wait)
+
+    def _fall_back(self, fallback: Fallback) -> None:
+        """Segments are impossible (no ranges) or the object changed: one stream from 0."""
+        log.info("%s: %s; downloading as one stream from byte 0", self.safe_url, fallback.reason)
+        self.segmentable = False
+        self.segments = None
+        self._reset()
+        if fallback.changed:
+            self.high_water = 0
+
+    def _total(self) -> int | None:
+        if self.info is not None and self.info.size is not None:
+            return self.info.size
+        return self.size
+
+    # -- verify and publish -----------------------------------------------------------------------
+
+    def _finish(self) -> DownloadResult:
+        try:
+            digests = self.hasher.finish()
+        except OSError as exc:  # re-reading the partial's prefix failed
+            raise LocalError(
+                f"re-hashing {self.partial.data} failed: {exc}", path=str(self.partial.data)
+            ) from exc
+        try:
+            check_size(self.size, self.offset, url=self.url)
+            check_digests(self.expected, digests, url=self.url)
+            check_digests(
+                self.provider, digests, url=self.url, origin="the checksum the source reported"
+            )
+        except VerificationError:
+            if self.resumed_from:
+                # The mismatch may come from bytes of an earlier call: fetch the whole file
+                # once before calling the source wrong.
+                log.warning("%s failed verification after a resume; refetching", self.safe_url)
+                self._reset()
+                return self._download_again()
+            self.partial.discard()
+            raise
+        self._emit(EventKind.VERIFIED)
+        self.partial.promote()
+        status: Status = "resumed" if self.resumed_from else "downloaded"
+        self._emit(EventKind.DONE)
+        return self._result(status, self.offset, digests)
+
+    def _download_again(self) -> DownloadResult:
+        self.hasher.close()
+        self.partial.close()
+        return self._download()
+
+    def _result(self, status: Status, size: int, digests: Mapping[str, str]) -> DownloadResult:
+        return DownloadResult(
+            url=self.safe_url,
+            path=self.dest,
+            size=size,
+            sha256=digests["sha256"],
+            status=status,
+            bytes_transferred=self.fetched,
+            digests=dict(digests),
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _use_provider_checksum(self, info: RemoteInfo) -> None:
+        """Verify a checksum the source reported, unless the caller gave a SHA-256 already."""
+        self.provider = {} if "sha256" in self.expected else pick_provider_checksum(info.checksums)
+
+    def _hash_later(self) -> None:
+        """A placeholder until ``_adopt`` knows the size (it replaces it before any byte)."""
+        self.hasher = InlineHasher(Digests([*self.expected, *self.provider]))
+
+    def _new_hasher(self, size: int | None) -> None:
+        digests = Digests([*self.expected, *self.provider])
+        small = size is not None and size <= self.d.block_size
+        self.hasher = InlineHasher(digests) if small else BackgroundHasher(digests)
+
+    def _expected_record(self) -> dict[str, Any]:
+        return {"size": self.size, **self.expected}
+
+    def _tidy(self) -> None:
+        if self._partial_size() == 0:
+            self.partial.discard()  # an empty partial and its sidecar are only clutter
+
+    def _fail(self, exc: ResumableError) -> None:
+        self._tidy()
+        if exc.kept is None:
+            exc.kept = self._kept()
+        if not self.callback_failed:
+            self._emit(EventKind.FAILED, error=exc)
+
+    def _kept(self) -> str:
+        parts = []
+        have = self._partial_size()
+        sidecar = self.partial.read_sidecar() if have else None
+        if sidecar is not None and sidecar.ranges is not None:
+            have = sidecar.ranges.total  # preallocated: only the recorded ranges count
+            if not have:
+                return f"a preallocated partial with no recorded bytes is at {self.partial.data}"
+        if have:
+            total = self._total()
+            of = f" of {total}" if total is not None else ""
+            parts.append(
+                f"partial kept at {self.partial.data} ({have}{of} bytes), resumable by "
+                "running the same download again"
+            )
+        else:
+            parts.append("nothing was kept")
+        if self.dest.exists():
+            parts.append(f"the existing {self.dest} was not modified")
+        return "; ".join(parts)
+
+    def _partial_size(self) -> int:
+        try:
+            return os.stat(self.partial.data).st_size
+        except OSError:
+            return 0
+
+    def _emit(
+        self,
+        kind: EventKind,
+        *,
+        done: int | None = None,
+        total: int | None = None,
+        error: BaseException | None = None,
+        wait: float | None = None,
+    ) -> None:
+        if self.cancel is not None and self.cancel.is_set() and kind is not EventKind.FAILED:
+            raise Cancelled("cancelled", url=self.url)
+        event = ProgressEvent(
+            kind=kind,
+            url=self.safe_url,
+            path=self.dest,
+            done=self.offset if done is None else done,
+            total=total if total is not None else self._total(),
+            error=error,
+            wait=wait,
+        )
+        try:
+            self.progress(event)
+        except BaseException:
+            self.callback_failed = True
+            raise
+
+
+def _known(validators: Mapping[str, Any]) -> dict[str, Any]:
+    """RemoteInfo fields from a sidecar's validators (tolerating older or partial records)."""
+    keys = ("size", "etag", "last_modified", "version")
+    known: dict[str, Any] = {k: validators.get(k) for k in keys}
+    checksums = validators.get("checksums")
+    known["checksums"] = dict(checksums) if isinstance(checksums, Mapping) else {}
+    return known
