@@ -21,9 +21,8 @@ what is wrong before any network traffic.
 (True, False)
 >>> list(read_links(["file_name\\tcdn_link", "sa_1.tar\\thttps://cdn/x/sa_1.tar?sig=1"]))
 [Link(name='sa_1.tar', url='https://cdn/x/sa_1.tar?sig=1')]
->>> list(read_object_list(["a b.tar", "d/#1.tar"], "https://h/bucket/"))
-[Link(name='a b.tar', url='https://h/bucket/a%20b.tar'),
- Link(name='d/#1.tar', url='https://h/bucket/d/%231.tar')]
+>>> [link.url for link in read_object_list(["a b.tar", "d/#1.tar"], "https://h/bucket/")]
+['https://h/bucket/a%20b.tar', 'https://h/bucket/d/%231.tar']
 
 Brace semantics follow bash 5 (checked against it in the tests), with three deliberate
 differences: malformed braces, ``{}`` and malformed ranges raise :class:`InvalidArgument` where
