@@ -110,7 +110,8 @@ def redact(url: str) -> str:
 # Query parameters that change each time a URL is signed again; they do not identify the object.
 _SIGNING_PARAMS = re.compile(
     r"^(x-amz-.*|x-goog-.*|expires|signature|sig|key-pair-id|policy|awsaccesskeyid|"
-    r"googleaccessid|sv|st|se|sr|sp|spr|sip|ss|srt|skoid|sktid|skt|ske|sks|skv|token)$",
+    r"googleaccessid|sv|st|se|sr|sp|spr|sip|ss|srt|skoid|sktid|skt|ske|sks|skv|token|"
+    r"oh|oe|_nc_.*)$",  # the last: Meta's CDN (the SA-1B links), signature and expiry
     re.IGNORECASE,
 )
 

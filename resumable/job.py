@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BatchError, Cancelled, SourceNotFound, identity
+from .errors import BatchError, Cancelled, InvalidArgument, SourceNotFound, identity
 from .items import Work, iter_work, safe_destination
 from .ledger import Entry, Ledger
 from .progress import EventKind, ProgressCallback, ProgressEvent
@@ -152,6 +152,7 @@ class Job:
         self._exhausted = False
         self._seen: set[str] = set()
         self._origins: set[str] = set()
+        self._incomplete: set[str] = set()  # inputs whose expansion or listing failed
         self._deleted: list[Path] = []
         self._started = time.monotonic()
         self._feeder = threading.Thread(target=self._feed, args=(items,), daemon=True)
@@ -262,6 +263,10 @@ class Job:
             if self._cancel.is_set():
                 continue
             if isinstance(work, tuple):
+                raw = work[0]
+                if isinstance(raw, str):
+                    with self._lock:  # never prune what a failed listing did not reach
+                        self._incomplete.add(identity(raw))
                 self._record_failure(*work)
                 continue
             self._run(work)
@@ -284,14 +289,21 @@ class Job:
         try:
             dest = safe_destination(self.dest_dir, work.rel)
             with self._lock:
+                if work.rel in self._seen:
+                    raise InvalidArgument(
+                        f"destination {work.rel!r} is already used by another item of this batch"
+                    )
+                self._seen.add(work.rel)
                 if work.origin is not None:
                     self._origins.add(work.origin)
-                if self._sync:
-                    self._seen.add(work.rel)
             entry = self._ledger.get(work.rel)
             if entry is not None and entry.identity != identity(item.url):
                 entry = None  # another object was downloaded to this path before
-            changed = self._sync and entry is not None and self._remote_changed(work, entry)
+            # A file this library made that changed on disk since is fetched again, not trusted.
+            changed = entry is not None and dest.exists() and not entry.unchanged_on_disk(dest)
+            changed = changed or (
+                self._sync and entry is not None and self._remote_changed(work, entry)
+            )
             skipped = None if changed else self._skip_by_ledger(work, dest, entry)
             if skipped is not None:
                 self._finish(work, skipped, None)
@@ -309,8 +321,10 @@ class Job:
             result = download.run()
             self._finish(work, result, download.info)
         except SourceNotFound as exc:
-            if self._sync:
-                self._delete_if_ours(work.rel)  # gone at the source (before the ledger says failed)
+            if self._sync and work.origin is not None:
+                # Gone at the source; only templates and prefixes are mirrored (before the
+                # ledger records the failure, which would hide that the file was ours).
+                self._delete_if_ours(work.rel)
             self._record_failure(item, exc, work)
         except Exception as exc:  # typed errors, and a user's progress callback failing
             self._record_failure(item, exc, work)
@@ -406,7 +420,7 @@ class Job:
         if the file is still exactly as downloaded: a file modified locally, or never downloaded
         by this library, is never touched.
         """
-        for origin in sorted(self._origins):
+        for origin in sorted(self._origins - self._incomplete):
             for entry in self._ledger.by_origin(origin):
                 if entry.path not in self._seen:
                     self._delete_if_ours(entry.path)

@@ -572,8 +572,9 @@ class Transfer:
         error: BaseException | None = None,
         wait: float | None = None,
     ) -> None:
-        if self.cancel is not None and self.cancel.is_set() and kind is not EventKind.FAILED:
-            raise Cancelled("cancelled", url=self.url)
+        in_flight = (EventKind.STARTED, EventKind.PROGRESS, EventKind.RETRYING)
+        if self.cancel is not None and self.cancel.is_set() and kind in in_flight:
+            raise Cancelled("cancelled", url=self.url)  # never once the file is complete
         event = ProgressEvent(
             kind=kind,
             url=self.safe_url,

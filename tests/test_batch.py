@@ -357,3 +357,63 @@ def test_an_sa1b_links_file_and_an_object_list_feed_download_many(
     listed.raise_for_errors()
     for name, payload in data.items():
         assert (tmp_path / "objects" / name).read_bytes() == payload
+
+
+def test_sync_never_prunes_a_plain_url_list(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    shards(fault_server, 2)
+    urls = [fault_server.url_for("shard-000000.tar"), fault_server.url_for("shard-000001.tar")]
+    d.download_many(urls, tmp_path, sync=True).raise_for_errors()
+    fault_server.remove("shard-000001.tar")
+    result = d.download_many(urls, tmp_path, sync=True)
+    assert result.deleted == []
+    assert (tmp_path / "shard-000001.tar").exists()
+    assert isinstance(result.failed[0][1], resumable.SourceNotFound)
+
+
+def test_a_listing_that_fails_half_way_prunes_nothing(tmp_path: Path) -> None:
+    from resumable.testing import MemorySource
+
+    class Flaky(MemorySource):
+        broken = False
+
+        def list(self, prefix: str):  # type: ignore[no-untyped-def]
+            for n, pair in enumerate(super().list(prefix)):
+                if self.broken and n == 1:
+                    raise resumable.ConnectionFailed("listing cut", url=prefix)
+                yield pair
+
+    store = Flaky({f"mem://b/dir/f{i}.bin": bytes([i]) * 1000 for i in range(3)})
+    with ResumableDownloader(sources={"mem": store}) as d:
+        d.download_many("mem://b/dir/", tmp_path, sync=True).raise_for_errors()
+        store.broken = True
+        result = d.download_many("mem://b/dir/", tmp_path, sync=True)
+    assert result.deleted == []
+    assert sorted(p.name for p in tmp_path.glob("f*.bin")) == ["f0.bin", "f1.bin", "f2.bin"]
+    assert isinstance(result.failed[0][1], resumable.ConnectionFailed)
+
+
+def test_two_items_for_one_destination_fail_the_second(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    fault_server.add("a/x.tar", b"a" * 1000)
+    fault_server.add("b/x.tar", b"b" * 1000)
+    result = d.download_many(fault_server.url + "/{a,b}/x.tar", tmp_path)
+    assert len(result.ok) == 1
+    ((_item, error),) = result.failed
+    assert isinstance(error, resumable.InvalidArgument)
+    assert "already used" in str(error)
+
+
+def test_a_same_size_change_on_disk_is_fetched_again(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    data = shards(fault_server, 1)
+    url = fault_server.url_for("shard-000000.tar")
+    d.download_many([url], tmp_path).raise_for_errors()
+    target = tmp_path / "shard-000000.tar"
+    target.write_bytes(b"\0" * len(data["shard-000000.tar"]))  # same size, other bytes
+    result = d.download_many([url], tmp_path)
+    assert [r.status for r in result.ok] == ["downloaded"]
+    assert target.read_bytes() == data["shard-000000.tar"]

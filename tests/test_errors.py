@@ -145,3 +145,11 @@ def test_identity_never_keeps_secrets() -> None:
     out = identity(url)
     for secret in ("pw", "K3Y", "T0K", "P4SS", "S3C", "KK"):
         assert secret not in out
+
+
+def test_identity_of_reissued_sa1b_links_is_stable() -> None:
+    from resumable.errors import identity
+
+    old = "https://scontent.xx.fbcdn.net/m1/v/t6/sa_000020.tar?ccb=10-5&oh=00_AAA&oe=65A1&_nc_sid=0"
+    new = "https://scontent.xx.fbcdn.net/m1/v/t6/sa_000020.tar?ccb=10-5&oh=00_BBB&oe=65B2&_nc_sid=0"
+    assert identity(old) == identity(new)
