@@ -394,6 +394,8 @@ class SegmentedFetch:
     def _hash_frontier(self) -> None:
         """Hash the contiguous written prefix, in order, as it grows (from the page cache)."""
         position = 0
+        buffer = bytearray(READ_BACK)
+        view = memoryview(buffer)
         try:
             while position < self.size:
                 with self._cond:
@@ -405,11 +407,11 @@ class SegmentedFetch:
                 while position < end:
                     if self._abort.is_set():
                         return
-                    data = self.partial.read(min(READ_BACK, end - position), position)
-                    if not data:
+                    count = self.partial.read_into(view[: min(READ_BACK, end - position)], position)
+                    if not count:
                         raise ProtocolMismatch("the partial is shorter than its ranges")
-                    self.digests.update(data)
-                    position += len(data)
+                    self.digests.update(view[:count])
+                    position += count
                 with self._cond:
                     self.hashed = position
                     self._cond.notify_all()
