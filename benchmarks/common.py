@@ -2,7 +2,10 @@
 
 Every benchmark compares tools in the same run, alternating their order each round, on files
 served by a loopback nginx (tests/servers/nginx.py). These 2-core machines are noisy: medians
-of several rounds, never single runs.
+of several rounds, never single runs. Before each timed run the page cache is synced (untimed):
+curl and aria2c leave their output dirty in memory, and without this the next tool's fsyncs
+would pay for their writeback. Their timings still end before their data is on disk; ours
+include the fsync that makes a promoted file durable.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def alternate(
     for round_ in range(rounds):
         for name in order if round_ % 2 == 0 else list(reversed(order)):
             remove(dest)
+            os.sync()  # untimed: no tool pays for the writeback another one left behind
             began = time.perf_counter()
             tools[name](url, dest)
             times[name].append(time.perf_counter() - began)

@@ -41,7 +41,7 @@ from .errors import (
     identity,
     redact,
 )
-from .partial import Partial
+from .partial import Flusher, Partial
 from .progress import EventKind, ProgressCallback, ProgressEvent
 from .ranges import RangeSet
 from .segmented import SEGMENT_READ, Fallback, SegmentedFetch
@@ -64,6 +64,7 @@ __all__ = ["DownloadResult", "Transfer"]
 log = logging.getLogger("resumable")
 
 Status = Literal["downloaded", "resumed", "skipped"]
+FLUSH_EVERY = 64 << 20  # single stream: start writeback every 64 MiB (see partial.Flusher)
 
 
 @dataclass(frozen=True)
@@ -365,9 +366,25 @@ class Transfer:
         self._emit(EventKind.PROGRESS)
 
     def _stream(self, body: Body) -> None:
-        block = self.d.block_size
-        partial, hasher = self.partial, self.hasher
+        """Stream the body to disk and the hash; large files are flushed as they grow."""
         total = self._total()
+        flusher = Flusher(self.partial.fd) if total is None or total >= FLUSH_EVERY else None
+        try:
+            self._stream_into(body, self.partial, self.hasher, total, flusher, self.offset)
+        finally:
+            if flusher is not None:
+                flusher.close()
+
+    def _stream_into(
+        self,
+        body: Body,
+        partial: Partial,
+        hasher: InlineHasher,
+        total: int | None,
+        flusher: Flusher | None,
+        flushed: int,
+    ) -> None:
+        block = self.d.block_size
         writes = 0
         while chunk := body.read(block):
             partial.write(chunk, self.offset)
@@ -376,6 +393,9 @@ class Transfer:
             self.fetched += len(chunk)
             self.high_water = max(self.high_water, self.offset)
             self.d._meter(len(chunk), self.cancel)
+            if flusher is not None and self.offset - flushed >= FLUSH_EVERY:
+                flusher.kick()
+                flushed = self.offset
             writes += 1
             if writes % 64 == 0:
                 partial.check_owner()
