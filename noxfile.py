@@ -52,9 +52,11 @@ def bench(session: nox.Session) -> None:
     ``nox -s bench -- --rounds 7`` passes options to every benchmark script.
     """
     _system_deps(session)
-    session.install("-e", ".")
+    session.install("-e", ".", "--group", "test")  # moto, s3fs and boto3 for the S3 benchmark
     session.run("python", "benchmarks/http_vs_curl.py", "--naive", *session.posargs)
     session.run("python", "benchmarks/segmented.py", *session.posargs)
+    session.run("python", "benchmarks/batch.py", *session.posargs)
+    session.run("python", "benchmarks/s3.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -1,0 +1,162 @@
+"""Readers for the fsspec source: one pinned byte stream each, read from a synchronous thread.
+
+A backend (:mod:`._fsspec_backends`) opens a reader for bytes ``[start, end)`` of one version;
+:class:`~resumable.sources.fsspec.FsspecBody` reads it in blocks. ``pinned`` says whether the
+store itself guarantees that every byte belongs to that version (S3 ``If-Match``/``VersionId``,
+GCS ``x-goog-generation``, Azure ``If-Match``, a local file descriptor's size and mtime); an
+unpinned reader's body asks the store again at its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from fsspec.asyn import sync
+
+__all__ = [
+    "Changed",
+    "EmptyReader",
+    "FileReader",
+    "Reader",
+    "SliceReader",
+    "StreamReader",
+    "on_loop",
+]
+
+
+class Changed(Exception):
+    """Internal: the version a read was pinned to is no longer the object's current version."""
+
+
+class Reader(Protocol):
+    pinned: bool  # True when the store itself guarantees every byte belongs to one version
+
+    def read(self, amount: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class EmptyReader:
+    pinned = True
+
+    def read(self, amount: int) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        pass
+
+
+class FileReader:
+    """A file-like object read from its current position, up to ``length`` bytes."""
+
+    def __init__(
+        self, file: Any, length: int | None, check: Callable[[], None] | None = None
+    ) -> None:
+        self._file = file
+        self._left = length
+        self._check = check
+        self.pinned = check is not None
+
+    def read(self, amount: int) -> bytes:
+        if self._left is not None:
+            amount = min(amount, self._left)
+            if amount <= 0:
+                return b""
+        data: bytes = self._file.read(amount)
+        if self._check is not None:
+            self._check()
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class SliceReader:
+    """Reads by ``fetch(start, end)`` calls, one per block: stateless, safe to run in parallel."""
+
+    pinned = False
+
+    def __init__(self, fetch: Callable[[int, int], bytes], start: int, length: int | None):
+        self._fetch = fetch
+        self._pos = start
+        self._stop = None if length is None else start + length
+
+    def read(self, amount: int) -> bytes:
+        end = self._pos + amount if self._stop is None else min(self._pos + amount, self._stop)
+        if end <= self._pos:
+            return b""
+        data = self._fetch(self._pos, end)
+        self._pos += len(data)
+        return data
+
+    def close(self) -> None:
+        pass
+
+
+class StreamReader:
+    """An async byte stream (an HTTP response body) read from a synchronous thread.
+
+    Each ``read`` runs one coroutine on the filesystem's event loop that gathers up to
+    ``amount`` bytes, returning once 1 MiB has arrived (progress on slow links, few crossings
+    between threads on fast ones); every wait for the network is bounded by the stall timeout.
+    """
+
+    enough = 1 << 20
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        read: Callable[[int], Any],
+        close: Callable[[], Any],
+        stall: float,
+        *,
+        pinned: bool = True,
+    ) -> None:
+        self._loop = loop
+        self._read = read
+        self._close = close
+        self._stall = stall
+        self._error: BaseException | None = None
+        self.pinned = pinned
+
+    def read(self, amount: int) -> bytes:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        data: bytes = sync(self._loop, self._gather, amount)
+        return data
+
+    async def _gather(self, amount: int) -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        want = min(amount, self.enough)
+        try:
+            while got < want:
+                chunk = await asyncio.wait_for(self._read(amount - got), self._stall)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                got += len(chunk)
+        except Exception as exc:
+            if not parts:
+                raise
+            self._error = exc  # hand over what arrived; raise on the next call
+        return b"".join(parts)
+
+    def close(self) -> None:
+        on_loop(self._loop, self._close, self._stall)
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, close: Callable[[], Any], timeout: float) -> None:
+    """Call ``close`` (sync or async) on the event loop that owns the connection it closes."""
+
+    async def run() -> None:
+        result = close()
+        if asyncio.iscoroutine(result):
+            await result
+
+    sync(loop, run, timeout=timeout)
