@@ -56,6 +56,7 @@ class ResumableDownloader:
         limit_bph: a budget of bytes per hour across all transfers (AIStore's ``--limit-bph``):
             spent at full speed, then refilled at ``limit_bph / 3600`` bytes per second.
         max_per_host: most connections to one host at once, across files and segments.
+        max_connections: most connections at once overall, across files and segments.
         retry: when and how to retry transient failures.
         timeouts: connect and stall timeouts (there is no overall timeout).
         headers: extra HTTP headers for every HTTP(S) request.
@@ -83,6 +84,7 @@ class ResumableDownloader:
         sources: Mapping[str, Source] | None = None,
         limit_bph: int | None = None,
         max_per_host: int | None = None,
+        max_connections: int | None = None,
     ) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise InvalidArgument(f"workers must be a positive integer, got {workers!r}")
@@ -107,7 +109,7 @@ class ResumableDownloader:
             )
             if bucket is not None
         ]
-        self.slots = HostSlots(max_per_host)
+        self.slots = HostSlots(max_per_host, max_connections)
         self._config = SourceConfig(
             timeouts=self.timeouts,
             max_connections=max(workers * (connections or AUTO_CONNECTIONS), 16),

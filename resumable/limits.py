@@ -68,42 +68,57 @@ class TokenBucket:
 
 
 class HostSlots:
-    """At most ``per_host`` connections to each host (``None``: unlimited)."""
+    """At most ``per_host`` connections to each host and ``total`` overall (``None``: no cap).
 
-    def __init__(self, per_host: int | None) -> None:
-        if per_host is not None and per_host < 1:
-            raise InvalidArgument(f"per-host connections must be >= 1, got {per_host!r}")
+    One scheduler for files and their segments: a file's first connection waits for a slot,
+    a segment's extra connection takes one only if both caps have room.
+    """
+
+    def __init__(self, per_host: int | None, total: int | None = None) -> None:
+        for name, value in (("per-host", per_host), ("total", total)):
+            if value is not None and value < 1:
+                raise InvalidArgument(f"{name} connections must be >= 1, got {value!r}")
         self.per_host = per_host
+        self.total = total
+        self._all = threading.BoundedSemaphore(total) if total is not None else None
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
 
-    def _semaphore(self, host: str) -> threading.BoundedSemaphore | None:
-        if self.per_host is None:
-            return None
-        with self._lock:
-            slot = self._slots.get(host)
-            if slot is None:
-                slot = self._slots[host] = threading.BoundedSemaphore(self.per_host)
-            return slot
+    def _semaphores(self, host: str) -> list[threading.BoundedSemaphore]:
+        found = [self._all] if self._all is not None else []
+        if self.per_host is not None:
+            with self._lock:
+                slot = self._slots.get(host)
+                if slot is None:
+                    slot = self._slots[host] = threading.BoundedSemaphore(self.per_host)
+            found.append(slot)
+        return found
 
     @contextlib.contextmanager
     def hold(self, host: str, cancel: threading.Event | None = None) -> Iterator[None]:
         """Wait for a slot (checking ``cancel`` twice a second) and hold it."""
-        slot = self._semaphore(host)
-        if slot is None:
-            yield
-            return
-        while not slot.acquire(timeout=0.5):
-            if cancel is not None and cancel.is_set():
+        while (release := self.try_take(host)) is None:
+            if cancel is not None and cancel.wait(0.05):
                 raise Cancelled(f"cancelled while waiting for a connection to {host}")
+            if cancel is None:
+                threading.Event().wait(0.05)
         try:
             yield
         finally:
-            slot.release()
+            release()
 
     def try_take(self, host: str) -> Callable[[], None] | None:
-        """Take a free slot without waiting; return its release function, or ``None``."""
-        slot = self._semaphore(host)
-        if slot is None:
-            return lambda: None
-        return slot.release if slot.acquire(blocking=False) else None
+        """Take a slot under every cap without waiting; return its release, or ``None``."""
+        taken: list[threading.BoundedSemaphore] = []
+        for semaphore in self._semaphores(host):
+            if not semaphore.acquire(blocking=False):
+                for held in taken:
+                    held.release()
+                return None
+            taken.append(semaphore)
+
+        def release() -> None:
+            for held in taken:
+                held.release()
+
+        return release
