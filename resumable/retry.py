@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -105,6 +106,15 @@ class RetryPolicy:
             return min(max(retry_after, 0.0), self.retry_after_max)
         base = min(self.backoff_max, self.backoff * self.multiplier ** max(failures - 1, 0))
         return base * (1.0 - self.jitter * self.random())
+
+    def wait(self, seconds: float, wake: threading.Event | None = None) -> None:
+        """Sleep ``seconds`` with the policy's ``sleep``. When that is the real ``time.sleep``
+        and ``wake`` is given, setting ``wake`` ends the wait early (a cancelled job or a
+        stopped segmented download must not sleep out a 30 s backoff)."""
+        if wake is not None and self.sleep is time.sleep:
+            wake.wait(seconds)
+        else:
+            self.sleep(seconds)
 
     def budget(self) -> RetryBudget:
         """A fresh budget for one transfer."""

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -335,7 +334,7 @@ class SegmentedFetch:
                 with self._cond:
                     self._retries.append((exc, wait))
                     self._cond.notify_all()
-                self._sleep(wait)
+                self.policy.wait(wait, self._stop)
 
     def _check(self, body: Body, piece: _Piece) -> None:
         changed = self.info.differs_from(body.info)
@@ -381,13 +380,6 @@ class SegmentedFetch:
             self._abort.set()
             self._stop.set()
             self._cond.notify_all()
-
-    def _sleep(self, seconds: float) -> None:
-        """The policy's sleep, but woken by a stop when it is the real ``time.sleep``."""
-        if self.policy.sleep is time.sleep:
-            self._stop.wait(seconds)
-        else:
-            self.policy.sleep(seconds)
 
     # -- the hash frontier ----------------------------------------------------------------------
 

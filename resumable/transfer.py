@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,14 +206,7 @@ class Transfer:
                 budget, wait = budget.failed(exc, url=self.url)
                 log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
                 self._emit(EventKind.RETRYING, error=exc, wait=wait)
-                self._sleep(wait)
-
-    def _sleep(self, seconds: float) -> None:
-        """The policy's sleep; a job's cancel flag wakes it (the next event then raises)."""
-        if self.cancel is not None and self.d.retry.sleep is time.sleep:
-            self.cancel.wait(seconds)
-        else:
-            self.d.retry.sleep(seconds)
+                self.d.retry.wait(wait, self.cancel)
 
     # -- the download ---------------------------------------------------------------------------
 
@@ -245,7 +237,7 @@ class Transfer:
                     budget, wait = budget.failed(exc, url=self.url)
                 log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
                 self._emit(EventKind.RETRYING, error=exc, wait=wait)
-                self._sleep(wait)
+                self.d.retry.wait(wait, self.cancel)
         return self._finish()
 
     def _open_partial(self) -> None:

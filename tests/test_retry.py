@@ -106,3 +106,17 @@ def test_invalid_timeouts_are_rejected(kwargs: dict[str, float]) -> None:
 def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     now = 1795240800.0  # Sat, 21 Nov 2026 06:00:00 GMT
     assert parse_retry_after(header, now=now) == expected
+
+
+def test_wait_uses_the_injected_sleep_and_a_wake_event_only_for_real_sleeps() -> None:
+    import threading
+    import time
+
+    slept: list[float] = []
+    RetryPolicy(sleep=slept.append).wait(3.0, threading.Event())
+    assert slept == [3.0]  # an injected sleep is always used (tests never really wait)
+    wake = threading.Event()
+    threading.Timer(0.05, wake.set).start()
+    began = time.monotonic()
+    RetryPolicy().wait(30.0, wake)  # the real sleep: the event ends it early
+    assert time.monotonic() - began < 5
