@@ -34,7 +34,9 @@ __all__ = ["DownloadResult", "ResumableDownloader", "download"]
 
 PathLike = str | os.PathLike[str]
 MiB = 1 << 20
-AUTO_CONNECTIONS = 8  # connections for one large file when ``connections=None``
+# Connections for one large file when ``connections=None`` and the source has no
+# ``automatic_connections`` of its own (HTTP: 8; object stores through fsspec: 1).
+AUTO_CONNECTIONS = 8
 
 
 class ResumableDownloader:
@@ -48,7 +50,8 @@ class ResumableDownloader:
 
     Args:
         workers: files downloaded in parallel by batch calls.
-        connections: most connections for one file; ``None`` chooses (8). Files of at least
+        connections: most connections for one file; ``None`` lets the source choose (HTTP: 8;
+            object stores: 1, see ``FsspecSource``). Files of at least
             ``segment_threshold`` bytes from sources that serve ranges are split into pieces
             fetched in parallel; smaller files use one connection.
         rate_limit: bytes per second across all transfers of this downloader (a token bucket).
@@ -187,8 +190,9 @@ class ResumableDownloader:
             raise InvalidArgument(f"size must be a non-negative integer, got {size!r}")
         expected = parse_expected(sha256, checksum)
         _check_connections(connections)
-        wanted = connections or self.connections or AUTO_CONNECTIONS
         source = self._source(scheme)
+        automatic = getattr(source, "automatic_connections", AUTO_CONNECTIONS)
+        wanted = connections or self.connections or automatic
         return Transfer(
             self,
             source,

@@ -293,3 +293,13 @@ def test_a_server_without_validators_is_never_segmented(
     d.download(url, tmp_path / "f.bin")
     assert [r.range for r in fault_server.requests_for("f.bin")] == [None]
     assert (tmp_path / "f.bin").read_bytes() == data
+
+
+def test_the_source_chooses_the_automatic_connections(tmp_path: Path) -> None:
+    with ResumableDownloader() as d:
+        assert d._prepare("https://h/x.bin", tmp_path / "a").connections == 8  # CDNs throttle
+        assert d._prepare("memory://bucket/x.bin", tmp_path / "b").connections == 1  # stores
+        explicit = d._prepare("memory://bucket/x.bin", tmp_path / "c", connections=4)
+        assert explicit.connections == 4
+    with ResumableDownloader(connections=3) as d:
+        assert d._prepare("memory://bucket/x.bin", tmp_path / "d").connections == 3

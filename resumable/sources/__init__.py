@@ -138,6 +138,9 @@ class Source(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional: ``automatic_connections: int``, the connections a large file gets when the
+    # caller says ``connections=None`` (default 8).
+
 
 @dataclass(frozen=True)
 class SourceConfig:

@@ -51,7 +51,12 @@ class HTTPSource:
     ``SourceConfig.max_connections`` per host, so consecutive files from one server reuse a warm
     keep-alive connection. requests' own retries are off: the downloader's policy decides.
     Proxies, ``.netrc`` and ``REQUESTS_CA_BUNDLE`` work as they do in requests.
+
+    ``automatic_connections = 8``: with ``connections=None`` a large file is fetched over 8
+    connections, since CDNs and web servers often limit each connection's speed.
     """
+
+    automatic_connections = 8
 
     def __init__(self, config: SourceConfig | None = None) -> None:
         config = config or SourceConfig()
