@@ -364,7 +364,9 @@ class Job:
             return False
         if not (entry.etag or entry.version):
             return True  # nothing to compare with: fetch again to be sure
-        remote = self._d._source(_scheme(work.item.url)).stat(work.item.url)
+        source = self._d._source(_scheme(work.item.url))
+        url = work.item.url
+        remote = self._d.retry.call(lambda: source.stat(url), url=url, wake=self._cancel)
         changed = (entry.version or None, entry.etag) != (remote.version or None, remote.etag)
         return changed or remote.size != entry.size
 

@@ -63,7 +63,9 @@ def make_plan(downloader: ResumableDownloader, items: Iterable[object], dest_dir
                 return entry.size, True
             size = work.item.size
             if size is None:
-                size = downloader._source(work.item.url.split(":", 1)[0]).stat(work.item.url).size
+                source = downloader._source(work.item.url.split(":", 1)[0])
+                url = work.item.url
+                size = downloader.retry.call(lambda: source.stat(url), url=url).size
             present = dest.exists() and size is not None and dest.stat().st_size == size
             return size, present
 

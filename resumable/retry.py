@@ -19,10 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import TypeVar
 
 from .errors import InvalidArgument, RetriesExhausted, TransientError
 
 __all__ = ["RetryBudget", "RetryPolicy", "Timeouts", "parse_retry_after"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,26 @@ class RetryPolicy:
             wake.wait(seconds)
         else:
             self.sleep(seconds)
+
+    def call(
+        self,
+        fn: Callable[[], T],
+        *,
+        url: str | None = None,
+        on_retry: Callable[[TransientError, float], object] | None = None,
+        wake: threading.Event | None = None,
+    ) -> T:
+        """``fn()``, retried on transient errors under this policy (for one-shot requests
+        such as a ``stat``; transfers keep their own budget, which counts progress)."""
+        budget = self.budget()
+        while True:
+            try:
+                return fn()
+            except TransientError as exc:
+                budget, delay = budget.failed(exc, url=url)
+                if on_retry is not None:
+                    on_retry(exc, delay)
+                self.wait(delay, wake)
 
     def budget(self) -> RetryBudget:
         """A fresh budget for one transfer."""

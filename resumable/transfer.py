@@ -198,15 +198,14 @@ class Transfer:
 
     def _stat(self) -> RemoteInfo:
         """``source.stat`` under the retry policy (a HEAD meets 503s like any request)."""
-        budget = self.d.retry.budget()
-        while True:
-            try:
-                return self.source.stat(self.url)
-            except TransientError as exc:
-                budget, wait = budget.failed(exc, url=self.url)
-                log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
-                self._emit(EventKind.RETRYING, error=exc, wait=wait)
-                self.d.retry.wait(wait, self.cancel)
+
+        def retrying(exc: TransientError, wait: float) -> None:
+            log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
+            self._emit(EventKind.RETRYING, error=exc, wait=wait)
+
+        return self.d.retry.call(
+            lambda: self.source.stat(self.url), url=self.url, on_retry=retrying, wake=self.cancel
+        )
 
     # -- the download ---------------------------------------------------------------------------
 
