@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -181,9 +181,11 @@ class ResumableDownloader:
         connections: int | None = None,
         cancel: threading.Event | None = None,
         refresh: bool = False,
+        sync_dir: Callable[[Path], None] | None = None,
     ) -> Transfer:
         """Validate one download (before any traffic) and set it up; the batch layer adds
-        ``cancel`` (a job's stop flag) and ``refresh`` (fetch even if ``dest`` looks complete)."""
+        ``cancel`` (a job's stop flag), ``refresh`` (fetch even if ``dest`` looks complete) and
+        ``sync_dir`` (it fsyncs each directory once, at the end)."""
         scheme = _check_url(url, self._given)
         target = _check_dest(dest)
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
@@ -204,6 +206,7 @@ class ResumableDownloader:
             wanted,
             cancel=cancel,
             refresh=refresh,
+            sync_dir=sync_dir,
         )
 
     # -- batches (the batch layer sits above this module: imported when used) -----------------

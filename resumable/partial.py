@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from typing import Any
 from .errors import LocalError, PartialTakenOver, identity, redact
 from .ranges import RangeSet
 
-__all__ = ["FORMAT_VERSION", "Partial", "Sidecar"]
+__all__ = ["FORMAT_VERSION", "Partial", "Sidecar", "fsync_dir"]
 
 FORMAT_VERSION = 1
 log = logging.getLogger("resumable")
@@ -82,27 +82,32 @@ class Partial:
     # -- locking --------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def locked(self, enabled: bool = True) -> Iterator[None]:
-        """Hold ``D.partial.lock`` (blocking) while downloading; a no-op when disabled.
+    def locked(self, enabled: bool = True, *, blocking: bool = True) -> Iterator[bool]:
+        """Hold ``D.partial.lock`` while downloading; yield whether to go on.
 
-        A filesystem without working locks only costs duplicate work, so a failure to lock is
-        logged and ignored. The lock file is removed on release when no partial remains (``D`` is
-        in place, or nothing was kept); a waiter then re-checks ``D`` before doing any work.
+        Disabled, or on a filesystem without working locks, yields ``True`` without a lock: that
+        only costs duplicate work, so a failure to lock is logged and ignored. With
+        ``blocking=False`` a lock held by someone else yields ``False`` at once. The lock file is
+        removed on release when no partial remains (``D`` is in place, or nothing was kept); a
+        waiter then re-checks ``D`` before doing any work.
         """
         if not enabled:
-            yield
+            yield True
             return
-        from filelock import FileLock
+        from filelock import FileLock, Timeout
 
         lock = FileLock(str(self.lockfile))
         try:
-            lock.acquire()
+            lock.acquire(blocking=blocking)
+        except Timeout:
+            yield False
+            return
         except OSError as exc:
             log.warning("could not lock %s (%s); continuing without a lock", self.lockfile, exc)
-            yield
+            yield True
             return
         try:
-            yield
+            yield True
         finally:
             if not self.data.exists():
                 with contextlib.suppress(OSError):
@@ -279,8 +284,11 @@ class Partial:
                 path=str(self.data),
             )
 
-    def promote(self) -> None:
-        """Make ``D`` the verified partial: fsync, check ownership, rename, fsync the directory."""
+    def promote(self, sync_dir: Callable[[Path], None] | None = None) -> None:
+        """Make ``D`` the verified partial: fsync, check ownership, rename, fsync the directory.
+
+        ``sync_dir`` replaces the directory fsync (a batch syncs each directory once at the end).
+        """
         try:
             os.fsync(self.fd)
         except OSError as exc:
@@ -299,7 +307,7 @@ class Partial:
             os.replace(self.data, self.dest)
         except OSError as exc:
             raise self._local_error(exc, f"moving the partial onto {self.dest}") from exc
-        _fsync_dir(self.dest.parent)
+        (sync_dir or fsync_dir)(self.dest.parent)
         self.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.meta)
@@ -361,7 +369,7 @@ class Flusher:
         self._thread.join()
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """fsync a directory so a rename in it survives a power cut (skipped where unsupported)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

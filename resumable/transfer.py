@@ -21,10 +21,11 @@ module imports requests, fsspec or tqdm.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,8 +42,10 @@ from .errors import (
     redact,
 )
 from .partial import Flusher, Partial
+from .private import PrivateFile
 from .progress import EventKind, ProgressCallback, ProgressEvent
 from .ranges import RangeSet
+from .retry import RetryBudget
 from .segmented import SEGMENT_READ, Fallback, SegmentedFetch
 from .sources import Body, RemoteInfo, Source
 from .verify import (
@@ -110,8 +113,10 @@ class Transfer:
         *,
         cancel: threading.Event | None = None,
         refresh: bool = False,
+        sync_dir: Callable[[Path], None] | None = None,
     ) -> None:
         self.d = downloader
+        self.sync_dir = sync_dir  # replaces the directory fsync after a rename (batches)
         self.connections = connections
         self.cancel = cancel
         self.refresh = refresh
@@ -134,6 +139,10 @@ class Transfer:
         self.high_water = 0  # furthest offset reached: retries count as progress only past it
         self.hasher: InlineHasher = InlineHasher(Digests())
         self.callback_failed = False
+        self.started = False  # STARTED was emitted
+        self.cleaned = False  # an error was reported and the partial tidied
+        self.named = False  # the .partial protocol is in use (the direct path touches no partial)
+        self.direct_progressed = False  # the direct attempt received bytes before it failed
 
     # -- entry ----------------------------------------------------------------------------------
 
@@ -144,22 +153,41 @@ class Transfer:
             raise LocalError(
                 f"cannot create {self.dest.parent}: {exc.strerror}", path=str(self.dest.parent)
             ) from exc
-        with self.partial.locked(self.d.locking):
-            try:
-                skipped = None if self.refresh else self._skip_existing()
-                if skipped is not None:
-                    return skipped
-                with self.d.slots.hold(self.host, self.cancel):
-                    return self._download()
-            except ResumableError as exc:
+        try:
+            with self._cleanup_on_error():
+                if self._direct_possible():
+                    return self._direct_first()
+                return self._under_lock(None)
+        finally:
+            self.hasher.close()
+            self.partial.close()
+
+    @contextlib.contextmanager
+    def _cleanup_on_error(self) -> Iterator[None]:
+        """On an error, report it and keep only what is worth resuming (once, and inside the
+        lock when one is held, so the lock file goes with an empty partial)."""
+        try:
+            yield
+        except ResumableError as exc:
+            if not self.cleaned:
+                self.cleaned = True
                 self._fail(exc)
-                raise
-            except BaseException:
-                self._tidy()  # a callback's exception or Ctrl-C: keep only what is worth it
-                raise
-            finally:
-                self.hasher.close()
-                self.partial.close()
+            raise
+        except BaseException:
+            if not self.cleaned:
+                self.cleaned = True
+                self._tidy()  # a callback's exception or Ctrl-C
+            raise
+
+    def _under_lock(self, handoff: TransientError | None) -> DownloadResult:
+        """The ``.partial`` protocol, under ``D.partial.lock``."""
+        with self.partial.locked(self.d.locking), self._cleanup_on_error():
+            self.named = True
+            skipped = None if self.refresh else self._skip_existing()
+            if skipped is not None:
+                return skipped
+            with self.d.slots.hold(self.host, self.cancel):
+                return self._download(first_error=handoff)
 
     # -- an existing destination -----------------------------------------------------------------
 
@@ -207,12 +235,125 @@ class Transfer:
             lambda: self.source.stat(self.url), url=self.url, on_retry=retrying, wake=self.cancel
         )
 
+    # -- the direct path: files that fit in one answer -------------------------------------------
+
+    def _direct_possible(self) -> bool:
+        """Worth trying: no partial to resume, and not known to be larger than one block."""
+        if self.size is not None and self.size > self.d.block_size:
+            return False
+        try:
+            os.lstat(self.partial.data)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            pass
+        return False
+
+    def _direct_first(self) -> DownloadResult:
+        """Try :meth:`_direct`; hand what it cannot finish to the ``.partial`` protocol.
+
+        Without the ``D.partial`` lock: the direct path writes nothing anyone else can see until
+        it publishes. A larger object's answer is kept and continued under the lock if the lock
+        is free at once (never waiting for a lock while holding a connection slot).
+        """
+        skipped = None if self.refresh else self._skip_existing()
+        if skipped is not None:
+            return skipped
+        with self.d.slots.hold(self.host, self.cancel):
+            outcome = self._direct()
+            if isinstance(outcome, DownloadResult):
+                return outcome
+            if isinstance(outcome, TransientError):
+                failed: TransientError | None = outcome
+            else:
+                with self.partial.locked(self.d.locking, blocking=False) as held:
+                    if held:
+                        with self._cleanup_on_error():
+                            self.named = True
+                            return self._download(first_body=outcome)
+                outcome.close()  # someone else is on this file: wait for the lock, then re-check
+                failed = None
+        return self._under_lock(failed)
+
+    def _direct(self) -> DownloadResult | Body | TransientError:
+        """Fetch the whole object into a :class:`PrivateFile` if it fits in one block.
+
+        Returns the result; or the open answer when the object is larger (the ``.partial``
+        protocol continues with it); or the transient error of a failed attempt (the protocol
+        retries, charging it to the budget).
+        """
+        try:
+            body = self.source.open(self.url)
+        except TransientError as exc:
+            return exc
+        info = body.info
+        size = info.size
+        if body.start != 0 or size is None or size > self.d.block_size or self._segmentable(info):
+            return body
+        private = None
+        try:
+            self._adopt_direct(info)
+            private = PrivateFile(self.dest)
+            self._receive(body, private, size)
+            body.close()
+            digests = self.hasher.finish()
+            self._check(digests)
+            self._emit(EventKind.VERIFIED)
+            private.publish(self.sync_dir)
+        except TransientError as exc:
+            self.direct_progressed = self.offset > 0
+            self.offset = 0  # the bytes go with the private file; the protocol refetches them
+            self._hash_later()
+            self._emit(EventKind.PROGRESS)
+            return exc
+        finally:
+            body.close()
+            if private is not None:
+                private.discard()  # a no-op once published
+        self._emit(EventKind.DONE)
+        return self._result("downloaded", self.offset, digests)
+
+    def _adopt_direct(self, info: RemoteInfo) -> None:
+        if self.size is not None and info.size is not None and info.size != self.size:
+            check_size(self.size, info.size, url=self.url, what="remote size")
+        self.info = info
+        self._use_provider_checksum(info)
+        self.hasher.close()
+        self.hasher = InlineHasher(Digests([*self.expected, *self.provider]))
+        self.started = True
+        self._emit(EventKind.STARTED)
+
+    def _receive(self, body: Body, private: PrivateFile, total: int) -> None:
+        while chunk := body.read(self.d.block_size):
+            if self.offset + len(chunk) > total:
+                raise ProtocolMismatch(
+                    f"received more than the {total} bytes announced", url=self.url
+                )
+            private.write(chunk, self.offset)
+            self.hasher.submit(chunk)
+            self.offset += len(chunk)
+            self.fetched += len(chunk)
+            self.d._meter(len(chunk), self.cancel)
+            self._emit(EventKind.PROGRESS, total=total)
+        if self.offset < total:
+            raise ProtocolMismatch(f"the body ended at byte {self.offset} of {total}", url=self.url)
+
     # -- the download ---------------------------------------------------------------------------
 
-    def _download(self) -> DownloadResult:
+    def _download(
+        self, first_body: Body | None = None, first_error: TransientError | None = None
+    ) -> DownloadResult:
         self._open_partial()
         budget = self.d.retry.budget()
-        self._emit(EventKind.STARTED)
+        if first_body is not None and (self.offset or self.segments is not None):
+            first_body.close()  # a partial appeared meanwhile (a racer that died): resume it
+            first_body = None
+        if not self.started:
+            self.started = True
+            self._emit(EventKind.STARTED)
+        if first_error is not None:  # the direct attempt failed: it counts against the budget
+            budget, wait = self._charge(budget, first_error, progressed=self.direct_progressed)
+            self.d.retry.wait(wait, self.cancel)
         if self.segments is not None:
             try:
                 self._run_segmented(None)
@@ -222,7 +363,7 @@ class Transfer:
         while True:
             before = self.high_water
             try:
-                self._attempt()
+                self._attempt(first_body)
                 break
             except _Restart:
                 continue
@@ -230,14 +371,23 @@ class Transfer:
                 self._fall_back(fallback)
                 continue
             except TransientError as exc:
-                if self.high_water > before:
-                    budget, wait = budget.interrupted(exc)
-                else:
-                    budget, wait = budget.failed(exc, url=self.url)
-                log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
-                self._emit(EventKind.RETRYING, error=exc, wait=wait)
+                budget, wait = self._charge(budget, exc, progressed=self.high_water > before)
                 self.d.retry.wait(wait, self.cancel)
+            finally:
+                first_body = None
         return self._finish()
+
+    def _charge(
+        self, budget: RetryBudget, exc: TransientError, *, progressed: bool
+    ) -> tuple[RetryBudget, float]:
+        """Count a failed attempt (raising when the budget is spent); return the wait."""
+        if progressed:
+            budget, wait = budget.interrupted(exc)
+        else:
+            budget, wait = budget.failed(exc, url=self.url)
+        log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
+        self._emit(EventKind.RETRYING, error=exc, wait=wait)
+        return budget, wait
 
     def _open_partial(self) -> None:
         """Take over ``D.partial``: resume it if its sidecar proves what it holds, else empty it."""
@@ -280,13 +430,17 @@ class Transfer:
         expected digest will catch a splice (and trigger one whole refetch)."""
         return bool(self.expected) or (info is not None and info.has_validator)
 
-    def _attempt(self) -> None:
-        """One request: stream from ``self.offset`` to the end of the object, or raise."""
-        if self.offset and not self._resumable(self.info):
-            log.info("%s has no validator to resume against; restarting", self.safe_url)
-            self._reset()
-        expect = self.info if self.offset else None
-        body = self.source.open(self.url, start=self.offset, expect=expect)
+    def _attempt(self, body: Body | None = None) -> None:
+        """One request: stream from ``self.offset`` to the end of the object, or raise.
+
+        ``body``: an answer already received for byte 0 (handed over by the direct path).
+        """
+        if body is None:
+            if self.offset and not self._resumable(self.info):
+                log.info("%s has no validator to resume against; restarting", self.safe_url)
+                self._reset()
+            expect = self.info if self.offset else None
+            body = self.source.open(self.url, start=self.offset, expect=expect)
         try:
             self._accept(body)
             if self.offset == 0 and self._segmentable(body.info):
@@ -482,11 +636,7 @@ class Transfer:
                 f"re-hashing {self.partial.data} failed: {exc}", path=str(self.partial.data)
             ) from exc
         try:
-            check_size(self.size, self.offset, url=self.url)
-            check_digests(self.expected, digests, url=self.url)
-            check_digests(
-                self.provider, digests, url=self.url, origin="the checksum the source reported"
-            )
+            self._check(digests)
         except VerificationError:
             if self.resumed_from:
                 # The mismatch may come from bytes of an earlier call: fetch the whole file
@@ -497,10 +647,17 @@ class Transfer:
             self.partial.discard()
             raise
         self._emit(EventKind.VERIFIED)
-        self.partial.promote()
+        self.partial.promote(self.sync_dir)
         status: Status = "resumed" if self.resumed_from else "downloaded"
         self._emit(EventKind.DONE)
         return self._result(status, self.offset, digests)
+
+    def _check(self, digests: Mapping[str, str]) -> None:
+        check_size(self.size, self.offset, url=self.url)
+        check_digests(self.expected, digests, url=self.url)
+        check_digests(
+            self.provider, digests, url=self.url, origin="the checksum the source reported"
+        )
 
     def _download_again(self) -> DownloadResult:
         self.hasher.close()
@@ -537,7 +694,7 @@ class Transfer:
         return {"size": self.size, **self.expected}
 
     def _tidy(self) -> None:
-        if self._partial_size() == 0:
+        if self.named and self._partial_size() == 0:
             self.partial.discard()  # an empty partial and its sidecar are only clutter
 
     def _fail(self, exc: ResumableError) -> None:

@@ -19,6 +19,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -62,7 +63,7 @@ class HTTPSource:
         config = config or SourceConfig()
         self._timeout = (config.timeouts.connect, config.timeouts.stall)
         self._stall = config.timeouts.stall
-        session = requests.Session()
+        session = _Session()
         adapter = HTTPAdapter(
             pool_connections=max(config.max_connections, 1),
             pool_maxsize=max(config.max_connections, 1),
@@ -159,6 +160,33 @@ class HTTPSource:
 
     def close(self) -> None:
         self._session.close()
+
+
+class _Session(requests.Session):
+    """A ``requests.Session`` that reads proxy and CA-bundle settings from the environment once
+    per host rather than on every request.
+
+    requests scans ``os.environ`` (proxies, ``no_proxy``, ``REQUESTS_CA_BUNDLE``) for each
+    request: ~0.3 ms, a third of its per-request cost, paid thousands of times by a batch of
+    small files. The environment is read when a host is first used by this downloader.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[str, str], Any] = {}
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        if not isinstance(url, str) or proxies or verify not in (None, True) or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc.rpartition("@")[2])
+        cached = self._environment.get(key)
+        if cached is None:
+            cached = super().merge_environment_settings(url, {}, None, verify, None)
+            self._environment[key] = cached
+        return {**cached, "proxies": dict(cached["proxies"]), "stream": stream}
 
 
 class HTTPBody:

@@ -1,0 +1,152 @@
+"""The direct path: files the first answer delivers whole skip the ``.partial`` bookkeeping.
+
+They are written to a private hidden file and renamed onto the destination once verified
+(resumable/private.py). These tests prove what replaces the lock and sidecar still holds: no
+leftovers, no clobbering, failures handed to the ``.partial`` protocol with nothing wasted or
+retried beyond the policy, and racing writers publishing one correct file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import pytest
+from servers import Fault, FaultServer
+
+import resumable
+from resumable import RetryPolicy
+
+KiB = 1 << 10
+MiB = 1 << 20
+
+
+def _data(size: int, seed: int = 1) -> bytes:
+    block = hashlib.sha256(str(seed).encode()).digest()
+    return (block * (size // len(block) + 1))[:size]
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def _fast() -> RetryPolicy:
+    return RetryPolicy(attempts=3, backoff=0.01, jitter=0)
+
+
+def test_small_file_leaves_nothing_but_the_destination(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    data = _data(300 * KiB)
+    url = fault_server.add("small.bin", data)
+    result = resumable.download(
+        url, tmp_path / "small.bin", sha256=hashlib.sha256(data).hexdigest()
+    )
+    assert result.status == "downloaded"
+    assert result.bytes_transferred == len(data)
+    assert (tmp_path / "small.bin").read_bytes() == data
+    assert _names(tmp_path) == ["small.bin"]  # no lock file, sidecar or hidden temporary
+    [request] = fault_server.requests_for("small.bin")
+    assert request.range is None
+    assert request.body_bytes_sent == len(data)
+
+
+def test_interrupted_small_file_leaves_the_old_destination_alone(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    data = _data(2 * MiB)
+    url = fault_server.add("small.bin", data)
+    dest = tmp_path / "small.bin"
+    dest.write_bytes(b"an older file the caller still has")
+
+    def interrupt(event: resumable.ProgressEvent) -> None:
+        if event.done > 0:
+            raise KeyboardInterrupt
+
+    d = resumable.ResumableDownloader()
+    with pytest.raises(KeyboardInterrupt):
+        d.download(url, dest, progress=interrupt)
+    assert dest.read_bytes() == b"an older file the caller still has"
+    assert _names(tmp_path) == ["small.bin"]
+    [get] = [r for r in fault_server.requests_for("small.bin") if r.method == "GET"]
+    assert get.body_bytes_sent > 0  # the interruption came after bytes were received
+
+
+def test_a_cut_hands_over_to_the_partial_protocol_which_resumes(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """A link that breaks every 700 KiB still delivers a 2 MiB file: after the first cut the
+    download continues as a named partial, resumed from each cut."""
+    data = _data(2 * MiB)
+    url = fault_server.add("flaky.bin", data)
+    fault_server.plan("flaky.bin", *[Fault.cut(after=700 * KiB)] * 4)
+    result = resumable.ResumableDownloader(retry=_fast()).download(url, tmp_path / "flaky.bin")
+    assert (tmp_path / "flaky.bin").read_bytes() == data
+    log = fault_server.requests_for("flaky.bin")
+    assert [r.fault for r in log][:4] == ["cut"] * 4
+    assert log[0].range is None
+    assert log[1].range is None
+    assert log[2].range == f"bytes={700 * KiB}-"  # from then on, each cut is resumed
+    assert result.status == "downloaded"
+    assert _names(tmp_path) == ["flaky.bin"]
+
+
+def test_a_large_answer_is_continued_not_requested_again(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    data = _data(3 * MiB)
+    url = fault_server.add("large.bin", data)
+    d = resumable.ResumableDownloader(block_size=256 * KiB, connections=1)
+    result = d.download(url, tmp_path / "large.bin")
+    assert result.status == "downloaded"
+    assert (tmp_path / "large.bin").read_bytes() == data
+    [request] = fault_server.requests_for("large.bin")  # one GET: the first answer was used
+    assert request.body_bytes_sent == len(data)
+
+
+def test_failed_first_attempts_count_against_the_retry_budget(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    url = fault_server.add("busy.bin", _data(100 * KiB))
+    fault_server.plan("busy.bin", *[Fault.status(503)] * 5)
+    d = resumable.ResumableDownloader(retry=_fast())
+    with pytest.raises(resumable.RetriesExhausted):
+        d.download(url, tmp_path / "busy.bin")
+    assert [r.status for r in fault_server.requests_for("busy.bin")] == [503, 503, 503]
+    assert _names(tmp_path) == []
+
+
+def test_wrong_checksum_publishes_nothing(fault_server: FaultServer, tmp_path: Path) -> None:
+    url = fault_server.add("bad.bin", _data(100 * KiB))
+    with pytest.raises(resumable.ChecksumMismatch):
+        resumable.download(url, tmp_path / "bad.bin", sha256="0" * 64)
+    assert _names(tmp_path) == []
+
+
+def test_racing_writers_publish_one_correct_file(fault_server: FaultServer, tmp_path: Path) -> None:
+    data = _data(1 * MiB)
+    url = fault_server.add("race.bin", data)
+    digest = hashlib.sha256(data).hexdigest()
+    results: list[resumable.DownloadResult] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def one() -> None:
+        d = resumable.ResumableDownloader()  # separate downloaders, like separate processes
+        barrier.wait()
+        try:
+            results.append(d.download(url, tmp_path / "race.bin", sha256=digest))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(results) == 8
+    assert all(r.sha256 == digest for r in results)
+    assert (tmp_path / "race.bin").read_bytes() == data
+    assert _names(tmp_path) == ["race.bin"]
