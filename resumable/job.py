@@ -466,7 +466,11 @@ class Job:
             log.warning("sync: kept %s: gone at the source but changed locally", path)
 
     def _list(self, prefix: str) -> Any:
-        return self._d._source(_scheme(prefix)).list(prefix)
+        """List ``prefix``, listing again after a transient error (the retry policy's budget)."""
+        source = self._d._source(_scheme(prefix))
+        return self._d.retry.iterate(
+            lambda: source.list(prefix), key=lambda entry: entry[0], url=prefix, wake=self._cancel
+        )
 
 
 def _scheme(url: str) -> str:

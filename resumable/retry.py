@@ -13,15 +13,18 @@ attempt limit. Only consecutive attempts that fetched nothing use the budget up.
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TypeVar
 
 from .errors import InvalidArgument, RetriesExhausted, TransientError
+
+log = logging.getLogger("resumable")
 
 __all__ = ["RetryBudget", "RetryPolicy", "Timeouts", "parse_retry_after"]
 
@@ -137,6 +140,43 @@ class RetryPolicy:
                 budget, delay = budget.failed(exc, url=url)
                 if on_retry is not None:
                     on_retry(exc, delay)
+                self.wait(delay, wake)
+
+    def iterate(
+        self,
+        start: Callable[[], Iterable[T]],
+        *,
+        key: Callable[[T], Hashable],
+        url: str | None = None,
+        wake: threading.Event | None = None,
+    ) -> Iterator[T]:
+        """Iterate ``start()``, restarting it after a transient error (a listing that breaks).
+
+        A generator that raised cannot continue, so the iteration starts over and skips what
+        was already yielded (remembered by a 64-bit hash of ``key(item)``: a few dozen bytes
+        per item, where the items themselves are never kept). A restart that yields something
+        new counts as progress, like a transfer that moved bytes: only restarts that yield
+        nothing new use the budget.
+        """
+        seen: set[int] = set()
+        budget = self.budget()
+        while True:
+            fresh = False
+            try:
+                for item in start():
+                    marker = hash(key(item))
+                    if marker in seen:
+                        continue
+                    seen.add(marker)
+                    fresh = True
+                    yield item
+                return
+            except TransientError as exc:
+                if fresh:
+                    budget, delay = budget.interrupted(exc)
+                else:
+                    budget, delay = budget.failed(exc, url=url)
+                log.info("listing %s failed (%s); listing again in %.1fs", url, exc, delay)
                 self.wait(delay, wake)
 
     def budget(self) -> RetryBudget:

@@ -136,6 +136,7 @@ class FaultySource:
         self._stat: deque[BaseException] = deque()
         self._open: deque[BaseException] = deque()
         self._cuts: deque[int] = deque()
+        self._list_cuts: deque[tuple[int, BaseException]] = deque()
         self._lock = threading.Lock()
 
     def fail_stat(self, *errors: BaseException) -> FaultySource:
@@ -144,6 +145,11 @@ class FaultySource:
 
     def fail_open(self, *errors: BaseException) -> FaultySource:
         self._open.extend(errors)
+        return self
+
+    def cut_list(self, after: int, error: BaseException) -> FaultySource:
+        """The next listing raises ``error`` after yielding ``after`` entries."""
+        self._list_cuts.append((after, error))
         return self
 
     def cut_body(self, *after: int) -> FaultySource:
@@ -178,8 +184,15 @@ class FaultySource:
         return body
 
     def list(self, prefix: str) -> Iterator[tuple[str, RemoteInfo]]:
+        """The inner listing; a planned ``cut_list(after, error)`` raises after that many."""
         self.calls.append("list")
-        return iter(self.inner.list(prefix))
+        cut = self._next(self._list_cuts)
+        for n, entry in enumerate(self.inner.list(prefix)):
+            if cut is not None and n == cut[0]:
+                raise cut[1]
+            yield entry
+        if cut is not None:
+            raise cut[1]  # planned after the end: fail there
 
     def close(self) -> None:
         self.inner.close()

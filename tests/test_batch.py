@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from servers import Fault, FaultServer, NginxServer, make_data
@@ -385,13 +386,52 @@ def test_a_listing_that_fails_half_way_prunes_nothing(tmp_path: Path) -> None:
                 yield pair
 
     store = Flaky({f"mem://b/dir/f{i}.bin": bytes([i]) * 1000 for i in range(3)})
-    with ResumableDownloader(sources={"mem": store}) as d:
+    policy = RetryPolicy(attempts=2, backoff=0.01, jitter=0)
+    with ResumableDownloader(sources={"mem": store}, retry=policy) as d:
         d.download_many("mem://b/dir/", tmp_path, sync=True).raise_for_errors()
-        store.broken = True
+        store.broken = True  # every listing breaks after its first entry, however often retried
         result = d.download_many("mem://b/dir/", tmp_path, sync=True)
     assert result.deleted == []
     assert sorted(p.name for p in tmp_path.glob("f*.bin")) == ["f0.bin", "f1.bin", "f2.bin"]
-    assert isinstance(result.failed[0][1], resumable.ConnectionFailed)
+    [(_, error)] = result.failed
+    assert isinstance(error, resumable.RetriesExhausted)
+    assert isinstance(error.__cause__, resumable.ConnectionFailed)
+
+
+def test_a_listing_cut_half_way_is_listed_again_without_duplicates(tmp_path: Path) -> None:
+    from resumable.testing import FaultySource, MemorySource
+
+    objects = {f"mem://b/dir/f{i}.bin": bytes([i]) * 1000 for i in range(5)}
+    store = FaultySource(MemorySource(objects))
+    store.cut_list(3, resumable.ConnectionFailed("listing cut", url="mem://b/dir/"))
+    store.cut_list(0, resumable.ServerBusy(url="mem://b/dir/", status=503))
+    policy = RetryPolicy(attempts=3, backoff=0.01, jitter=0)
+    with ResumableDownloader(sources={"mem": store}, retry=policy) as d:
+        result = d.download_many("mem://b/dir/", tmp_path)
+    result.raise_for_errors()
+    assert store.calls.count("list") == 3  # cut after 3 entries, then a 503, then whole
+    assert sorted(r.path.name for r in result.ok) == [f"f{i}.bin" for i in range(5)]
+    assert store.calls.count("open") == 5  # every object fetched once: no duplicates
+
+
+def test_an_s3_prefix_keeps_relative_paths(s3_store: Any, tmp_path: Path) -> None:
+    """A bucket prefix (moto's S3 server) lands under dest_dir with its sub-folders kept."""
+    names = ["train/a.tar", "train/sub/b.tar", "train/sub/deeper/c.tar", "val/d.tar"]
+    data = {name: make_data(100 * KiB + i, seed=i) for i, name in enumerate(names)}
+    for name, payload in data.items():
+        s3_store.put(f"ds/{name}", payload)
+    s3_store.put("other/e.tar", b"not under the prefix")
+    options = s3_store.storage_options()
+    with ResumableDownloader(workers=4, storage_options=options) as d:
+        result = d.download_many(s3_store.url("ds/"), tmp_path)
+    result.raise_for_errors()
+    got = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.tar"))
+    assert got == sorted(names)
+    for name, payload in data.items():
+        assert (tmp_path / name).read_bytes() == payload
+    with ResumableDownloader(workers=4, storage_options=options) as d:  # a rerun fetches nothing
+        again = d.download_many(s3_store.url("ds/"), tmp_path)
+    assert [r.status for r in again.ok] == ["skipped"] * len(names)
 
 
 def test_two_items_for_one_destination_fail_the_second(
