@@ -385,12 +385,16 @@ class Job:
         """For ``sync``: whether the object changed since this file was downloaded."""
         if entry.state != "done":
             return False
-        if not (entry.etag or entry.version):
+        if not (entry.etag or entry.version or entry.last_modified):
             return True  # nothing to compare with: fetch again to be sure
         source = self._d._source(_scheme(work.item.url))
         url = work.item.url
         remote = self._d.retry.call(lambda: source.stat(url), url=url, wake=self._cancel)
-        changed = (entry.version or None, entry.etag) != (remote.version or None, remote.etag)
+        if entry.etag or entry.version:
+            before = (entry.version or None, entry.etag)
+            changed = before != (remote.version or None, remote.etag)
+        else:  # a server with dates only (python -m http.server): a new date is a new object
+            changed = entry.last_modified != remote.last_modified
         return changed or remote.size != entry.size
 
     def _finish(self, work: Work, result: DownloadResult, info: RemoteInfo | None) -> None:
@@ -403,6 +407,7 @@ class Job:
                 sha256=result.sha256,
                 etag=info.etag if info else None,
                 version=info.version if info else None,
+                last_modified=info.last_modified if info else None,
             )
         with self._lock:
             self._ok.append(result)

@@ -45,10 +45,15 @@ CREATE TABLE IF NOT EXISTS items (
     etag TEXT,
     version TEXT,
     error TEXT,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    last_modified TEXT
 )
 """
-_FIELDS = "path, identity, origin, state, size, mtime_ns, sha256, etag, version, error, updated"
+_FIELDS = (
+    "path, identity, origin, state, size, mtime_ns, sha256, etag, version, error, updated, "
+    "last_modified"
+)
+_ADDED = {"last_modified": "TEXT"}  # columns newer than the first ledgers: added on open
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class Entry:
     version: str | None = None
     error: str | None = None
     updated: float = 0.0
+    last_modified: str | None = None
+    """The object's Last-Modified, for servers that send no ETag (sync compares it)."""
 
     def unchanged_on_disk(self, path: Path) -> bool:
         """A done file still as this library left it (same size and modification time)."""
@@ -87,6 +94,10 @@ class Ledger:
             folder.mkdir(parents=True, exist_ok=True)
             self._db = self._connect(folder / "ledger.sqlite")
             self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
+            for column, kind in _ADDED.items():
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
             self._writer_db = self._connect(folder / "ledger.sqlite")
         except (OSError, sqlite3.Error) as exc:
             message = f"cannot open the ledger in {folder}: {exc}"
@@ -141,8 +152,8 @@ class Ledger:
         return Entry(*row) if row else None
 
     def record(self, entry: Entry) -> None:
-        values = (*_values(entry)[:-1], time.time())
-        sql = f"INSERT OR REPLACE INTO items ({_FIELDS}) VALUES ({', '.join('?' * 11)})"
+        values = _values(entry, updated=time.time())
+        sql = f"INSERT OR REPLACE INTO items ({_FIELDS}) VALUES ({', '.join('?' * 12)})"
         self._pending.put((sql, values))
         self._known.add(entry.path)
 
@@ -156,10 +167,22 @@ class Ledger:
         sha256: str,
         etag: str | None = None,
         version: str | None = None,
+        last_modified: str | None = None,
     ) -> None:
         st = os.stat(file)
         self.record(
-            Entry(path, identity, origin, "done", st.st_size, st.st_mtime_ns, sha256, etag, version)
+            Entry(
+                path,
+                identity,
+                origin,
+                "done",
+                st.st_size,
+                st.st_mtime_ns,
+                sha256,
+                etag,
+                version,
+                last_modified=last_modified,
+            )
         )
 
     def failed(
@@ -200,7 +223,7 @@ class Ledger:
         self._writer_db.close()
 
 
-def _values(entry: Entry) -> tuple[object, ...]:
+def _values(entry: Entry, *, updated: float) -> tuple[object, ...]:
     return (
         entry.path,
         entry.identity,
@@ -212,5 +235,6 @@ def _values(entry: Entry) -> tuple[object, ...]:
         entry.etag,
         entry.version,
         entry.error,
-        entry.updated,
+        updated,
+        entry.last_modified,
     )

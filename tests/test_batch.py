@@ -457,3 +457,28 @@ def test_a_same_size_change_on_disk_is_fetched_again(
     result = d.download_many([url], tmp_path)
     assert [r.status for r in result.ok] == ["downloaded"]
     assert target.read_bytes() == data["shard-000000.tar"]
+
+
+def test_sync_compares_last_modified_when_a_server_sends_no_etag(
+    simple_http: Any, unique_prefix: str, tmp_path: Path
+) -> None:
+    """``python -m http.server`` sends Last-Modified but no ETag: a sync rerun re-fetches
+    only what changed (HEADs for the rest), not every file."""
+
+    def gets_of(name: str) -> int:
+        text = simple_http.log_path.read_text()
+        return text.count(f'"GET /{unique_prefix}/{name} ')
+
+    for i in range(3):
+        simple_http.add(f"{unique_prefix}/s{i}.bin", make_data(50 * KiB, seed=i))
+    template = f"{simple_http.url}/{unique_prefix}/s{{0..2}}.bin"
+    with ResumableDownloader(workers=2) as d:
+        d.download_many(template, tmp_path, sync=True).raise_for_errors()
+        assert [gets_of(f"s{i}.bin") for i in range(3)] == [1, 1, 1]
+        changed = make_data(50 * KiB, seed=99)
+        simple_http.add(f"{unique_prefix}/s1.bin", changed)  # new bytes, new mtime
+        again = d.download_many(template, tmp_path, sync=True)
+    again.raise_for_errors()
+    assert [gets_of(f"s{i}.bin") for i in range(3)] == [1, 2, 1]
+    assert (tmp_path / "s1.bin").read_bytes() == changed
+    assert sorted(r.status for r in again.ok) == ["downloaded", "skipped", "skipped"]
