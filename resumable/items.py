@@ -131,12 +131,27 @@ def relative_name(name: str) -> str:
     return "/".join(parts)
 
 
-def safe_destination(dest_dir: Path, rel: str) -> Path:
-    """``dest_dir / rel``, refusing a path that resolves outside ``dest_dir`` (symlinked dirs)."""
-    root = dest_dir.resolve()
-    target = (root / rel).resolve()
-    if target != root and root not in target.parents:
-        raise InvalidArgument(f"destination {rel!r} resolves outside {dest_dir} (a symlink?)")
+def safe_destination(dest_dir: Path, rel: str, checked: set[str] | None = None) -> Path:
+    """``dest_dir / rel``, refusing a path that resolves outside ``dest_dir`` (symlinked dirs).
+
+    ``checked``: folders (relative names) already found to stay inside ``dest_dir``, shared by
+    the calls of one batch, so 100k files in one folder resolve that folder once rather than
+    walking every path component with ``lstat`` for each file.
+    """
     if rel.split("/")[0] == ".resumable":
         raise InvalidArgument(f"destination {rel!r} is inside the ledger folder .resumable/")
-    return root / rel
+    root = dest_dir.resolve()
+    folder = rel.rpartition("/")[0]
+    if folder and (checked is None or folder not in checked):
+        _inside(root, (root / folder).resolve(), rel, dest_dir)
+        if checked is not None:
+            checked.add(folder)
+    target = root / rel
+    if target.is_symlink():
+        _inside(root, target.resolve(), rel, dest_dir)
+    return target
+
+
+def _inside(root: Path, resolved: Path, rel: str, dest_dir: Path) -> None:
+    if resolved != root and root not in resolved.parents:
+        raise InvalidArgument(f"destination {rel!r} resolves outside {dest_dir} (a symlink?)")

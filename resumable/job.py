@@ -156,6 +156,8 @@ class Job:
         self._incomplete: set[str] = set()  # inputs whose expansion or listing failed
         self._deleted: list[Path] = []
         self._unsynced: set[Path] = set()  # directories with renames not yet fsynced
+        self._root = dest_dir.resolve()
+        self._checked_folders: set[str] = set()  # see safe_destination
         self._started = time.monotonic()
         self._feeder = threading.Thread(target=self._feed, args=(items,), daemon=True)
         self._feeder.name = "resumable-feeder"
@@ -309,7 +311,7 @@ class Job:
     def _run(self, work: Work) -> None:
         item = work.item
         try:
-            dest = safe_destination(self.dest_dir, work.rel)
+            dest = safe_destination(self._root, work.rel, self._checked_folders)
             with self._lock:
                 if work.rel in self._seen:
                     raise InvalidArgument(
@@ -353,7 +355,7 @@ class Job:
             self._record_failure(item, exc, work)
         finally:
             with self._lock:
-                self._in_flight.pop(self.dest_dir / work.rel, None)
+                self._in_flight.pop(self._root / work.rel, None)  # event.path is under _root
 
     def _skip_by_ledger(self, work: Work, dest: Path, entry: Entry | None) -> DownloadResult | None:
         """A file recorded as done and untouched since is skipped without reading it."""

@@ -121,17 +121,21 @@ def test_names_that_escape_dest_dir_fail_alone_and_write_nothing_outside(
     outside.mkdir()
     dest.mkdir()
     (dest / "link").symlink_to(outside, target_is_directory=True)
+    (dest / "fine").mkdir()
+    (dest / "fine" / "file-link.tar").symlink_to(outside / "victim.tar")
     items = [
         (url, "../escape.tar"),
         (url, "/etc/escape.tar"),
         (url, "a/../../escape.tar"),
         Item(url, dest="link/escape.tar"),
+        Item(url, dest="link/deeper/escape.tar"),
         (url, ".resumable/ledger.sqlite"),
+        (url, "fine/file-link.tar"),  # a file symlink pointing outside
         (url, "fine/ok.tar"),
     ]
     result = d.download_many(items, dest)
     assert [r.path.relative_to(dest).as_posix() for r in result.ok] == ["fine/ok.tar"]
-    assert len(result.failed) == 5
+    assert len(result.failed) == 7
     assert all(isinstance(e, resumable.InvalidArgument) for _, e in result.failed)
     assert list(outside.iterdir()) == []
     assert not (tmp_path / "escape.tar").exists()
