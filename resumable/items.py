@@ -131,16 +131,17 @@ def relative_name(name: str) -> str:
     return "/".join(parts)
 
 
-def safe_destination(dest_dir: Path, rel: str, checked: set[str] | None = None) -> Path:
-    """``dest_dir / rel``, refusing a path that resolves outside ``dest_dir`` (symlinked dirs).
+def safe_destination(root: Path, rel: str, checked: set[str] | None = None) -> Path:
+    """``root / rel``, refusing a path that resolves outside ``root`` (symlinked dirs).
 
-    ``checked``: folders (relative names) already found to stay inside ``dest_dir``, shared by
+    ``root`` is the destination directory, already resolved (``Path.resolve()``, once per
+    batch). ``checked``: folders (relative names) already found to stay inside it, shared by
     the calls of one batch, so 100k files in one folder resolve that folder once rather than
     walking every path component with ``lstat`` for each file.
     """
     if rel.split("/")[0] == ".resumable":
         raise InvalidArgument(f"destination {rel!r} is inside the ledger folder .resumable/")
-    root = dest_dir.resolve()
+    dest_dir = root
     folder = rel.rpartition("/")[0]
     if folder and (checked is None or folder not in checked):
         _inside(root, (root / folder).resolve(), rel, dest_dir)

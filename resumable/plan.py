@@ -52,11 +52,12 @@ def make_plan(downloader: ResumableDownloader, items: Iterable[object], dest_dir
         works: list[Work] = []
         failed: list[tuple[object, BaseException]] = []
         lister = lambda prefix: downloader._source(prefix.split(":", 1)[0]).list(prefix)  # noqa: E731
+        root, checked = dest_dir.resolve(), set[str]()
         for work in iter_work(items, lister):
             (failed.append if isinstance(work, tuple) else works.append)(work)  # type: ignore[arg-type]
 
         def size_of(work: Work) -> tuple[int | None, bool]:
-            dest = safe_destination(dest_dir, work.rel)
+            dest = safe_destination(root, work.rel, checked)
             entry = ledger.get(work.rel)
             known = entry is not None and entry.identity == identity(work.item.url)
             if known and entry is not None and entry.unchanged_on_disk(dest):

@@ -69,7 +69,7 @@ Status = Literal["downloaded", "resumed", "skipped"]
 FLUSH_EVERY = 64 << 20  # single stream: start writeback every 64 MiB (see partial.Flusher)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DownloadResult:
     """What one download produced.
 
