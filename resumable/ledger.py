@@ -156,11 +156,14 @@ class Ledger:
         sha256: str,
         etag: str | None = None,
         version: str | None = None,
+        stat: tuple[int, int] | None = None,
     ) -> None:
-        st = os.stat(file)
-        self.record(
-            Entry(path, identity, origin, "done", st.st_size, st.st_mtime_ns, sha256, etag, version)
-        )
+        """``stat``: ``(size, mtime_ns)`` as seen where the file was written (another machine's
+        disk, for a fanned-out batch); by default ``file`` is stat'ed here."""
+        if stat is None:
+            st = os.stat(file)
+            stat = (st.st_size, st.st_mtime_ns)
+        self.record(Entry(path, identity, origin, "done", *stat, sha256, etag, version))
 
     def failed(
         self, path: str, *, identity: str, origin: str | None, error: str, partial: bool
