@@ -218,16 +218,23 @@ class ResumableDownloader:
         *,
         sync: bool = False,
         progress: ProgressCallback | None = None,
+        executor: Executor | None = None,
     ) -> Job:
         """Start a batch in the background and return its :class:`~resumable.Job` handle.
 
         ``items``: URLs (brace templates allowed; a URL ending in ``/`` is a prefix to list),
         ``(url, dest)`` pairs with ``dest`` relative to ``dest_dir``, or :class:`~resumable.Item`
         objects, in any mix, consumed lazily. ``workers`` files download at once.
+        ``executor``: fan the batch out (see :meth:`download_many`).
         """
         from .job import Job
 
-        return Job(self, _as_inputs(items), _check_dest_dir(dest_dir), sync=sync, progress=progress)
+        inputs, folder = _as_inputs(items), _check_dest_dir(dest_dir)
+        if executor is not None:  # see resumable.fanout
+            from .fanout import FanoutJob
+
+            return FanoutJob(self, inputs, folder, executor, sync=sync, progress=progress)
+        return Job(self, inputs, folder, sync=sync, progress=progress)
 
     def download_many(
         self,
@@ -251,13 +258,7 @@ class ResumableDownloader:
         copy of this downloader's configuration into ``dest_dir`` as given (a shared filesystem,
         or each node's own disk), and this process keeps the ledger (see ``docs/dask.md``).
         """
-        if executor is not None:  # fan out: see resumable.fanout
-            from .fanout import FanoutJob
-
-            inputs, folder = _as_inputs(items), _check_dest_dir(dest_dir)
-            job: Job = FanoutJob(self, inputs, folder, executor, sync=sync, progress=progress)
-        else:
-            job = self.start(items, dest_dir, sync=sync, progress=progress)
+        job = self.start(items, dest_dir, sync=sync, progress=progress, executor=executor)
         try:
             return job.wait()
         except BaseException:

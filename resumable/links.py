@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import pickle
 import queue
@@ -42,6 +43,7 @@ from .progress import ProgressEvent
 __all__ = ["Channel", "Link", "channel_for"]
 
 Publish = Callable[[list[ProgressEvent]], None]
+log = logging.getLogger("resumable")
 
 
 class Link(Protocol):
@@ -133,7 +135,7 @@ class _Watcher:
                         if check():
                             event.set()
                     except Exception:  # the scheduler is briefly unreachable: try again
-                        continue
+                        log.debug("cancel check failed; trying again", exc_info=True)
 
 
 _file_watcher = _Watcher(0.5)
@@ -220,7 +222,8 @@ class DaskLink:
     def attach(self) -> tuple[Publish | None, threading.Event]:
         distributed = _distributed()
         worker = distributed.get_worker()
-        flag = distributed.Event(self.topic)
+        # The client is looked up here, on the task's thread: the watcher's thread has none.
+        flag = distributed.Event(self.topic, client=distributed.get_client())
 
         def publish(batch: list[ProgressEvent]) -> None:
             worker.log_event(self.topic, pickle.dumps(batch))
