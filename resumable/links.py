@@ -10,7 +10,7 @@ Dask              thinned batches every second, as    a ``distributed.Event``, p
                   Dask structured events              second per worker process
                   (``Worker.log_event`` ->
                   ``Client.subscribe_topic``)
-thread pool       thinned batches every 0.2 s,        the job's own ``threading.Event``
+thread pool       thinned batches every 0.2 s,        a ``threading.Event``
                   through an in-process queue
 any other         none live: each chunk brings its    a flag file in ``dest_dir/.resumable/``,
 (process pool)    thinned events back when it ends    polled twice a second (same machine or
