@@ -104,6 +104,8 @@ class _Watcher:
         self._thread: threading.Thread | None = None
 
     def watch(self, key: str, check: Callable[[], bool]) -> threading.Event:
+        """The event for job ``key``, set once ``check()`` is true (checked now if new, so a
+        chunk that starts after a cancel fetches nothing)."""
         with self._lock:
             _, event, count = self._jobs.get(key, (check, threading.Event(), 0))
             self._jobs[key] = (check, event, count + 1)
@@ -111,6 +113,8 @@ class _Watcher:
                 self._thread = threading.Thread(target=self._loop, name="resumable-cancel-watch")
                 self._thread.daemon = True
                 self._thread.start()
+        if count == 0:
+            self._check(check, event)
         return event
 
     def unwatch(self, key: str) -> None:
@@ -130,12 +134,17 @@ class _Watcher:
                     self._thread = None
                     return
             for check, event, _ in jobs:
-                if not event.is_set():
-                    try:
-                        if check():
-                            event.set()
-                    except Exception:  # the scheduler is briefly unreachable: try again
-                        log.debug("cancel check failed; trying again", exc_info=True)
+                self._check(check, event)
+
+    @staticmethod
+    def _check(check: Callable[[], bool], event: threading.Event) -> None:
+        if event.is_set():
+            return
+        try:
+            if check():
+                event.set()
+        except Exception:  # the scheduler is briefly unreachable: try again next time
+            log.debug("cancel check failed; trying again", exc_info=True)
 
 
 _file_watcher = _Watcher(0.5)
