@@ -122,7 +122,11 @@ class FanoutJob(Job):
         self._capacity_at = (0.0, 1)
         self._submitted: dict[Path, Work] = {}  # destinations of items out on the executor
         self._callback_errors: dict[Path, BaseException] = {}
-        super().__init__(downloader, items, dest_dir, sync=sync, progress=progress)
+        try:
+            super().__init__(downloader, items, dest_dir, sync=sync, progress=progress)
+        except BaseException:  # e.g. the ledger cannot be opened: no subscription left behind
+            self._channel.close()
+            raise
 
     def _make_workers(self) -> list[threading.Thread]:
         thread = threading.Thread(target=self._dispatch, name="resumable-fanout", daemon=True)

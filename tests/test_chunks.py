@@ -19,6 +19,7 @@ from resumable.chunks import (
     Reporter,
     Task,
     _downloader_for,
+    _downloaders,
     picklable,
 )
 from resumable.fanout import spec_of
@@ -196,4 +197,8 @@ def test_the_downloader_configuration_travels_and_rebuilds_the_same_downloader()
     assert copy._config == d._config
     assert (copy.slots.per_host, copy.slots.total, copy.limit_bph) == (4, 9, 10**9)
     # A worker process keeps one downloader per configuration, warm between chunks.
-    assert _downloader_for(spec) is _downloader_for(roundtrip(spec))  # type: ignore[arg-type]
+    built = _downloader_for(spec)
+    try:
+        assert _downloader_for(roundtrip(spec)) is built  # type: ignore[arg-type]
+    finally:
+        _downloaders.pop(spec.key).close()
