@@ -37,7 +37,7 @@ from .job import BatchResult, FileProgress, Job, JobStatus
 from .plan import Plan
 from .progress import EventKind, ProgressEvent, TqdmProgress
 from .retry import RetryPolicy, Timeouts
-from .shard import shard
+from .sharding import shard
 from .sources import RemoteInfo, register
 from .templates import expand, read_links, read_object_list
 
