@@ -22,13 +22,14 @@ emits it exactly once, after everything else about that file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,8 +67,12 @@ class DownloaderSpec:
 
     @property
     def key(self) -> str:
-        """Identifies the configuration (workers cache one downloader per key)."""
-        return hashlib.sha256(pickle.dumps(self)).hexdigest()
+        """Identifies the configuration (workers cache one downloader per key).
+
+        Built from reprs, not pickles: a ``RetryPolicy`` pickles its random generator's state,
+        which changes between two chunks of the same job."""
+        parts = (sorted(self.options.items()), sorted(self.sources.items()), self.registry)
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
 
     def build(self) -> ResumableDownloader:
         from .core import ResumableDownloader
@@ -207,20 +212,31 @@ def picklable(exc: BaseException) -> BaseException:
 
 _CACHE_SIZE = 4
 _downloaders: OrderedDict[str, ResumableDownloader] = OrderedDict()
+_in_use: dict[str, int] = {}  # chunks running with each cached downloader
 _downloaders_lock = threading.Lock()
 
 
-def _downloader_for(spec: DownloaderSpec) -> ResumableDownloader:
-    """This process's downloader for ``spec`` (kept warm between chunks; a few at most)."""
+@contextlib.contextmanager
+def _downloader_for(spec: DownloaderSpec) -> Iterator[ResumableDownloader]:
+    """This process's downloader for ``spec``, kept warm between chunks. At most a few idle
+    ones are kept; one that a running chunk uses is never closed under it."""
     key = spec.key
     with _downloaders_lock:
         downloader = _downloaders.get(key)
         if downloader is None:
             downloader = _downloaders[key] = spec.build()
-            while len(_downloaders) > _CACHE_SIZE:
-                _downloaders.popitem(last=False)[1].close()
         _downloaders.move_to_end(key)
-        return downloader
+        _in_use[key] = _in_use.get(key, 0) + 1
+    try:
+        yield downloader
+    finally:
+        with _downloaders_lock:
+            _in_use[key] -= 1
+            if not _in_use[key]:
+                del _in_use[key]
+            idle = [k for k in _downloaders if k not in _in_use]
+            for old in idle[: max(0, len(_downloaders) - _CACHE_SIZE)]:
+                _downloaders.pop(old).close()
 
 
 def run_chunk(
@@ -233,7 +249,13 @@ def run_chunk(
     """
     from .core import ResumableDownloader
 
-    downloader = spec if isinstance(spec, ResumableDownloader) else _downloader_for(spec)
+    if isinstance(spec, ResumableDownloader):
+        return _run(spec, tasks, link)
+    with _downloader_for(spec) as downloader:
+        return _run(downloader, tasks, link)
+
+
+def _run(downloader: ResumableDownloader, tasks: Sequence[Task], link: Link) -> ChunkResult:
     publish, cancel = link.attach()
     reporter = Reporter(publish, link.interval)
     try:

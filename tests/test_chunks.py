@@ -197,8 +197,34 @@ def test_the_downloader_configuration_travels_and_rebuilds_the_same_downloader()
     assert copy._config == d._config
     assert (copy.slots.per_host, copy.slots.total, copy.limit_bph) == (4, 9, 10**9)
     # A worker process keeps one downloader per configuration, warm between chunks.
-    built = _downloader_for(spec)
     try:
-        assert _downloader_for(roundtrip(spec)) is built  # type: ignore[arg-type]
+        with _downloader_for(spec) as built, _downloader_for(roundtrip(spec)) as again:  # type: ignore[arg-type]
+            assert again is built
+        assert _downloaders[spec.key] is built  # kept warm for the next chunk
     finally:
         _downloaders.pop(spec.key).close()
+
+
+def test_the_key_of_a_configuration_ignores_the_random_generators_state() -> None:
+    spec = spec_of(resumable.ResumableDownloader())
+    before = spec.key
+    import random
+
+    random.random()  # RetryPolicy.random is the module's generator: its state moved
+    assert roundtrip(spec).key == before  # type: ignore[attr-defined]
+
+
+def test_a_downloader_in_use_is_never_evicted() -> None:
+    specs = [spec_of(resumable.ResumableDownloader(workers=n)) for n in range(1, 8)]
+    try:
+        with _downloader_for(specs[0]) as first:
+            for spec in specs[1:]:
+                with _downloader_for(spec):
+                    pass
+            assert _downloaders[specs[0].key] is first  # still cached while in use
+        assert len(_downloaders) <= 4
+    finally:
+        for spec in specs:
+            downloader = _downloaders.pop(spec.key, None)
+            if downloader is not None:
+                downloader.close()
