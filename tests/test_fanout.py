@@ -112,6 +112,27 @@ def test_process_pool_returns_results_and_typed_errors(
     assert chunks._downloaders == cached_here  # the downloads ran in the pool's process
 
 
+def test_sync_through_a_process_pool_deletes_what_is_gone_at_the_source(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    serve(fault_server, 3)
+    template = fault_server.url + "/f{0..2}.bin"
+    spawn = multiprocessing.get_context("spawn")
+    with resumable.ResumableDownloader(workers=2) as d, ProcessPoolExecutor(1, spawn) as pool:
+        d.download_many(template, tmp_path, executor=pool).raise_for_errors()
+        fault_server.remove("f1.bin")
+        again = d.download_many(template, tmp_path, executor=pool, sync=True)
+    assert again.deleted == [tmp_path / "f1.bin"]
+    assert [type(e) for _, e in again.failed] == [resumable.SourceNotFound]
+    assert sorted(p.name for p in tmp_path.glob("*.bin")) == ["f0.bin", "f2.bin"]
+    rows = ledger_rows(tmp_path)  # as a local batch leaves it: the deleted file as failed
+    assert {path: state for path, (state, _) in rows.items()} == {
+        "f0.bin": "done",
+        "f1.bin": "failed",
+        "f2.bin": "done",
+    }
+
+
 def test_thread_pool_cancel_stops_running_chunks(fault_server: FaultServer, tmp_path: Path) -> None:
     url = fault_server.add("slow.bin", make_data(2_000_000, 1))
     fault_server.plan("slow.bin", Fault.trickle(400_000))
