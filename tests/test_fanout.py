@@ -175,6 +175,36 @@ def test_process_pool_cancel_reaches_running_and_queued_chunks(
     assert not list((tmp_path / ".resumable").glob("cancel-*"))  # the flag is cleaned up
 
 
+def test_a_process_pool_that_breaks_fails_its_items_with_executor_error_and_a_rerun_resumes(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    size = 2_000_000
+    url = fault_server.add("big.bin", make_data(size, 4))
+    fault_server.plan("big.bin", Fault.trickle(400_000))
+    partial = tmp_path / "big.bin.partial"
+    spawn = multiprocessing.get_context("spawn")
+    with resumable.ResumableDownloader(workers=1) as d:
+        with ProcessPoolExecutor(1, spawn) as pool:
+            job = d.start([url], tmp_path, executor=pool)
+            deadline = time.monotonic() + 20
+            while not (partial.exists() and partial.stat().st_size > 100_000):
+                assert time.monotonic() < deadline, "the download never started"
+                time.sleep(0.02)
+            for pid in list(pool._processes):  # the pool's only process, mid-download
+                os.kill(pid, signal.SIGKILL)
+            broken = job.wait(timeout=15)
+        [(_, error)] = broken.failed
+        assert isinstance(error, resumable.ExecutorError)
+        assert "BrokenProcessPool" in (error.cause or "")
+        assert ledger_rows(tmp_path) == {"big.bin": ("partial", None)}
+        with ProcessPoolExecutor(1, spawn) as pool:
+            again = d.download_many([url], tmp_path, executor=pool)
+    [result] = again.ok
+    assert result.status == "resumed"
+    assert 0 < result.bytes_transferred < size
+    assert (tmp_path / "big.bin").read_bytes() == make_data(size, 4)
+
+
 def test_an_unpicklable_source_instance_is_refused_for_other_processes(tmp_path: Path) -> None:
     from resumable.testing import MemorySource
 
