@@ -17,6 +17,7 @@ from .errors import (
     Cancelled,
     ChecksumMismatch,
     ConnectionFailed,
+    ExecutorError,
     InvalidArgument,
     LocalError,
     PartialTakenOver,
@@ -36,6 +37,7 @@ from .job import BatchResult, FileProgress, Job, JobStatus
 from .plan import Plan
 from .progress import EventKind, ProgressEvent, TqdmProgress
 from .retry import RetryPolicy, Timeouts
+from .sharding import shard
 from .sources import RemoteInfo, register
 from .templates import expand, read_links, read_object_list
 
@@ -48,6 +50,7 @@ __all__ = [
     "ConnectionFailed",
     "DownloadResult",
     "EventKind",
+    "ExecutorError",
     "FileProgress",
     "InvalidArgument",
     "Item",
@@ -78,4 +81,5 @@ __all__ = [
     "read_links",
     "read_object_list",
     "register",
+    "shard",
 ]

@@ -27,6 +27,8 @@ from .transfer import DownloadResult, Transfer
 from .verify import parse_expected
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from .job import BatchResult, Job
     from .plan import Plan
 
@@ -99,6 +101,7 @@ class ResumableDownloader:
         self.workers = workers
         self.connections = connections
         self.rate_limit = rate_limit
+        self.limit_bph = limit_bph
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts or Timeouts()
         self.locking = locking
@@ -218,16 +221,23 @@ class ResumableDownloader:
         *,
         sync: bool = False,
         progress: ProgressCallback | None = None,
+        executor: Executor | None = None,
     ) -> Job:
         """Start a batch in the background and return its :class:`~resumable.Job` handle.
 
         ``items``: URLs (brace templates allowed; a URL ending in ``/`` is a prefix to list),
         ``(url, dest)`` pairs with ``dest`` relative to ``dest_dir``, or :class:`~resumable.Item`
         objects, in any mix, consumed lazily. ``workers`` files download at once.
+        ``executor``: fan the batch out (see :meth:`download_many`).
         """
         from .job import Job
 
-        return Job(self, _as_inputs(items), _check_dest_dir(dest_dir), sync=sync, progress=progress)
+        inputs, folder = _as_inputs(items), _check_dest_dir(dest_dir)
+        if executor is not None:  # see resumable.fanout
+            from .fanout import FanoutJob
+
+            return FanoutJob(self, inputs, folder, executor, sync=sync, progress=progress)
+        return Job(self, inputs, folder, sync=sync, progress=progress)
 
     def download_many(
         self,
@@ -236,7 +246,7 @@ class ResumableDownloader:
         *,
         sync: bool = False,
         progress: ProgressCallback | None = None,
-        executor: object | None = None,
+        executor: Executor | None = None,
     ) -> BatchResult:
         """Download a batch and return a :class:`~resumable.BatchResult`; never raises for a
         failed item (see ``BatchResult.failed`` and ``raise_for_errors()``).
@@ -245,10 +255,13 @@ class ResumableDownloader:
         templates or prefixes that are gone at the source, and fetches again files whose remote
         changed; files it did not create are never touched. Ctrl-C cancels the batch promptly,
         leaving every partial resumable, then re-raises ``KeyboardInterrupt``.
+
+        ``executor``: any ``concurrent.futures.Executor``, e.g. a Dask ``Client.get_executor()``
+        or a ``ProcessPoolExecutor``: items go to it in chunks, each worker downloads with its own
+        copy of this downloader's configuration into ``dest_dir`` as given (a shared filesystem,
+        or each node's own disk), and this process keeps the ledger (see ``docs/dask.md``).
         """
-        if executor is not None:
-            raise NotImplementedError("executor= is not supported yet (the Dask issue adds it)")
-        job = self.start(items, dest_dir, sync=sync, progress=progress)
+        job = self.start(items, dest_dir, sync=sync, progress=progress, executor=executor)
         try:
             return job.wait()
         except BaseException:

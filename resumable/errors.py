@@ -16,6 +16,8 @@
     ├── RetriesExhausted             transient failures with no progress used up the retry budget
     ├── Cancelled                    Job.cancel() or Ctrl-C stopped the download; the partial stays
     ├── BatchError                   raise_for_errors(): some items of a batch failed
+    ├── ExecutorError                an executor (Dask, a process pool) lost the chunk holding
+    │                                this item: a worker died for good, the pool broke
     ├── VerificationError            (also ValueError)   the bytes are not what was expected
     │   ├── SizeMismatch
     │   └── ChecksumMismatch
@@ -43,6 +45,7 @@ __all__ = [
     "Cancelled",
     "ChecksumMismatch",
     "ConnectionFailed",
+    "ExecutorError",
     "InvalidArgument",
     "LocalError",
     "PartialTakenOver",
@@ -274,6 +277,20 @@ class BatchError(ResumableError):
         )
         self.failures = failures
         self.succeeded = succeeded
+
+
+class ExecutorError(ResumableError):
+    """The executor of a fanned-out batch could not run, or lost, the chunk holding this item.
+
+    A Dask worker died more often than ``distributed.scheduler.allowed-failures`` allows
+    (``KilledWorker``), a process pool broke, or the chunk could not be sent to a worker.
+    ``cause`` names the executor's own error. Partials on a shared destination stay resumable:
+    running the batch again continues them.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, cause: str | None = None):
+        super().__init__(message, url=url, kept="partials kept; run the batch again to resume")
+        self.cause = cause
 
 
 class VerificationError(ResumableError, ValueError):

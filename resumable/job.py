@@ -161,15 +161,19 @@ class Job:
         self._started = time.monotonic()
         self._feeder = threading.Thread(target=self._feed, args=(items,), daemon=True)
         self._feeder.name = "resumable-feeder"
-        self._workers = [
-            threading.Thread(target=self._work, name=f"resumable-worker-{i}", daemon=True)
-            for i in range(downloader.workers)
-        ]
+        self._workers = self._make_workers()
         self._feeder.start()
         for worker in self._workers:
             worker.start()
         self._closer = threading.Thread(target=self._close_when_done, daemon=True)
         self._closer.start()
+
+    def _make_workers(self) -> list[threading.Thread]:
+        """The threads that consume the queue (each gets one ``_END``); ``fanout`` overrides it."""
+        return [
+            threading.Thread(target=self._work, name=f"resumable-worker-{i}", daemon=True)
+            for i in range(self._d.workers)
+        ]
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -311,27 +315,10 @@ class Job:
     def _run(self, work: Work) -> None:
         item = work.item
         try:
-            dest = safe_destination(self._root, work.rel, self._checked_folders)
-            with self._lock:
-                if work.rel in self._seen:
-                    raise InvalidArgument(
-                        f"destination {work.rel!r} is already used by another item of this batch"
-                    )
-                self._seen.add(work.rel)
-                if work.origin is not None:
-                    self._origins.add(work.origin)
-            entry = self._ledger.get(work.rel)
-            if entry is not None and entry.identity != identity(item.url):
-                entry = None  # another object was downloaded to this path before
-            # A file this library made that changed on disk since is fetched again, not trusted.
-            changed = entry is not None and dest.exists() and not entry.unchanged_on_disk(dest)
-            changed = changed or (
-                self._sync and entry is not None and self._remote_changed(work, entry)
-            )
-            skipped = None if changed else self._skip_by_ledger(work, dest, entry)
-            if skipped is not None:
-                self._finish(work, skipped, None)
+            admitted = self._admit(work)
+            if admitted is None:
                 return
+            dest, changed = admitted
             download = self._d._prepare(
                 item.url,
                 dest,
@@ -345,17 +332,45 @@ class Job:
             )
             result = download.run()
             self._finish(work, result, download.info)
-        except SourceNotFound as exc:
-            if self._sync and work.origin is not None:
-                # Gone at the source; only templates and prefixes are mirrored (before the
-                # ledger records the failure, which would hide that the file was ours).
-                self._delete_if_ours(work.rel)
-            self._record_failure(item, exc, work)
         except Exception as exc:  # typed errors, and a user's progress callback failing
-            self._record_failure(item, exc, work)
+            self._fail(work, exc)
         finally:
             with self._lock:
                 self._in_flight.pop(self._root / work.rel, None)  # event.path is under _root
+
+    def _admit(self, work: Work) -> tuple[Path, bool] | None:
+        """The checks before fetching, in the caller's process: a safe, unique destination and
+        the ledger. Returns ``(dest, refresh)``, or ``None`` when the ledger skipped the item."""
+        item = work.item
+        dest = safe_destination(self._root, work.rel, self._checked_folders)
+        with self._lock:
+            if work.rel in self._seen:
+                raise InvalidArgument(
+                    f"destination {work.rel!r} is already used by another item of this batch"
+                )
+            self._seen.add(work.rel)
+            if work.origin is not None:
+                self._origins.add(work.origin)
+        entry = self._ledger.get(work.rel)
+        if entry is not None and entry.identity != identity(item.url):
+            entry = None  # another object was downloaded to this path before
+        # A file this library made that changed on disk since is fetched again, not trusted.
+        changed = entry is not None and dest.exists() and not entry.unchanged_on_disk(dest)
+        changed = changed or (
+            self._sync and entry is not None and self._remote_changed(work, entry)
+        )
+        skipped = None if changed else self._skip_by_ledger(work, dest, entry)
+        if skipped is not None:
+            self._finish(work, skipped, None)
+            return None
+        return dest, changed
+
+    def _fail(self, work: Work, exc: BaseException, partial: bool | None = None) -> None:
+        if isinstance(exc, SourceNotFound) and self._sync and work.origin is not None:
+            # Gone at the source; only templates and prefixes are mirrored (before the
+            # ledger records the failure, which would hide that the file was ours).
+            self._delete_if_ours(work.rel)
+        self._record_failure(work.item, exc, work, partial)
 
     def _skip_by_ledger(self, work: Work, dest: Path, entry: Entry | None) -> DownloadResult | None:
         """A file recorded as done and untouched since is skipped without reading it."""
@@ -399,7 +414,15 @@ class Job:
             changed = entry.last_modified != remote.last_modified
         return changed or remote.size != entry.size
 
-    def _finish(self, work: Work, result: DownloadResult, info: RemoteInfo | None) -> None:
+    def _finish(
+        self,
+        work: Work,
+        result: DownloadResult,
+        info: RemoteInfo | None,
+        stat: tuple[int, int] | None = None,
+    ) -> None:
+        """Record a finished item; ``stat`` is ``(size, mtime_ns)`` when another machine wrote
+        the file (the ledger must not stat a path that may be on that machine's disk)."""
         if result.status != "skipped" or info is not None or not self._ledger.get(work.rel):
             self._ledger.done(
                 work.rel,
@@ -410,15 +433,23 @@ class Job:
                 etag=info.etag if info else None,
                 version=info.version if info else None,
                 last_modified=info.last_modified if info else None,
+                stat=stat,
             )
         with self._lock:
             self._ok.append(result)
             self._counts[result.status] += 1
             self._bytes_done += result.bytes_transferred
 
-    def _record_failure(self, item: object, exc: BaseException, work: Work | None = None) -> None:
+    def _record_failure(
+        self,
+        item: object,
+        exc: BaseException,
+        work: Work | None = None,
+        partial: bool | None = None,
+    ) -> None:
         if work is not None and not isinstance(exc, Cancelled):
-            partial = (self.dest_dir / (work.rel + ".partial")).exists()
+            if partial is None:
+                partial = (self.dest_dir / (work.rel + ".partial")).exists()
             self._ledger.failed(
                 work.rel,
                 identity=identity(work.item.url),

@@ -168,16 +168,22 @@ class Ledger:
         etag: str | None = None,
         version: str | None = None,
         last_modified: str | None = None,
+        stat: tuple[int, int] | None = None,
     ) -> None:
-        st = os.stat(file)
+        """``stat``: ``(size, mtime_ns)`` as seen where the file was written (another machine's
+        disk, for a fanned-out batch); by default ``file`` is stat'ed here."""
+        if stat is None:
+            st = os.stat(file)
+            stat = (st.st_size, st.st_mtime_ns)
+        size, mtime_ns = stat
         self.record(
             Entry(
                 path,
                 identity,
                 origin,
                 "done",
-                st.st_size,
-                st.st_mtime_ns,
+                size,
+                mtime_ns,
                 sha256,
                 etag,
                 version,

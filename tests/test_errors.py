@@ -34,6 +34,7 @@ def every_error() -> list[errors.ResumableError]:
         errors.ChecksumMismatch(url=url, algorithm="sha256", expected="aa", actual="bb"),
         errors.LocalError("disk full", url=url, path="/x.partial"),
         errors.PartialTakenOver("taken", path="/x.partial"),
+        errors.ExecutorError("lost", url=url, cause="KilledWorker: worker died 3 times"),
     ]
 
 

@@ -17,6 +17,7 @@ EXPECTED = {
     "ConnectionFailed",
     "DownloadResult",
     "EventKind",
+    "ExecutorError",
     "FileProgress",
     "InvalidArgument",
     "Item",
@@ -47,6 +48,7 @@ EXPECTED = {
     "read_links",
     "read_object_list",
     "register",
+    "shard",
 }
 
 
@@ -67,7 +69,8 @@ def test_public_names_are_documented() -> None:
 def test_import_resumable_imports_no_heavy_dependency() -> None:
     code = (
         "import sys, resumable; "
-        "print(','.join(m for m in ('requests', 'urllib3', 'fsspec', 'tqdm', 'filelock') "
+        "print(','.join(m for m in ('requests', 'urllib3', 'fsspec', 'tqdm', 'filelock', "
+        "'distributed', 'dask') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

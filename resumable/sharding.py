@@ -1,0 +1,129 @@
+"""Split a batch between the ranks of a distributed job, so each rank downloads its share once.
+
+``shard(items, rank, world_size)`` is deterministic: every rank that passes the same inputs
+computes the same assignment, with no communication, and each item lands on exactly one rank.
+
+Why balance by size: SA-1B-style datasets mix 10 GB and 100 MB shards, and a split by count can
+leave one rank downloading for hours after the others are idle at the barrier. When sizes are
+known (``Item.size``, or a prefix listing) items go greedily, largest first, to the rank with the
+fewest bytes so far (the LPT rule: never worse than 4/3 of the best possible split); an item of
+unknown size counts as the average known size. With no size known this reduces to round-robin
+in input order.
+
+Inputs are everything ``download_many`` accepts. Templates are expanded here, and prefixes are
+listed here (with ``downloader``'s sources), so all ranks must see the same listing: pin a
+listing with ``read_object_list`` when the bucket may change while ranks start. Items come back
+as :class:`~resumable.Item` objects with explicit destinations, so each file lands where an
+unsharded batch would put it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from .errors import InvalidArgument
+from .items import Item, Work, iter_work
+from .templates import Link, has_template
+
+if TYPE_CHECKING:
+    from .core import ResumableDownloader
+    from .sources import RemoteInfo
+
+__all__ = ["shard"]
+
+
+def shard(
+    items: Iterable[object] | str,
+    rank: int,
+    world_size: int,
+    *,
+    downloader: ResumableDownloader | None = None,
+) -> list[Item]:
+    """The items of ``items`` that rank ``rank`` of ``world_size`` should download.
+
+    >>> import resumable
+    >>> [i.url for i in resumable.shard("https://h/s-{0..5}.tar", rank=1, world_size=2)]
+    ['https://h/s-1.tar', 'https://h/s-3.tar', 'https://h/s-5.tar']
+
+    Args:
+        items: URLs, templates, prefixes, ``(url, dest)`` pairs, :class:`Item` objects.
+        rank: this process's rank, ``0 <= rank < world_size`` (``torch.distributed``
+            ``get_rank()``, or ``RANK`` from torchrun; ``LOCAL_RANK`` to give every node a
+            full copy on its own disk).
+        world_size: the number of ranks sharing the batch.
+        downloader: lists prefixes (its ``storage_options``); default: a plain downloader.
+
+    Returns:
+        This rank's items, in input order. Items that share a destination go to the same rank
+        (where ``download_many`` reports the duplicate).
+
+    Raises:
+        InvalidArgument: a bad rank or world size, an input that is not an item, or a
+            template that does not expand.
+        ResumableError: a prefix could not be listed (no rank can be given a share of it).
+    """
+    for name, value in (("rank", rank), ("world_size", world_size)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidArgument(f"{name} must be an integer, got {value!r}")
+    if world_size < 1:
+        raise InvalidArgument(f"world_size must be >= 1, got {world_size}")
+    if not 0 <= rank < world_size:
+        raise InvalidArgument(f"rank must be within [0, {world_size}), got {rank}")
+    from .core import _as_inputs
+
+    listing: list[ResumableDownloader] = []
+
+    def lister(prefix: str) -> Iterator[tuple[str, RemoteInfo]]:
+        if not listing:
+            from .core import ResumableDownloader
+
+            listing.append(downloader or ResumableDownloader(workers=1))
+        return listing[0]._source(prefix.split(":", 1)[0].lower()).list(prefix)
+
+    try:
+        flat = [_as_item(entry) for entry in iter_work(_as_inputs(items), lister)]
+    finally:
+        if listing and downloader is None:
+            listing[0].close()
+    return [flat[i] for i in _assign(flat, world_size)[rank]]
+
+
+def _as_item(entry: Work | tuple[object, Exception]) -> Item:
+    if isinstance(entry, Work):
+        item = entry.item
+        return Item(item.url, entry.rel, item.size, item.sha256, item.checksum)
+    raw, error = entry
+    if isinstance(raw, Item):
+        return raw
+    if isinstance(raw, Link):
+        return Item(raw.url, raw.name)
+    if isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[0], str):
+        return Item(raw[0], raw[1])
+    if isinstance(raw, str) and not (has_template(raw) or raw.endswith("/")):
+        return Item(raw)  # a bad URL or name: the rank that gets it reports the error
+    raise error
+
+
+def _assign(items: list[Item], world_size: int) -> list[list[int]]:
+    """Indexes of ``items`` for each rank: largest first to the least loaded (ties: lowest)."""
+    groups: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(os.fspath(item.dest or item.url), []).append(index)
+    known = [item.size for item in items if item.size is not None]
+    default = sum(known) // len(known) if known else 1
+
+    def weight(members: list[int]) -> int:
+        size = items[members[0]].size
+        return max(1, size if size is not None else default)  # empty files still count
+
+    order = sorted(groups.values(), key=lambda members: (-weight(members), members[0]))
+    heap = [(0, rank) for rank in range(world_size)]
+    shares: list[list[int]] = [[] for _ in range(world_size)]
+    for members in order:
+        load, rank = heapq.heappop(heap)
+        shares[rank].extend(members)
+        heapq.heappush(heap, (load + weight(members), rank))
+    return [sorted(share) for share in shares]
