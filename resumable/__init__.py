@@ -13,10 +13,13 @@ from ._version import __version__
 from .core import DownloadResult, ResumableDownloader, download
 from .errors import (
     AccessDenied,
+    ArchiveTooLarge,
     BatchError,
     Cancelled,
     ChecksumMismatch,
     ConnectionFailed,
+    CorruptArchive,
+    ExtractionError,
     InvalidArgument,
     LocalError,
     PartialTakenOver,
@@ -29,7 +32,16 @@ from .errors import (
     SourceNotFound,
     StallTimeout,
     TransientError,
+    UnsafeArchive,
     VerificationError,
+)
+from .extract import (
+    AutoExtract,
+    Decompress,
+    ExtractLimits,
+    ExtractResult,
+    Untar,
+    Unzip,
 )
 from .items import Item
 from .job import BatchResult, FileProgress, Job, JobStatus
@@ -41,13 +53,20 @@ from .templates import expand, read_links, read_object_list
 
 __all__ = [
     "AccessDenied",
+    "ArchiveTooLarge",
+    "AutoExtract",
     "BatchError",
     "BatchResult",
     "Cancelled",
     "ChecksumMismatch",
     "ConnectionFailed",
+    "CorruptArchive",
+    "Decompress",
     "DownloadResult",
     "EventKind",
+    "ExtractLimits",
+    "ExtractResult",
+    "ExtractionError",
     "FileProgress",
     "InvalidArgument",
     "Item",
@@ -71,6 +90,9 @@ __all__ = [
     "Timeouts",
     "TqdmProgress",
     "TransientError",
+    "UnsafeArchive",
+    "Untar",
+    "Unzip",
     "VerificationError",
     "__version__",
     "download",

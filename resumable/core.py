@@ -27,6 +27,7 @@ from .transfer import DownloadResult, Transfer
 from .verify import parse_expected
 
 if TYPE_CHECKING:
+    from .extract import Processor
     from .job import BatchResult, Job
     from .plan import Plan
 
@@ -133,6 +134,7 @@ class ResumableDownloader:
         checksum: str | Iterable[str] | None = None,
         progress: ProgressCallback | None = None,
         connections: int | None = None,
+        process: Processor | None = None,
     ) -> DownloadResult:
         """Download ``url`` to ``dest``, resuming a partial from an earlier call.
 
@@ -144,9 +146,14 @@ class ResumableDownloader:
             checksum: ``"<algorithm>:<hex>"`` (any hashlib algorithm), or several.
             progress: called with a :class:`ProgressEvent` as the download moves.
             connections: most connections for this file (default: the downloader's).
+            process: what to do with the verified file, e.g. ``Untar(...)``, ``Unzip(...)``,
+                ``Decompress()`` (see :mod:`resumable.extract`); runs once per version of the
+                file, recorded in ``dest.extracted.json``; the result's ``extracted`` says
+                what it produced.
 
         Returns:
-            A :class:`DownloadResult`; ``dest`` holds the complete, verified file.
+            A :class:`DownloadResult`; ``dest`` holds the complete, verified file (unless a
+            processor deleted it with ``delete_archive=True``).
 
         Raises:
             InvalidArgument: bad arguments (before any network traffic).
@@ -154,10 +161,26 @@ class ResumableDownloader:
             RetriesExhausted: transient failures without progress used up the retry budget.
             SizeMismatch, ChecksumMismatch: the bytes are not what was expected.
             LocalError: the destination cannot be written (e.g. the disk is full).
+            ExtractionError: the processor refused or could not read the verified archive
+                (``UnsafeArchive``, ``ArchiveTooLarge``, ``CorruptArchive``); it is kept.
 
             The partial is kept (resumable) after every error except a verification failure;
             an existing ``dest`` is never modified by a failed call.
         """
+        if check_processor(process) is not None:
+            from .extract._glue import download_one
+
+            return download_one(
+                self,
+                url,
+                dest,
+                process,  # type: ignore[arg-type]  # checked above
+                size=size,
+                sha256=sha256,
+                checksum=checksum,
+                progress=progress,
+                connections=connections,
+            )
         job = self._prepare(
             url,
             dest,
@@ -215,16 +238,26 @@ class ResumableDownloader:
         *,
         sync: bool = False,
         progress: ProgressCallback | None = None,
+        process: Processor | None = None,
     ) -> Job:
         """Start a batch in the background and return its :class:`~resumable.Job` handle.
 
         ``items``: URLs (brace templates allowed; a URL ending in ``/`` is a prefix to list),
         ``(url, dest)`` pairs with ``dest`` relative to ``dest_dir``, or :class:`~resumable.Item`
         objects, in any mix, consumed lazily. ``workers`` files download at once.
+        ``process``: a processor (``Untar(...)``...) for every file whose ``Item`` has none;
+        completion is recorded in the ledger, so a rerun skips extracted archives.
         """
         from .job import Job
 
-        return Job(self, _as_inputs(items), _check_dest_dir(dest_dir), sync=sync, progress=progress)
+        return Job(
+            self,
+            _as_inputs(items),
+            _check_dest_dir(dest_dir),
+            sync=sync,
+            progress=progress,
+            process=check_processor(process),
+        )
 
     def download_many(
         self,
@@ -234,6 +267,7 @@ class ResumableDownloader:
         sync: bool = False,
         progress: ProgressCallback | None = None,
         executor: object | None = None,
+        process: Processor | None = None,
     ) -> BatchResult:
         """Download a batch and return a :class:`~resumable.BatchResult`; never raises for a
         failed item (see ``BatchResult.failed`` and ``raise_for_errors()``).
@@ -242,10 +276,11 @@ class ResumableDownloader:
         templates or prefixes that are gone at the source, and fetches again files whose remote
         changed; files it did not create are never touched. Ctrl-C cancels the batch promptly,
         leaving every partial resumable, then re-raises ``KeyboardInterrupt``.
+        ``process`` applies a processor to each verified file (see :meth:`start`).
         """
         if executor is not None:
             raise NotImplementedError("executor= is not supported yet (the Dask issue adds it)")
-        job = self.start(items, dest_dir, sync=sync, progress=progress)
+        job = self.start(items, dest_dir, sync=sync, progress=progress, process=process)
         try:
             return job.wait()
         except BaseException:
@@ -308,6 +343,7 @@ def download(
     checksum: str | Iterable[str] | None = None,
     progress: ProgressCallback | None = None,
     connections: int | None = None,
+    process: Processor | None = None,
 ) -> DownloadResult:
     """Download one file with a shared default :class:`ResumableDownloader`.
 
@@ -327,6 +363,7 @@ def download(
         checksum=checksum,
         progress=progress,
         connections=connections,
+        process=process,
     )
 
 
@@ -372,6 +409,15 @@ def _check_dest_dir(dest_dir: object) -> Path:
     except OSError as exc:
         raise LocalError(f"cannot create {path}: {exc.strerror}", path=str(path)) from exc
     return path
+
+
+def check_processor(process: object) -> Processor | None:
+    """``None``, or a processor (the extract package loads only when one is given)."""
+    if process is None:
+        return None
+    from .extract._glue import check_processor as check
+
+    return check(process)
 
 
 def _check_connections(connections: object) -> None:

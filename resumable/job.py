@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BatchError, Cancelled, InvalidArgument, SourceNotFound, identity
+from .errors import (
+    BatchError,
+    Cancelled,
+    ExtractionError,
+    InvalidArgument,
+    SourceNotFound,
+    identity,
+)
 from .items import Work, iter_work, safe_destination
 from .ledger import Entry, Ledger
 from .progress import EventKind, ProgressCallback, ProgressEvent
@@ -31,6 +38,7 @@ from .sources import RemoteInfo
 
 if TYPE_CHECKING:
     from .core import DownloadResult, ResumableDownloader
+    from .extract import Processor
 
 __all__ = ["BatchResult", "FileProgress", "Job", "JobStatus"]
 
@@ -132,8 +140,10 @@ class Job:
         *,
         sync: bool = False,
         progress: ProgressCallback | None = None,
+        process: Processor | None = None,
     ) -> None:
         self._d = downloader
+        self._process = process
         self.dest_dir = dest_dir
         self._sync = sync
         self._progress = progress
@@ -304,22 +314,21 @@ class Job:
             changed = changed or (
                 self._sync and entry is not None and self._remote_changed(work, entry)
             )
-            skipped = None if changed else self._skip_by_ledger(work, dest, entry)
-            if skipped is not None:
-                self._finish(work, skipped, None)
-                return
-            download = self._d._prepare(
-                item.url,
-                dest,
-                size=item.size,
-                sha256=item.sha256,
-                checksum=item.checksum,
-                progress=self._on_event,
-                cancel=self._cancel,
-                refresh=changed,
-            )
-            result = download.run()
-            self._finish(work, result, download.info)
+            process = work.item.process or self._process
+            if process is None:
+                result, _ = self._fetch(work, dest, entry, changed, None)
+            else:
+                from .extract._glue import batch_item, check_processor
+
+                result = batch_item(
+                    self,
+                    work,
+                    dest,
+                    check_processor(process) or process,
+                    changed,
+                    lambda observe: self._fetch(work, dest, entry, changed, observe),
+                )
+            self._finish(result)
         except SourceNotFound as exc:
             if self._sync and work.origin is not None:
                 # Gone at the source; only templates and prefixes are mirrored (before the
@@ -331,6 +340,50 @@ class Job:
         finally:
             with self._lock:
                 self._in_flight.pop(self.dest_dir / work.rel, None)
+
+    def _fetch(
+        self,
+        work: Work,
+        dest: Path,
+        entry: Entry | None,
+        changed: bool,
+        observe: ProgressCallback | None,
+    ) -> tuple[DownloadResult, RemoteInfo | None]:
+        """Skip by the ledger or download; record the file as done in the ledger."""
+        item = work.item
+        skipped = None if changed else self._skip_by_ledger(work, dest, entry)
+        if skipped is not None:
+            result, info = skipped, None
+        else:
+
+            def progress(event: ProgressEvent) -> None:
+                if observe is not None:
+                    observe(event)
+                self._on_event(event)
+
+            download = self._d._prepare(
+                item.url,
+                dest,
+                size=item.size,
+                sha256=item.sha256,
+                checksum=item.checksum,
+                progress=progress,
+                cancel=self._cancel,
+                refresh=changed,
+                connections=1 if getattr(item.process or self._process, "stream", False) else None,
+            )
+            result, info = download.run(), download.info
+        if result.status != "skipped" or info is not None or not self._ledger.get(work.rel):
+            self._ledger.done(
+                work.rel,
+                result.path,
+                identity=identity(item.url),
+                origin=work.origin,
+                sha256=result.sha256,
+                etag=info.etag if info else None,
+                version=info.version if info else None,
+            )
+        return result, info
 
     def _skip_by_ledger(self, work: Work, dest: Path, entry: Entry | None) -> DownloadResult | None:
         """A file recorded as done and untouched since is skipped without reading it."""
@@ -370,24 +423,15 @@ class Job:
         changed = (entry.version or None, entry.etag) != (remote.version or None, remote.etag)
         return changed or remote.size != entry.size
 
-    def _finish(self, work: Work, result: DownloadResult, info: RemoteInfo | None) -> None:
-        if result.status != "skipped" or info is not None or not self._ledger.get(work.rel):
-            self._ledger.done(
-                work.rel,
-                result.path,
-                identity=identity(work.item.url),
-                origin=work.origin,
-                sha256=result.sha256,
-                etag=info.etag if info else None,
-                version=info.version if info else None,
-            )
+    def _finish(self, result: DownloadResult) -> None:
         with self._lock:
             self._ok.append(result)
             self._counts[result.status] += 1
             self._bytes_done += result.bytes_transferred
 
     def _record_failure(self, item: object, exc: BaseException, work: Work | None = None) -> None:
-        if work is not None and not isinstance(exc, Cancelled):
+        # An extraction failure leaves the download done (the ledger keeps saying so).
+        if work is not None and not isinstance(exc, (Cancelled, ExtractionError)):
             partial = (self.dest_dir / (work.rel + ".partial")).exists()
             self._ledger.failed(
                 work.rel,

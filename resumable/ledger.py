@@ -48,6 +48,15 @@ CREATE TABLE IF NOT EXISTS items (
     updated REAL NOT NULL
 )
 """
+# What resumable.extract recorded per archive: a JSON record (see extract/_record.py). A table of
+# its own, so ledgers written before it existed gain it with CREATE TABLE IF NOT EXISTS.
+_EXTRACTED = """
+CREATE TABLE IF NOT EXISTS extracted (
+    path TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    updated REAL NOT NULL
+)
+"""
 _FIELDS = "path, identity, origin, state, size, mtime_ns, sha256, etag, version, error, updated"
 
 
@@ -87,6 +96,7 @@ class Ledger:
             folder.mkdir(parents=True, exist_ok=True)
             self._db = self._connect(folder / "ledger.sqlite")
             self._db.execute(_SCHEMA)
+            self._db.execute(_EXTRACTED)
             self._writer_db = self._connect(folder / "ledger.sqlite")
         except (OSError, sqlite3.Error) as exc:
             message = f"cannot open the ledger in {folder}: {exc}"
@@ -167,6 +177,19 @@ class Ledger:
     ) -> None:
         state = "partial" if partial else "failed"
         self.record(Entry(path, identity, origin, state, error=error))
+
+    def get_extraction(self, path: str) -> str | None:
+        """The committed extraction record of the archive at ``path`` (JSON), if any."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM extracted WHERE path = ?", (path,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def record_extraction(self, path: str, record: str) -> None:
+        """Queue an extraction record (``flush()`` makes it committed)."""
+        sql = "INSERT OR REPLACE INTO extracted (path, record, updated) VALUES (?, ?, ?)"
+        self._pending.put((sql, (path, record, time.time())))
 
     def forget(self, path: str) -> None:
         self._pending.put(("DELETE FROM items WHERE path = ?", (path,)))

@@ -57,6 +57,7 @@ from .verify import (
 
 if TYPE_CHECKING:
     from .core import ResumableDownloader
+    from .extract import ExtractResult
 
 __all__ = ["DownloadResult", "Transfer"]
 
@@ -79,6 +80,8 @@ class DownloadResult:
             kept) or ``"skipped"`` (the destination was already complete; nothing fetched).
         bytes_transferred: bytes fetched by this call.
         digests: every digest computed, ``{algorithm: hex}`` (SHA-256 and any requested).
+        extracted: with ``process=``, what processing the archive produced
+            (:class:`~resumable.extract.ExtractResult`); ``None`` without a processor.
     """
 
     url: str
@@ -88,6 +91,7 @@ class DownloadResult:
     status: Status
     bytes_transferred: int
     digests: Mapping[str, str] = field(default_factory=dict, repr=False)
+    extracted: ExtractResult | None = field(default=None, repr=False)
 
 
 class _Restart(Exception):
