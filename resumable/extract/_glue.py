@@ -6,12 +6,13 @@ Kept here, not in :mod:`resumable.core` or :mod:`resumable.job`, so those module
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, ResumableError
 from ..progress import ProgressCallback, ProgressEvent, null_progress
 from ..verify import parse_expected
 from ._base import Processor
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from ..transfer import DownloadResult
 
 __all__ = ["batch_item", "check_processor", "download_one"]
+
+log = logging.getLogger("resumable")
 
 
 def check_processor(process: object) -> Processor | None:
@@ -76,7 +79,16 @@ def download_one(
 
     def fetch(watch: ProgressCallback | None) -> tuple[DownloadResult, RemoteInfo | None]:
         observer[0] = watch
-        return transfer.run(), transfer.info
+        result = transfer.run()
+        info = transfer.info
+        if info is None and expected is None:
+            # Skipped as already complete: the validators to record for a later "has the
+            # remote changed?" check (only needed when there is no expected digest).
+            try:
+                info = transfer._stat()
+            except ResumableError as exc:
+                log.info("%s: no validators to record (%s)", transfer.safe_url, exc)
+        return result, info
 
     expected = parse_expected(sha256, checksum).get("sha256")
 
