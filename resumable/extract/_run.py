@@ -172,12 +172,10 @@ class ExtractRun:
         streamed: tuple[list[Path], Budget] | None,
     ) -> ExtractRecord:
         targets = self.p.targets(self.archive)
-        same = (
-            previous is not None
-            and previous.identity == self.identity
-            and previous.fingerprint == self.p.fingerprint()
+        # Folders this library created whole for this object (whatever processor made them).
+        owned = (
+            previous.owned if previous is not None and previous.identity == self.identity else ()
         )
-        owned = previous.owned if same and previous is not None else ()
         record = ExtractRecord(
             state="extracting",
             fingerprint=self.p.fingerprint(),
@@ -218,9 +216,10 @@ class ExtractRun:
         for target in targets:  # a route no member matched still gets its (empty) folder
             if self._folders() and not os.path.lexists(target):
                 target.mkdir(parents=True, exist_ok=True)
+        kept = [path for path in owned if path not in now_owned and os.path.lexists(path)]
         done = record.with_(
             state="done",
-            owned=tuple(now_owned),
+            owned=tuple(kept + now_owned),
             members=budget.members,
             bytes=budget.bytes,
             archive_deleted=self.p.delete_archive,

@@ -108,7 +108,7 @@ def to_spec(processor: Processor) -> str:
     ):
         value = getattr(processor.limits, field)
         if value != getattr(default, field):
-            parts.append(f"{option}={'none' if value is None else f'{value:g}'}")
+            parts.append(f"{option}={'none' if value is None else value}")
     return ":".join(parts)
 
 
