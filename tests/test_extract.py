@@ -149,9 +149,11 @@ def test_a_rerun_skips_an_extracted_archive(tmp_path: Path) -> None:
         image = tmp_path / "images" / "sa_1.jpg"
         before = image.stat()
         second = d.download(URL, dest, process=Untar(route=SA1B))
-    assert first.extracted is not None and first.extracted.status == "extracted"
+    assert first.extracted is not None
+    assert first.extracted.status == "extracted"
     assert second.status == "skipped"
-    assert second.extracted is not None and second.extracted.status == "skipped"
+    assert second.extracted is not None
+    assert second.extracted.status == "skipped"
     after = image.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # untouched
     assert source.calls.count("open") == 1
@@ -163,13 +165,15 @@ def test_a_changed_processor_or_missing_output_extracts_again(tmp_path: Path) ->
     with downloader(source) as d:
         d.download(URL, dest, process=Untar(route=SA1B))
         r = d.download(URL, dest, process=Untar(route={"*.jpg": "imgs", "*.json": "annotations"}))
-        assert r.extracted is not None and r.extracted.status == "extracted"
+        assert r.extracted is not None
+        assert r.extracted.status == "extracted"
         assert (tmp_path / "imgs" / "sa_1.jpg").exists()
         import shutil
 
         shutil.rmtree(tmp_path / "imgs")
         r = d.download(URL, dest, process=Untar(route={"*.jpg": "imgs", "*.json": "annotations"}))
-    assert r.extracted is not None and r.extracted.status == "extracted"
+    assert r.extracted is not None
+    assert r.extracted.status == "extracted"
     assert (tmp_path / "imgs" / "sa_1.jpg").exists()
 
 
@@ -183,11 +187,13 @@ def test_a_changed_remote_is_downloaded_and_extracted_again(tmp_path: Path) -> N
         r = d.download(URL, dest, process=Untar())
         m = d.download(URL, dest, process=Untar(into="merged"))
     assert r.status == "downloaded"
-    assert r.extracted is not None and r.extracted.status == "extracted"
+    assert r.extracted is not None
+    assert r.extracted.status == "extracted"
     # Its own folder is replaced whole: nothing of the old version is left.
     assert files(tmp_path / "sa_000000") == {"new.txt": b"v2", "both.txt": b"v2"}
     # A folder given with into= is merged into: members of the old version stay.
-    assert m.extracted is not None and m.extracted.status == "extracted"
+    assert m.extracted is not None
+    assert m.extracted.status == "extracted"
     assert files(tmp_path / "merged") == {"old.txt": b"v1", "new.txt": b"v2", "both.txt": b"v2"}
     assert not list(tmp_path.glob(".*replaced"))
 
@@ -211,7 +217,8 @@ def test_delete_archive_then_a_rerun_fetches_nothing(tmp_path: Path) -> None:
     with downloader(source) as d:
         r = d.download(URL, dest, sha256=digest, process=process)
         assert not dest.exists()
-        assert r.extracted is not None and r.extracted.archive_deleted
+        assert r.extracted is not None
+        assert r.extracted.archive_deleted
         calls = len(source.calls)
         again = d.download(URL, dest, sha256=digest, process=process)
         assert again.status == "skipped"
@@ -225,7 +232,8 @@ def test_delete_archive_then_a_rerun_fetches_nothing(tmp_path: Path) -> None:
         memory.put(URL, tar_bytes({"sa_9.jpg": b"new"}))
         changed = d.download(URL, dest, process=process)
     assert changed.status == "downloaded"
-    assert changed.extracted is not None and changed.extracted.status == "extracted"
+    assert changed.extracted is not None
+    assert changed.extracted.status == "extracted"
     assert (tmp_path / "images" / "sa_9.jpg").read_bytes() == b"new"
     assert not dest.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
@@ -256,7 +264,8 @@ def test_an_interrupted_extraction_is_redone(tmp_path: Path) -> None:
         assert record["state"] == "extracting"
         r = d.download(URL, dest, process=Untar())
     assert r.status == "skipped"  # the archive itself was complete
-    assert r.extracted is not None and r.extracted.status == "extracted"
+    assert r.extracted is not None
+    assert r.extracted.status == "extracted"
     assert files(tmp_path / "sa_000000") == members
 
 
