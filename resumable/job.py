@@ -296,6 +296,7 @@ class Job:
 
     def _run(self, work: Work) -> None:
         item = work.item
+        fetched = False
         try:
             dest = safe_destination(self.dest_dir, work.rel)
             with self._lock:
@@ -320,13 +321,14 @@ class Job:
             else:
                 from .extract._glue import batch_item, check_processor
 
+                def fetch(observe: ProgressCallback | None) -> tuple[DownloadResult, Any]:
+                    nonlocal fetched
+                    out = self._fetch(work, dest, entry, changed, observe)
+                    fetched = True  # a failure from here on is the processor's, not the file's
+                    return out
+
                 result = batch_item(
-                    self,
-                    work,
-                    dest,
-                    check_processor(process) or process,
-                    changed,
-                    lambda observe: self._fetch(work, dest, entry, changed, observe),
+                    self, work, dest, check_processor(process) or process, changed, fetch
                 )
             self._finish(result)
         except SourceNotFound as exc:
@@ -336,7 +338,8 @@ class Job:
                 self._delete_if_ours(work.rel)
             self._record_failure(item, exc, work)
         except Exception as exc:  # typed errors, and a user's progress callback failing
-            self._record_failure(item, exc, work)
+            # After the download (while extracting), the ledger keeps the file as done.
+            self._record_failure(item, exc, None if fetched else work)
         finally:
             with self._lock:
                 self._in_flight.pop(self.dest_dir / work.rel, None)
