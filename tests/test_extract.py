@@ -369,3 +369,29 @@ def test_bad_process_arguments(tmp_path: Path) -> None:
         ExtractLimits(max_bytes=-1)
     assert Untar(route=SA1B) == Untar(route=list(SA1B.items()))
     assert hash(Untar(route=SA1B)) == hash(Untar(route=list(SA1B.items())))
+
+
+def test_zstd_without_the_package_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zstandard = pytest.importorskip("zstandard")
+    data = bytes(zstandard.ZstdCompressor().compress(tar_bytes({"a.txt": b"a"})))
+    monkeypatch.setitem(__import__("sys").modules, "zstandard", None)  # import fails
+    with (
+        downloader(MemorySource({"mem://b/a.tar.zst": data})) as d,
+        pytest.raises(resumable.ExtractionError, match=r"resumable\[zstd\]"),
+    ):
+        d.download("mem://b/a.tar.zst", tmp_path / "a.tar.zst", process=Untar())
+    assert (tmp_path / "a.tar.zst").exists()
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_corrupt_zstd_stream_is_typed(tmp_path: Path) -> None:
+    pytest.importorskip("zstandard")
+    bad = bytearray(compress(b"x" * 100_000, "zst"))
+    bad[len(bad) // 2 :] = b"\x00" * (len(bad) - len(bad) // 2)
+    with (
+        downloader(MemorySource({"mem://b/x.zst": bytes(bad)})) as d,
+        pytest.raises(resumable.CorruptArchive),
+    ):
+        d.download("mem://b/x.zst", tmp_path / "x.zst", process=Decompress())

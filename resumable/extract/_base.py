@@ -19,7 +19,15 @@ from typing import ClassVar
 from ..errors import ArchiveTooLarge, Cancelled, InvalidArgument, UnsafeArchive
 from ..progress import EventKind, ProgressEvent
 
-__all__ = ["Budget", "ExtractLimits", "Processor", "Route", "check_link", "member_parts"]
+__all__ = [
+    "Budget",
+    "ExtractLimits",
+    "Processor",
+    "Route",
+    "check_link",
+    "codec_error",
+    "member_parts",
+]
 
 MiB = 1 << 20
 Route = tuple[tuple[str, str], ...]
@@ -86,6 +94,11 @@ def member_parts(name: str, path: str | None = None) -> list[str]:
     if "\x00" in posix:
         raise UnsafeArchive(f"member {name!r} has a NUL byte in its name", path=path, member=name)
     return parts
+
+
+def codec_error(exc: BaseException) -> bool:
+    """An error raised by a decompressor we do not import by name (``zstandard.ZstdError``)."""
+    return type(exc).__module__.split(".")[0] in ("zstandard", "zstd")
 
 
 def check_link(name: str, target: str, path: str | None = None) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from ..errors import CorruptArchive, ExtractionError, InvalidArgument, LocalError
-from ._base import Budget, Processor, strip_suffix
+from ._base import Budget, Processor, codec_error, strip_suffix
 
 __all__ = ["Decompress"]
 
@@ -102,4 +102,8 @@ class Decompress(Processor):
                 if isinstance(exc, OSError) and exc.errno is not None:
                     raise LocalError(f"decompressing {archive} failed: {exc}", path=where) from exc
                 raise CorruptArchive(f"cannot decompress: {exc}", path=where) from exc
+            except Exception as exc:
+                if codec_error(exc):
+                    raise CorruptArchive(f"cannot decompress: {exc}", path=where) from exc
+                raise
             os.utime(staging[0])

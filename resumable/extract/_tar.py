@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, ClassVar, Literal
 
 from ..errors import CorruptArchive, ExtractionError, LocalError, UnsafeArchive
-from ._base import Budget, Processor, check_link, member_parts
+from ._base import Budget, Processor, check_link, codec_error, member_parts
 
 __all__ = ["Untar", "extract_tar_stream"]
 
@@ -126,6 +126,10 @@ def _extract_members(
         raise CorruptArchive(f"cannot read the tar archive: {exc}", path=archive) from exc
     except OSError as exc:
         raise LocalError(f"extracting {archive} failed: {exc}", path=archive) from exc
+    except Exception as exc:
+        if codec_error(exc):
+            raise CorruptArchive(f"cannot decompress the archive: {exc}", path=archive) from exc
+        raise
 
 
 def _require_data_filter() -> None:
