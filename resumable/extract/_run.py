@@ -209,6 +209,8 @@ class ExtractRun:
                     target.mkdir(parents=True, exist_ok=True)
         except BaseException as exc:
             self.staging.discard()
+            if isinstance(exc, ExtractionError) and exc.url is None:
+                exc.url = self.safe_url
             if isinstance(exc, (ExtractionError, LocalError)):
                 self.store.save(record.with_(state="failed", error=str(exc)))
             raise
