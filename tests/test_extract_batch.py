@@ -11,6 +11,7 @@ from archives import dataset, tar_bytes, tar_member, zip_bytes
 from servers import NginxServer
 
 from resumable import (
+    AutoExtract,
     EventKind,
     ExtractionError,
     Item,
@@ -20,6 +21,7 @@ from resumable import (
     Untar,
     Unzip,
 )
+from resumable.testing import FaultySource, MemorySource
 
 SA1B = {"*.jpg": "images", "*.json": "annotations"}
 
@@ -147,3 +149,46 @@ def test_an_interrupted_extraction_in_a_batch_is_redone_without_downloading(
     assert by_name["t0.tar"].extracted is not None
     assert by_name["t0.tar"].extracted.status == "skipped"
     assert tree(tmp_path / "t1", "*") == dataset(1, files=30)
+
+
+def test_sync_refetches_only_the_deleted_archives_that_changed(tmp_path: Path) -> None:
+    memory = MemorySource({f"mem://b/s{i}.tar": tar_bytes({f"s{i}.txt": b"v1"}) for i in range(3)})
+    source = FaultySource(memory)
+    process = Untar(into="out", delete_archive=True)
+    with ResumableDownloader(sources={"mem": source}) as d:  # type: ignore[dict-item]
+        d.download_many("mem://b/", tmp_path, sync=True, process=process).raise_for_errors()
+        assert not list(tmp_path.glob("s*.tar"))
+        memory.put("mem://b/s1.tar", tar_bytes({"s1.txt": b"v2"}))
+        opens = source.calls.count("open")
+        again = d.download_many("mem://b/", tmp_path, sync=True, process=process)
+    again.raise_for_errors()
+    statuses = {
+        r.path.name: (r.status, r.extracted.status if r.extracted else None) for r in again.ok
+    }
+    assert statuses == {
+        "s0.tar": ("skipped", "skipped"),
+        "s1.tar": ("downloaded", "extracted"),
+        "s2.tar": ("skipped", "skipped"),
+    }
+    assert source.calls.count("open") == opens + 1  # only the changed archive was fetched
+    assert (tmp_path / "out" / "s1.txt").read_bytes() == b"v2"
+    assert again.deleted == []  # sync deleted nothing: the archives were gone on purpose
+
+
+def test_auto_extract_over_a_mixed_batch(tmp_path: Path) -> None:
+    memory = MemorySource(
+        {
+            "mem://d/images.tar.gz": tar_bytes({"img/1.png": b"png"}, "gz"),
+            "mem://d/labels.zip": zip_bytes({"labels.csv": b"1,cat\n"}),
+            "mem://d/meta.json.gz": __import__("gzip").compress(b'{"n": 1}'),
+            "mem://d/README.txt": b"read me",
+        }
+    )
+    with ResumableDownloader(sources={"mem": memory}) as d:
+        result = d.download_many("mem://d/", tmp_path, process=AutoExtract())
+    result.raise_for_errors()
+    assert (tmp_path / "images" / "img" / "1.png").read_bytes() == b"png"
+    assert (tmp_path / "labels" / "labels.csv").read_bytes() == b"1,cat\n"
+    assert (tmp_path / "meta.json").read_bytes() == b'{"n": 1}'
+    assert (tmp_path / "README.txt").read_bytes() == b"read me"
+    assert sorted(extraction_rows(tmp_path)) == ["images.tar.gz", "labels.zip", "meta.json.gz"]
