@@ -81,7 +81,7 @@ def download_one(
         observer[0] = watch
         result = transfer.run()
         info = transfer.info
-        if info is None and expected is None:
+        if info is None and expected is None and process.resolve(transfer.dest) is not None:
             # Skipped as already complete: the validators to record for a later "has the
             # remote changed?" check (only needed when there is no expected digest).
             try:
