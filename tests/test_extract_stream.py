@@ -55,10 +55,10 @@ def test_members_are_extracted_while_the_download_runs(make_nginx, tmp_path: Pat
         )
     kinds = [e.kind for e in events]
     first_member = kinds.index(EventKind.EXTRACTING)
-    assert first_member < kinds.index(EventKind.VERIFIED)
-    # Extraction had progressed well before the last byte arrived.
+    assert first_member < kinds.index(EventKind.VERIFIED), kinds
+    # The first member was written while bytes were still arriving.
     downloaded = [e.done for e in events[:first_member] if e.kind is EventKind.PROGRESS]
-    assert downloaded[-1] < r.size / 2
+    assert downloaded[-1] < r.size, (downloaded, r.size)
     assert r.extracted is not None
     assert r.extracted.streamed
     assert files(tmp_path / "stream") == content
