@@ -13,11 +13,14 @@ from ._version import __version__
 from .core import DownloadResult, ResumableDownloader, download
 from .errors import (
     AccessDenied,
+    ArchiveTooLarge,
     BatchError,
     Cancelled,
     ChecksumMismatch,
     ConnectionFailed,
+    CorruptArchive,
     ExecutorError,
+    ExtractionError,
     InvalidArgument,
     LocalError,
     PartialTakenOver,
@@ -30,7 +33,16 @@ from .errors import (
     SourceNotFound,
     StallTimeout,
     TransientError,
+    UnsafeArchive,
     VerificationError,
+)
+from .extract import (
+    AutoExtract,
+    Decompress,
+    ExtractLimits,
+    ExtractResult,
+    Untar,
+    Unzip,
 )
 from .items import Item
 from .job import BatchResult, FileProgress, Job, JobStatus
@@ -43,14 +55,21 @@ from .templates import expand, read_links, read_object_list
 
 __all__ = [
     "AccessDenied",
+    "ArchiveTooLarge",
+    "AutoExtract",
     "BatchError",
     "BatchResult",
     "Cancelled",
     "ChecksumMismatch",
     "ConnectionFailed",
+    "CorruptArchive",
+    "Decompress",
     "DownloadResult",
     "EventKind",
     "ExecutorError",
+    "ExtractLimits",
+    "ExtractResult",
+    "ExtractionError",
     "FileProgress",
     "InvalidArgument",
     "Item",
@@ -74,6 +93,9 @@ __all__ = [
     "Timeouts",
     "TqdmProgress",
     "TransientError",
+    "UnsafeArchive",
+    "Untar",
+    "Unzip",
     "VerificationError",
     "__version__",
     "download",

@@ -29,6 +29,7 @@ from .verify import parse_expected
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
+    from .extract import Processor
     from .job import BatchResult, Job
     from .plan import Plan
 
@@ -136,6 +137,7 @@ class ResumableDownloader:
         checksum: str | Iterable[str] | None = None,
         progress: ProgressCallback | None = None,
         connections: int | None = None,
+        process: Processor | None = None,
     ) -> DownloadResult:
         """Download ``url`` to ``dest``, resuming a partial from an earlier call.
 
@@ -147,9 +149,14 @@ class ResumableDownloader:
             checksum: ``"<algorithm>:<hex>"`` (any hashlib algorithm), or several.
             progress: called with a :class:`ProgressEvent` as the download moves.
             connections: most connections for this file (default: the downloader's).
+            process: what to do with the verified file, e.g. ``Untar(...)``, ``Unzip(...)``,
+                ``Decompress()`` (see :mod:`resumable.extract`); runs once per version of the
+                file, recorded in ``dest.extracted.json``; the result's ``extracted`` says
+                what it produced.
 
         Returns:
-            A :class:`DownloadResult`; ``dest`` holds the complete, verified file.
+            A :class:`DownloadResult`; ``dest`` holds the complete, verified file (unless a
+            processor deleted it with ``delete_archive=True``).
 
         Raises:
             InvalidArgument: bad arguments (before any network traffic).
@@ -157,10 +164,26 @@ class ResumableDownloader:
             RetriesExhausted: transient failures without progress used up the retry budget.
             SizeMismatch, ChecksumMismatch: the bytes are not what was expected.
             LocalError: the destination cannot be written (e.g. the disk is full).
+            ExtractionError: the processor refused or could not read the verified archive
+                (``UnsafeArchive``, ``ArchiveTooLarge``, ``CorruptArchive``); it is kept.
 
             The partial is kept (resumable) after every error except a verification failure;
             an existing ``dest`` is never modified by a failed call.
         """
+        if check_processor(process) is not None:
+            from .extract._glue import download_one
+
+            return download_one(
+                self,
+                url,
+                dest,
+                process,  # type: ignore[arg-type]  # checked above
+                size=size,
+                sha256=sha256,
+                checksum=checksum,
+                progress=progress,
+                connections=connections,
+            )
         job = self._prepare(
             url,
             dest,
@@ -185,10 +208,12 @@ class ResumableDownloader:
         cancel: threading.Event | None = None,
         refresh: bool = False,
         sync_dir: Callable[[Path], None] | None = None,
+        direct: bool = True,
     ) -> Transfer:
         """Validate one download (before any traffic) and set it up; the batch layer adds
         ``cancel`` (a job's stop flag), ``refresh`` (fetch even if ``dest`` looks complete) and
-        ``sync_dir`` (it fsyncs each directory once, at the end)."""
+        ``sync_dir`` (it fsyncs each directory once, at the end); ``direct=False`` keeps even a
+        small file in ``D.partial`` (a streaming extractor reads it as it grows)."""
         scheme = _check_url(url, self._given)
         target = _check_dest(dest)
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
@@ -210,6 +235,7 @@ class ResumableDownloader:
             cancel=cancel,
             refresh=refresh,
             sync_dir=sync_dir,
+            direct=direct,
         )
 
     # -- batches (the batch layer sits above this module: imported when used) -----------------
@@ -222,6 +248,7 @@ class ResumableDownloader:
         sync: bool = False,
         progress: ProgressCallback | None = None,
         executor: Executor | None = None,
+        process: Processor | None = None,
     ) -> Job:
         """Start a batch in the background and return its :class:`~resumable.Job` handle.
 
@@ -229,15 +256,23 @@ class ResumableDownloader:
         ``(url, dest)`` pairs with ``dest`` relative to ``dest_dir``, or :class:`~resumable.Item`
         objects, in any mix, consumed lazily. ``workers`` files download at once.
         ``executor``: fan the batch out (see :meth:`download_many`).
+        ``process``: a processor (``Untar(...)``...) for every file whose ``Item`` has none;
+        completion is recorded in the ledger, so a rerun skips extracted archives.
         """
         from .job import Job
 
         inputs, folder = _as_inputs(items), _check_dest_dir(dest_dir)
+        processor = check_processor(process)
         if executor is not None:  # see resumable.fanout
             from .fanout import FanoutJob
 
+            if processor is not None:
+                raise InvalidArgument(
+                    "process= cannot be combined with executor= yet: extract after the batch, "
+                    "or run the batch without an executor"
+                )
             return FanoutJob(self, inputs, folder, executor, sync=sync, progress=progress)
-        return Job(self, inputs, folder, sync=sync, progress=progress)
+        return Job(self, inputs, folder, sync=sync, progress=progress, process=processor)
 
     def download_many(
         self,
@@ -247,6 +282,7 @@ class ResumableDownloader:
         sync: bool = False,
         progress: ProgressCallback | None = None,
         executor: Executor | None = None,
+        process: Processor | None = None,
     ) -> BatchResult:
         """Download a batch and return a :class:`~resumable.BatchResult`; never raises for a
         failed item (see ``BatchResult.failed`` and ``raise_for_errors()``).
@@ -260,8 +296,11 @@ class ResumableDownloader:
         or a ``ProcessPoolExecutor``: items go to it in chunks, each worker downloads with its own
         copy of this downloader's configuration into ``dest_dir`` as given (a shared filesystem,
         or each node's own disk), and this process keeps the ledger (see ``docs/dask.md``).
+        ``process`` applies a processor to each verified file (see :meth:`start`).
         """
-        job = self.start(items, dest_dir, sync=sync, progress=progress, executor=executor)
+        job = self.start(
+            items, dest_dir, sync=sync, progress=progress, executor=executor, process=process
+        )
         try:
             return job.wait()
         except BaseException:
@@ -324,6 +363,7 @@ def download(
     checksum: str | Iterable[str] | None = None,
     progress: ProgressCallback | None = None,
     connections: int | None = None,
+    process: Processor | None = None,
 ) -> DownloadResult:
     """Download one file with a shared default :class:`ResumableDownloader`.
 
@@ -343,6 +383,7 @@ def download(
         checksum=checksum,
         progress=progress,
         connections=connections,
+        process=process,
     )
 
 
@@ -388,6 +429,15 @@ def _check_dest_dir(dest_dir: object) -> Path:
     except OSError as exc:
         raise LocalError(f"cannot create {path}: {exc.strerror}", path=str(path)) from exc
     return path
+
+
+def check_processor(process: object) -> Processor | None:
+    """``None``, or a processor (the extract package loads only when one is given)."""
+    if process is None:
+        return None
+    from .extract._glue import check_processor as check
+
+    return check(process)
 
 
 def _check_connections(connections: object) -> None:

@@ -21,8 +21,18 @@
     ├── VerificationError            (also ValueError)   the bytes are not what was expected
     │   ├── SizeMismatch
     │   └── ChecksumMismatch
-    └── LocalError                   (also OSError)   the local side: destination, partial, sidecar
-        └── PartialTakenOver         another writer took over the ``.partial`` we were writing
+    ├── LocalError                   (also OSError)   the local side: destination, partial, sidecar
+    │   └── PartialTakenOver         another writer took over the ``.partial`` we were writing
+    └── ExtractionError              a verified archive could not be extracted; nothing promoted
+        ├── UnsafeArchive            (also ValueError)   a member would escape its folder (absolute
+        │                            path, ``..``, a link pointing outside) or is a device file
+        ├── ArchiveTooLarge          (also ValueError)   a limit against decompression bombs tripped
+        └── CorruptArchive           (also ValueError)   not a readable tar/zip/gz (truncated, CRC)
+
+``ExtractionError`` sits beside ``VerificationError`` rather than under it: the download was
+verified and is kept; what failed is what the archive holds (or the disk while writing it, which
+is a ``LocalError``). Its subclasses are ``ValueError``\\s, like a checksum mismatch: the bytes are
+unacceptable, and retrying will not change them.
 
 Why this shape: callers catch the builtin they already know (``FileNotFoundError``,
 ``ValueError``, ``TimeoutError``) or ``ResumableError`` for all of ours. ``TransientError`` is what
@@ -41,11 +51,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "AccessDenied",
+    "ArchiveTooLarge",
     "BatchError",
     "Cancelled",
     "ChecksumMismatch",
     "ConnectionFailed",
+    "CorruptArchive",
     "ExecutorError",
+    "ExtractionError",
     "InvalidArgument",
     "LocalError",
     "PartialTakenOver",
@@ -58,6 +71,7 @@ __all__ = [
     "SourceNotFound",
     "StallTimeout",
     "TransientError",
+    "UnsafeArchive",
     "VerificationError",
     "identity",
     "redact",
@@ -357,3 +371,63 @@ class PartialTakenOver(LocalError):
     This happens only when file locking silently failed (NFS, Lustre): the owner token in the
     sidecar showed a different writer, so this download stopped rather than interleave bytes.
     """
+
+
+class ExtractionError(ResumableError):
+    """A downloaded (and verified) archive could not be extracted.
+
+    Nothing of it was promoted into the target folders: what was written went to a staging
+    folder that is removed. The archive itself is kept, even with ``delete_archive=True``.
+
+    Attributes:
+        path: the archive.
+        member: the member concerned, if one is (as named in the archive).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        member: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, url=url)
+        self.path = path
+        self.member = member
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.path and self.path not in text:
+            text = f"{text} (archive {self.path})"
+        return text
+
+
+class UnsafeArchive(ExtractionError, ValueError):
+    """A member would land outside its target folder (an absolute name, ``..``, a symlink or
+    hard link pointing outside) or is a device file, FIFO or other special file. The whole
+    archive is refused."""
+
+
+class ArchiveTooLarge(ExtractionError, ValueError):
+    """Extracting would pass a limit of :class:`~resumable.extract.ExtractLimits` (total bytes,
+    members, or the ratio of extracted bytes to archive bytes): a decompression bomb, or a
+    limit set too low. ``limit`` names it; ``expected`` is the limit, ``actual`` the value seen."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        limit: str,
+        expected: float,
+        actual: float,
+    ) -> None:
+        super().__init__(message, path=path)
+        self.limit = limit
+        self.expected = expected
+        self.actual = actual
+
+
+class CorruptArchive(ExtractionError, ValueError):
+    """The archive cannot be read: truncated, a bad CRC, not the format its name says."""

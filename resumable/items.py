@@ -18,11 +18,15 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .errors import InvalidArgument, ResumableError, identity
 from .sources import RemoteInfo
 from .templates import Link, has_template, iter_expand
+
+if TYPE_CHECKING:
+    from .extract import Processor
 
 __all__ = ["Item", "Work", "iter_work", "safe_destination"]
 
@@ -37,6 +41,8 @@ class Item:
         size: the expected size in bytes.
         sha256: the expected SHA-256.
         checksum: ``"<algorithm>:<hex>"`` or several.
+        process: what to do with this file once verified (``Untar(...)``, ``Unzip(...)``,
+            ``Decompress()``, see :mod:`resumable.extract`); overrides the batch's ``process``.
     """
 
     url: str
@@ -44,6 +50,7 @@ class Item:
     size: int | None = None
     sha256: str | None = None
     checksum: str | Sequence[str] | None = None
+    process: Processor | None = None
 
 
 @dataclass(frozen=True)

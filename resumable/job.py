@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BatchError, Cancelled, InvalidArgument, SourceNotFound, identity
+from .errors import (
+    BatchError,
+    Cancelled,
+    ExtractionError,
+    InvalidArgument,
+    SourceNotFound,
+    identity,
+)
 from .items import Work, iter_work, safe_destination
 from .ledger import Entry, Ledger
 from .partial import fsync_dir
@@ -32,6 +39,7 @@ from .sources import RemoteInfo
 
 if TYPE_CHECKING:
     from .core import DownloadResult, ResumableDownloader
+    from .extract import Processor
 
 __all__ = ["BatchResult", "FileProgress", "Job", "JobStatus"]
 
@@ -133,8 +141,10 @@ class Job:
         *,
         sync: bool = False,
         progress: ProgressCallback | None = None,
+        process: Processor | None = None,
     ) -> None:
         self._d = downloader
+        self._process = process
         self.dest_dir = dest_dir
         self._sync = sync
         self._progress = progress
@@ -314,33 +324,43 @@ class Job:
 
     def _run(self, work: Work) -> None:
         item = work.item
+        fetched = False  # a failure after this is the processor's: the file stays done
         try:
-            admitted = self._admit(work)
-            if admitted is None:
+            process = item.process or self._process
+            if process is None:
+                admitted = self._admit(work)
+                if admitted is None:
+                    return
+                dest, changed = admitted
+                result, info = self._download(work, dest, changed, None)
+                self._finish(work, result, info)
                 return
-            dest, changed = admitted
-            download = self._d._prepare(
-                item.url,
-                dest,
-                size=item.size,
-                sha256=item.sha256,
-                checksum=item.checksum,
-                progress=self._on_event,
-                cancel=self._cancel,
-                refresh=changed,
-                sync_dir=self._defer_sync,
-            )
-            result = download.run()
-            self._finish(work, result, download.info)
+            from .extract._glue import batch_item, check_processor
+
+            dest, entry, changed = self._check(work)
+
+            def fetch(observe: ProgressCallback | None) -> tuple[DownloadResult, Any]:
+                nonlocal fetched
+                skipped = None if changed else self._skip_by_ledger(work, dest, entry)
+                if skipped is not None:
+                    out: tuple[DownloadResult, RemoteInfo | None] = (skipped, None)
+                else:
+                    out = self._download(work, dest, changed, observe)
+                self._record(work, *out)
+                fetched = True
+                return out
+
+            processor = check_processor(process) or process
+            self._count(batch_item(self, work, dest, processor, changed, fetch))
         except Exception as exc:  # typed errors, and a user's progress callback failing
-            self._fail(work, exc)
+            self._fail(work, exc, after_download=fetched)
         finally:
             with self._lock:
                 self._in_flight.pop(self._root / work.rel, None)  # event.path is under _root
 
-    def _admit(self, work: Work) -> tuple[Path, bool] | None:
+    def _check(self, work: Work) -> tuple[Path, Entry | None, bool]:
         """The checks before fetching, in the caller's process: a safe, unique destination and
-        the ledger. Returns ``(dest, refresh)``, or ``None`` when the ledger skipped the item."""
+        its ledger entry. Returns ``(dest, entry, refresh)``."""
         item = work.item
         dest = safe_destination(self._root, work.rel, self._checked_folders)
         with self._lock:
@@ -359,18 +379,60 @@ class Job:
         changed = changed or (
             self._sync and entry is not None and self._remote_changed(work, entry)
         )
+        return dest, entry, changed
+
+    def _admit(self, work: Work) -> tuple[Path, bool] | None:
+        """:meth:`_check`, then skip by the ledger. Returns ``(dest, refresh)``, or ``None``
+        when the ledger skipped the item (already recorded)."""
+        dest, entry, changed = self._check(work)
         skipped = None if changed else self._skip_by_ledger(work, dest, entry)
         if skipped is not None:
             self._finish(work, skipped, None)
             return None
         return dest, changed
 
-    def _fail(self, work: Work, exc: BaseException, partial: bool | None = None) -> None:
+    def _download(
+        self, work: Work, dest: Path, changed: bool, observe: ProgressCallback | None
+    ) -> tuple[DownloadResult, RemoteInfo | None]:
+        """Download one item here (``observe`` also sees its events: an extractor streaming)."""
+        item = work.item
+        progress: ProgressCallback = self._on_event
+        if observe is not None:
+
+            def progress(event: ProgressEvent) -> None:
+                observe(event)
+                self._on_event(event)
+
+        streamed = getattr(item.process or self._process, "stream", False)
+        download = self._d._prepare(
+            item.url,
+            dest,
+            size=item.size,
+            sha256=item.sha256,
+            checksum=item.checksum,
+            progress=progress,
+            cancel=self._cancel,
+            refresh=changed,
+            connections=1 if streamed else None,
+            sync_dir=self._defer_sync,
+            direct=not streamed,
+        )
+        return download.run(), download.info
+
+    def _fail(
+        self,
+        work: Work,
+        exc: BaseException,
+        partial: bool | None = None,
+        *,
+        after_download: bool = False,
+    ) -> None:
         if isinstance(exc, SourceNotFound) and self._sync and work.origin is not None:
             # Gone at the source; only templates and prefixes are mirrored (before the
             # ledger records the failure, which would hide that the file was ours).
             self._delete_if_ours(work.rel)
-        self._record_failure(work.item, exc, work, partial)
+        # After the download (while extracting), the ledger keeps the file as done.
+        self._record_failure(work.item, exc, None if after_download else work, partial)
 
     def _skip_by_ledger(self, work: Work, dest: Path, entry: Entry | None) -> DownloadResult | None:
         """A file recorded as done and untouched since is skipped without reading it."""
@@ -421,8 +483,18 @@ class Job:
         info: RemoteInfo | None,
         stat: tuple[int, int] | None = None,
     ) -> None:
-        """Record a finished item; ``stat`` is ``(size, mtime_ns)`` when another machine wrote
-        the file (the ledger must not stat a path that may be on that machine's disk)."""
+        """Record a finished item and count it; ``stat`` is ``(size, mtime_ns)`` when another
+        machine wrote the file (the ledger must not stat a path that may be on its disk)."""
+        self._record(work, result, info, stat)
+        self._count(result)
+
+    def _record(
+        self,
+        work: Work,
+        result: DownloadResult,
+        info: RemoteInfo | None,
+        stat: tuple[int, int] | None = None,
+    ) -> None:
         if result.status != "skipped" or info is not None or not self._ledger.get(work.rel):
             self._ledger.done(
                 work.rel,
@@ -435,6 +507,8 @@ class Job:
                 last_modified=info.last_modified if info else None,
                 stat=stat,
             )
+
+    def _count(self, result: DownloadResult) -> None:
         with self._lock:
             self._ok.append(result)
             self._counts[result.status] += 1
@@ -447,7 +521,8 @@ class Job:
         work: Work | None = None,
         partial: bool | None = None,
     ) -> None:
-        if work is not None and not isinstance(exc, Cancelled):
+        # An extraction failure leaves the download done (the ledger keeps saying so).
+        if work is not None and not isinstance(exc, (Cancelled, ExtractionError)):
             if partial is None:
                 partial = (self.dest_dir / (work.rel + ".partial")).exists()
             self._ledger.failed(

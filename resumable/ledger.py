@@ -54,6 +54,15 @@ _FIELDS = (
     "last_modified"
 )
 _ADDED = {"last_modified": "TEXT"}  # columns newer than the first ledgers: added on open
+# What resumable.extract recorded per archive: a JSON record (see extract/_record.py). A table of
+# its own, so ledgers written before it existed gain it with CREATE TABLE IF NOT EXISTS.
+_EXTRACTED = """
+CREATE TABLE IF NOT EXISTS extracted (
+    path TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    updated REAL NOT NULL
+)
+"""
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ class Ledger:
             for column, kind in _ADDED.items():
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
+            self._db.execute(_EXTRACTED)
             self._writer_db = self._connect(folder / "ledger.sqlite")
         except (OSError, sqlite3.Error) as exc:
             message = f"cannot open the ledger in {folder}: {exc}"
@@ -196,6 +206,19 @@ class Ledger:
     ) -> None:
         state = "partial" if partial else "failed"
         self.record(Entry(path, identity, origin, state, error=error))
+
+    def get_extraction(self, path: str) -> str | None:
+        """The committed extraction record of the archive at ``path`` (JSON), if any."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM extracted WHERE path = ?", (path,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def record_extraction(self, path: str, record: str) -> None:
+        """Queue an extraction record (``flush()`` makes it committed)."""
+        sql = "INSERT OR REPLACE INTO extracted (path, record, updated) VALUES (?, ?, ?)"
+        self._pending.put((sql, (path, record, time.time())))
 
     def forget(self, path: str) -> None:
         self._pending.put(("DELETE FROM items WHERE path = ?", (path,)))

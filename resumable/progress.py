@@ -23,7 +23,11 @@ __all__ = ["EventKind", "ProgressCallback", "ProgressEvent", "TqdmProgress", "nu
 
 class EventKind(str, Enum):
     """What happened. A download emits ``started``, then ``progress`` events, possibly
-    ``retrying``, then ``verified`` and ``done`` — or ``skipped``, or ``failed``."""
+    ``retrying``, then ``verified`` and ``done`` — or ``skipped``, or ``failed``.
+
+    With a processor (``process=Untar(...)``, see :mod:`resumable.extract`), a verified archive
+    then emits ``extracting`` events (``done``/``total``: archive bytes read so far / its size;
+    ``members``: members written) and ``extracted`` once the result is in place."""
 
     STARTED = "started"
     PROGRESS = "progress"
@@ -32,6 +36,8 @@ class EventKind(str, Enum):
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"
+    EXTRACTING = "extracting"
+    EXTRACTED = "extracted"
 
     def __str__(self) -> str:
         return self.value
@@ -49,6 +55,7 @@ class ProgressEvent:
         total: the file's size, or ``None`` when the source does not say.
         error: for ``retrying`` and ``failed``, the error.
         wait: for ``retrying``, the seconds until the next attempt.
+        members: for ``extracting`` and ``extracted``, the archive members written so far.
     """
 
     kind: EventKind
@@ -58,7 +65,10 @@ class ProgressEvent:
     total: int | None
     error: BaseException | None = None
     wait: float | None = None
+    members: int | None = None
 
+
+_EXTRACT_KINDS = (EventKind.EXTRACTING, EventKind.EXTRACTED)
 
 ProgressCallback = Callable[[ProgressEvent], Any]
 
@@ -93,6 +103,9 @@ class TqdmProgress:
 
     def __call__(self, event: ProgressEvent) -> None:
         with self._lock:
+            if event.kind in _EXTRACT_KINDS:
+                self._extract(event)
+                return
             bar = self._bars.get(event.path)
             if bar is None:
                 if event.kind in (EventKind.FAILED, EventKind.SKIPPED) and event.done == 0:
@@ -113,20 +126,33 @@ class TqdmProgress:
                 bar.close()
                 del self._bars[event.path]
 
-    def _open(self, event: ProgressEvent) -> Any:
+    def _extract(self, event: ProgressEvent) -> None:
+        """Extraction: a bar of its own (archive bytes read), the member count as postfix."""
+        key = event.path.with_name(event.path.name + " (extract)")
+        bar = self._bars.get(key)
+        if bar is None:
+            bar = self._open(event, key)
+        if event.done != bar.n:
+            bar.update(event.done - bar.n)
+        bar.set_postfix_str(f"{event.members or 0} members", refresh=False)
+        if event.kind is EventKind.EXTRACTED:
+            bar.close()
+            del self._bars[key]
+
+    def _open(self, event: ProgressEvent, key: Path | None = None) -> Any:
         options: dict[str, Any] = {
             "total": event.total,
             "initial": event.done,
             "unit": "B",
             "unit_scale": True,
             "unit_divisor": 1024,
-            "desc": event.path.name,
+            "desc": (key or event.path).name,
             "leave": self._leave,
             "dynamic_ncols": True,
         }
         options.update(self._kwargs)
         bar = self._tqdm(**options)
-        self._bars[event.path] = bar
+        self._bars[key or event.path] = bar
         return bar
 
     def close(self) -> None:

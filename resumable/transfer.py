@@ -60,6 +60,7 @@ from .verify import (
 
 if TYPE_CHECKING:
     from .core import ResumableDownloader
+    from .extract import ExtractResult
 
 __all__ = ["DownloadResult", "Transfer"]
 
@@ -82,6 +83,8 @@ class DownloadResult:
             kept) or ``"skipped"`` (the destination was already complete; nothing fetched).
         bytes_transferred: bytes fetched by this call.
         digests: every digest computed, ``{algorithm: hex}`` (SHA-256 and any requested).
+        extracted: with ``process=``, what processing the archive produced
+            (:class:`~resumable.extract.ExtractResult`); ``None`` without a processor.
     """
 
     url: str
@@ -91,6 +94,7 @@ class DownloadResult:
     status: Status
     bytes_transferred: int
     digests: Mapping[str, str] = field(default_factory=dict, repr=False)
+    extracted: ExtractResult | None = field(default=None, repr=False)
 
 
 class _Restart(Exception):
@@ -114,8 +118,10 @@ class Transfer:
         cancel: threading.Event | None = None,
         refresh: bool = False,
         sync_dir: Callable[[Path], None] | None = None,
+        direct: bool = True,
     ) -> None:
         self.d = downloader
+        self.direct = direct  # may take the direct path (a streaming reader needs D.partial)
         self.sync_dir = sync_dir  # replaces the directory fsync after a rename (batches)
         self.connections = connections
         self.cancel = cancel
@@ -239,6 +245,8 @@ class Transfer:
 
     def _direct_possible(self) -> bool:
         """Worth trying: no partial to resume, and not known to be larger than one block."""
+        if not self.direct:
+            return False
         if self.size is not None and self.size > self.d.block_size:
             return False
         try:

@@ -35,6 +35,10 @@ def every_error() -> list[errors.ResumableError]:
         errors.LocalError("disk full", url=url, path="/x.partial"),
         errors.PartialTakenOver("taken", path="/x.partial"),
         errors.ExecutorError("lost", url=url, cause="KilledWorker: worker died 3 times"),
+        errors.ExtractionError("no zstandard", path="/a.tar.zst", url=url),
+        errors.UnsafeArchive("member '../x' climbs out", path="/a.tar", member="../x", url=url),
+        errors.ArchiveTooLarge("bomb", path="/a.gz", limit="max_ratio", expected=200, actual=1e3),
+        errors.CorruptArchive("truncated", path="/a.tar.gz"),
     ]
 
 
@@ -49,6 +53,10 @@ def every_error() -> list[errors.ResumableError]:
         (errors.SizeMismatch, ValueError),
         (errors.ChecksumMismatch, ValueError),
         (errors.LocalError, OSError),
+        (errors.UnsafeArchive, ValueError),
+        (errors.ArchiveTooLarge, ValueError),
+        (errors.CorruptArchive, ValueError),
+        (errors.UnsafeArchive, errors.ExtractionError),
     ],
 )
 def test_errors_are_also_the_builtin_that_matches(cls: type, builtin: type) -> None:

@@ -10,6 +10,16 @@ import resumable
 
 EXPECTED = {
     "AccessDenied",
+    "ArchiveTooLarge",
+    "AutoExtract",
+    "CorruptArchive",
+    "Decompress",
+    "ExtractLimits",
+    "ExtractResult",
+    "ExtractionError",
+    "UnsafeArchive",
+    "Untar",
+    "Unzip",
     "BatchError",
     "BatchResult",
     "Cancelled",
@@ -96,4 +106,5 @@ def test_download_result_fields_follow_the_contract() -> None:
 
 def test_event_kinds_cover_the_contract() -> None:
     kinds = {k.value for k in resumable.EventKind}
-    assert kinds == {"started", "progress", "retrying", "verified", "done", "failed", "skipped"}
+    download = {"started", "progress", "retrying", "verified", "done", "failed", "skipped"}
+    assert kinds == download | {"extracting", "extracted"}

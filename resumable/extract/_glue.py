@@ -1,0 +1,142 @@
+"""The two places a processor is attached: one download, and one item of a batch.
+
+Kept here, not in :mod:`resumable.core` or :mod:`resumable.job`, so those modules only gain a
+``process=`` keyword and a lazy import.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidArgument, ResumableError
+from ..progress import ProgressCallback, ProgressEvent, null_progress
+from ..verify import parse_expected
+from ._base import Processor
+from ._record import ExtractRecord, LedgerStore, MarkerStore
+from ._run import ExtractRun, Fetch
+
+if TYPE_CHECKING:
+    from ..core import PathLike, ResumableDownloader
+    from ..items import Work
+    from ..job import Job
+    from ..sources import RemoteInfo
+    from ..transfer import DownloadResult
+
+__all__ = ["batch_item", "check_processor", "download_one"]
+
+log = logging.getLogger("resumable")
+
+
+def check_processor(process: object) -> Processor | None:
+    if process is None or isinstance(process, Processor):
+        return process
+    raise InvalidArgument(
+        "process must be a processor such as resumable.Untar(...), or None; for a spec "
+        f"string use resumable.extract.from_spec(...), got {process!r}"
+    )
+
+
+def download_one(
+    d: ResumableDownloader,
+    url: str,
+    dest: PathLike,
+    process: Processor,
+    *,
+    size: int | None,
+    sha256: str | None,
+    checksum: str | Iterable[str] | None,
+    progress: ProgressCallback | None,
+    connections: int | None,
+) -> DownloadResult:
+    """``ResumableDownloader.download(..., process=...)``; the record is ``A.extracted.json``."""
+    user = progress or null_progress
+    lock = threading.Lock()  # with stream=True two threads report: the user sees one at a time
+    observer: list[ProgressCallback | None] = [None]
+
+    def emit(event: ProgressEvent) -> None:
+        with lock:
+            user(event)
+
+    def chained(event: ProgressEvent) -> None:
+        watch = observer[0]
+        if watch is not None:
+            watch(event)
+        emit(event)
+
+    transfer = d._prepare(
+        url,
+        dest,
+        size=size,
+        sha256=sha256,
+        checksum=checksum,
+        progress=chained,
+        connections=1 if getattr(process, "stream", False) else connections,
+        direct=not getattr(process, "stream", False),  # the stream reader follows A.partial
+    )
+
+    def fetch(watch: ProgressCallback | None) -> tuple[DownloadResult, RemoteInfo | None]:
+        observer[0] = watch
+        result = transfer.run()
+        info = transfer.info
+        if info is None and expected is None and process.resolve(transfer.dest) is not None:
+            # Skipped as already complete: the validators to record for a later "has the
+            # remote changed?" check (only needed when there is no expected digest).
+            try:
+                info = transfer._stat()
+            except ResumableError as exc:
+                log.info("%s: no validators to record (%s)", transfer.safe_url, exc)
+        return result, info
+
+    expected = parse_expected(sha256, checksum).get("sha256")
+
+    def remote_changed(record: ExtractRecord) -> bool:
+        if expected is not None:
+            return expected != record.sha256
+        return differs(record, transfer._stat())
+
+    run = ExtractRun(process, transfer.dest, url, MarkerStore(transfer.dest), emit)
+    return run.run(fetch, remote_changed)
+
+
+def batch_item(
+    job: Job, work: Work, dest: Path, process: Processor, changed: bool, fetch: Fetch
+) -> DownloadResult:
+    """One item of a batch; the record is the ledger's ``extracted`` row for ``work.rel``.
+
+    Without ``sync`` a batch trusts its ledger (as it does for files): an archive deleted after
+    its extraction is skipped without a request. With ``sync`` the job has already asked the
+    source whether the object changed (``changed``).
+    """
+    expected = parse_expected(work.item.sha256).get("sha256")
+
+    def remote_changed(record: ExtractRecord) -> bool:
+        if changed:
+            return True
+        return expected is not None and expected != record.sha256
+
+    store = LedgerStore(job._ledger, work.rel)
+    run = ExtractRun(process, dest, work.item.url, store, job._emit, job._cancel)
+    return run.run(fetch, remote_changed)
+
+
+def differs(record: ExtractRecord, remote: RemoteInfo) -> bool:
+    """Whether the object may have changed since the recorded version was extracted.
+
+    Without any validator recorded there is nothing to compare: assume it changed (fetching
+    again is safe; skipping a changed object is not).
+    """
+    if remote.size is not None and record.size is not None and remote.size != record.size:
+        return True
+    pairs = [
+        (record.etag, remote.etag),
+        (record.version, remote.version),
+        (record.last_modified, remote.last_modified),
+    ]
+    recorded = [(mine, theirs) for mine, theirs in pairs if mine]
+    if not recorded:
+        return True
+    return any(mine != theirs for mine, theirs in recorded)
