@@ -34,7 +34,9 @@ from .errors import (
 from .items import Item
 from .job import BatchResult, FileProgress, Job, JobStatus
 from .plan import Plan
-from .progress import EventKind, ProgressEvent, TqdmProgress
+from .progress import EventKind, ProgressEvent
+from .progress_bars import TqdmProgress
+from .progress_fsspec import FsspecCallbackProgress
 from .retry import RetryPolicy, Timeouts
 from .sources import RemoteInfo, register
 from .templates import expand, read_links, read_object_list
@@ -49,6 +51,7 @@ __all__ = [
     "DownloadResult",
     "EventKind",
     "FileProgress",
+    "FsspecCallbackProgress",
     "InvalidArgument",
     "Item",
     "Job",

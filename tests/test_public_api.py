@@ -18,6 +18,7 @@ EXPECTED = {
     "DownloadResult",
     "EventKind",
     "FileProgress",
+    "FsspecCallbackProgress",
     "InvalidArgument",
     "Item",
     "Job",
