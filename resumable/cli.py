@@ -331,8 +331,8 @@ def run_demo_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run_download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Download (or plan) what the arguments name; return the exit code."""
-    _configure_logging(args, err)
     inputs, total_files = _inputs(args)
+    _configure_logging(args, err)
     try:
         downloader = ResumableDownloader(**_downloader_options(args))
     except InvalidArgument as exc:
