@@ -8,10 +8,11 @@ notebook) progress is reported as a complete line every ``interval`` seconds ins
 
 plus a line for each failed file and a last line when the renderer is closed.
 
-Lines go to the ``resumable.progress`` logger (level INFO) when logging is configured (some
-handler exists on its chain), so they follow the application's format and levels. Without any
-logging configuration they are written to ``file`` (default ``sys.stderr``), so a script that
-asked for progress sees it without setting up logging first.
+Lines are records of the ``resumable.progress`` logger (INFO; failures WARNING) when logging
+would show them (a handler exists on the logger's chain and the level is enabled), so they follow
+the application's format. Otherwise they are written to ``file`` (default ``sys.stderr``): a
+script that asked for progress sees it without setting up logging first, and a
+``basicConfig(level=WARNING)`` does not silence progress that was asked for.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class LineProgress:
         self._say(text)
 
     def _say(self, text: str, level: int = logging.INFO) -> None:
-        if log.hasHandlers():
+        if log.isEnabledFor(level) and log.hasHandlers():
             log.log(level, "%s", text)
         else:
             stream = self._file if self._file is not None else sys.stderr

@@ -125,6 +125,8 @@ class Tally:
 
     def files_label(self) -> str:
         """``"3/10 files"``, or ``"3 files"`` when the count is not known; failures appended."""
-        of = f"/{self.total_files}" if self.total_files is not None else ""
-        text = f"{self.finished}{of} files"
+        if self.total_files is not None:
+            text = f"{self.finished}/{self.total_files} files"
+        else:
+            text = f"{self.finished} file{'' if self.finished == 1 else 's'}"
         return text + (f", {self.failed} failed" if self.failed else "")
