@@ -123,7 +123,7 @@ class TqdmProgress:
                 return
             bar = self._open_file_bar(event)
         if event.total is not None and bar.total != event.total:
-            bar.total = event.total
+            _set_total(bar, event.total)
         if event.done != bar.n:
             bar.update(event.done - bar.n)  # absolute: a rewind is a negative step
         if event.kind is EventKind.RETRYING:
@@ -175,7 +175,7 @@ class TqdmProgress:
             return
         expected = self._tally.expected()
         if expected is not None and bar.total != expected:
-            bar.total = expected
+            _set_total(bar, expected)
         label = self._tally.files_label()
         if label != self._label:
             self._label = label
@@ -202,6 +202,21 @@ class TqdmProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _set_total(bar: Any, total: int) -> None:
+    """Change a bar's total; a notebook bar's widget too (tqdm.notebook draws a bar made
+    without a total as a thin "unknown" bar and only its ``reset()`` updates the widget)."""
+    unknown = bar.total is None
+    bar.total = total
+    container = getattr(bar, "container", None)
+    if container is None:
+        return
+    widget = container.children[-2]
+    widget.max = total
+    if unknown:
+        widget.bar_style = ""
+        widget.layout.width = None
 
 
 def _is_notebook(tqdm_class: type) -> bool:
