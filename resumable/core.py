@@ -155,8 +155,8 @@ class ResumableDownloader:
             SizeMismatch, ChecksumMismatch: the bytes are not what was expected.
             LocalError: the destination cannot be written (e.g. the disk is full).
 
-            The partial is kept (resumable) after every error except a verification failure;
-            an existing ``dest`` is never modified by a failed call.
+        The partial is kept (resumable) after every error except a verification failure; an
+        existing ``dest`` is never modified by a failed call.
         """
         job = self._prepare(
             url,
