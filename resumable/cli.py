@@ -304,9 +304,12 @@ def main(
         return run_download(build_parser().parse_args(args), out, err)
     except SystemExit as exc:  # argparse: --help (0), --version (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, InvalidArgument) as exc:  # e.g. a --dir that is a file
         print(f"resumable: error: {exc}", file=err)
         return EXIT_USAGE
+    except ResumableError as exc:  # e.g. a --dir that cannot be created
+        print(f"resumable: {exc}", file=err)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("resumable: interrupted; partial files are kept: run again to resume", file=err)
         return EXIT_INTERRUPTED

@@ -75,7 +75,7 @@ def run_demo(
 
             say(f"2. Download all {shards} shards, {workers} at a time, verifying SHA-256.")
             say(f"   {victim} resumes; the server cuts {flaky} midway and it is retried:")
-            with TqdmProgress(file=out, leave=False) as bars:
+            with TqdmProgress(file=out, total_files=shards) as bars:
 
                 def fetch(name: str) -> DownloadResult:
                     return d.download(

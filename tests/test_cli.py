@@ -152,7 +152,8 @@ def test_sha256_and_out_name(fault_server: FaultServer, tmp_path: Path):
 
     bad = run(url, "--sha256", "0" * 64, "-d", tmp_path / "bad")
     assert bad.returncode == EXIT_FAILED
-    assert "failed:" in bad.stderr and "sha256" in bad.stderr.lower()
+    assert "failed:" in bad.stderr
+    assert "sha256" in bad.stderr.lower()
     assert not (tmp_path / "bad" / "one.iso").exists()
 
 
@@ -194,9 +195,10 @@ def test_ctrl_c_exits_130_and_the_rerun_resumes(make_nginx, tmp_path: Path):
     ):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == EXIT_INTERRUPTED, err
-    assert "interrupted" in err and "run again to resume" in err
+    assert "interrupted" in err
+    assert "run again to resume" in err
     kept = partial.stat().st_size
     assert 0 < kept < len(data)
     assert not (tmp_path / "slow.bin").exists()
@@ -246,6 +248,18 @@ def test_usage_errors_exit_2_before_any_traffic(
     assert code == EXIT_USAGE
     assert message in err
     assert out == ""
+
+
+def test_a_destination_that_is_a_file(tmp_path: Path):
+    (tmp_path / "file").write_text("x")
+    proc = run("https://127.0.0.1:9/a.tar", "-d", tmp_path / "file")
+    assert proc.returncode == EXIT_USAGE
+    assert "exists and is not a directory" in proc.stderr
+    (tmp_path / "ro").mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root may write anywhere
+        proc = run("https://127.0.0.1:9/a.tar", "-d", tmp_path / "ro" / "sub")
+        assert proc.returncode == EXIT_FAILED
+        assert "cannot create" in proc.stderr
 
 
 def test_malformed_links_file_and_object_list_are_usage_errors(tmp_path: Path):

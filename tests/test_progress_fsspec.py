@@ -69,7 +69,9 @@ def test_bytes_across_files_with_children_and_a_rewind():
     ]
     a, b = cb.children["/d/a"], cb.children["/d/b"]
     assert [v for _, v in a.calls][-3:] == [0, 1000, 1000]
-    assert a.size == 1000 and a.closed and b.closed
+    assert a.size == 1000
+    assert a.closed
+    assert b.closed
 
 
 def test_files_unit_counts_finished_files():
@@ -80,7 +82,8 @@ def test_files_unit_counts_finished_files():
     progress(ev(K.DONE, "a", 1000))
     progress(ev(K.SKIPPED, "b", 1000))
     assert (cb.size, cb.value) == (3, 2)
-    assert cb.children["/d/b"].value == 1000 and cb.children["/d/b"].closed
+    assert cb.children["/d/b"].value == 1000
+    assert cb.children["/d/b"].closed
 
 
 def test_plain_fsspec_callbacks_and_bad_arguments():
@@ -132,4 +135,5 @@ def test_an_exception_from_the_callback_stops_the_download_and_keeps_the_partial
         resumable.download(url, tmp_path / "a.bin", progress=FsspecCallbackProgress(Impatient()))
     assert (tmp_path / "a.bin.partial").stat().st_size >= MiB
     r = resumable.download(url, tmp_path / "a.bin")
-    assert r.status == "resumed" and (tmp_path / "a.bin").read_bytes() == data
+    assert r.status == "resumed"
+    assert (tmp_path / "a.bin").read_bytes() == data
