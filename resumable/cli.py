@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import re
 import sys
@@ -32,11 +31,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import templates
+from ._cli_inputs import UsageError, batch_inputs
 from ._version import __version__
 from .core import ResumableDownloader
 from .errors import InvalidArgument, ResumableError, redact
-from .items import Item
 from .job import BatchResult
 from .progress_bars import TqdmProgress
 from .progress_lines import format_bytes, format_duration
@@ -76,6 +74,9 @@ examples:
   # one file, verified, at most 50 MiB/s (aria2c --max-overall-download-limit=50M)
   resumable --sha256 <64 hex digits> --rate-limit 50M https://example.org/ubuntu.iso
 
+  # every shard verified against a published sha256sum file
+  resumable "https://example.org/data/shard-{0000..0099}.tar" --sha256 SHA256SUMS -d data
+
   # the plan: files and bytes in total, already present and to fetch; nothing is downloaded
   resumable --dry-run -i sa1b_links.txt -d ./raw
 
@@ -90,11 +91,6 @@ exit codes: 0 all files complete, 1 some items failed, 2 usage error, 130 interr
 
 _SIZE = re.compile(r"(?P<n>[0-9]+(?:\.[0-9]*)?)\s*(?P<unit>[kmgt]?)(?P<suffix>i?b)?(?:/s)?", re.I)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-
-
-class UsageError(Exception):
-    """Bad command-line input, found before any download: exit code 2."""
 
 
 def parse_size(text: str) -> int:
@@ -159,7 +155,10 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
         "-o", "--out", metavar="NAME", help="file name for a single URL, relative to --dir"
     )
     group.add_argument(
-        "--sha256", metavar="HEX", help="expected SHA-256 of the file (a single URL only)"
+        "--sha256",
+        metavar="HEX|FILE",
+        help="expected SHA-256: 64 hex digits for a single URL, or a sha256sum file whose "
+        "lines are matched to the files by name",
     )
 
 
@@ -334,7 +333,7 @@ def run_demo_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run_download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Download (or plan) what the arguments name; return the exit code."""
-    inputs, total_files = _inputs(args)
+    inputs, total_files = batch_inputs(args)
     _configure_logging(args, err)
     try:
         downloader = ResumableDownloader(**_downloader_options(args))
@@ -394,86 +393,6 @@ def _header(text: str) -> tuple[str, str]:
     if not colon or not name.strip():
         raise UsageError(f"a header is 'Name: value', got {text!r}")
     return name.strip(), value.strip()
-
-
-def _inputs(args: argparse.Namespace) -> tuple[list[object], int | None]:
-    """The batch inputs, validated before any traffic, and the number of files if known."""
-    urls: list[str] = list(args.urls)
-    inputs: list[object] = []
-    total: int | None = 0
-    if args.input_file is not None:
-        links, base_used = _read_input_file(args.input_file, urls)
-        inputs.extend(links)
-        total = len(links)
-        if base_used:
-            urls = []
-    for url in urls:
-        if "://" not in url:
-            hint = " (the demo runs with 'demo' as the first argument)" if url == "demo" else ""
-            raise UsageError(f"not a URL: {url!r}; a URL needs a scheme such as https://{hint}")
-        try:
-            count = templates.count(url) if templates.has_template(url) else 1
-        except InvalidArgument as exc:
-            raise UsageError(str(exc)) from None
-        inputs.append(url)
-        total = None if total is None or url.endswith("/") else total + count
-    if not inputs:
-        raise UsageError("nothing to download: give URLs or -i FILE (see --help)")
-    if args.out is not None or args.sha256 is not None:
-        inputs = [_single_item(args, inputs)]
-    return inputs, total
-
-
-def _single_item(args: argparse.Namespace, inputs: list[object]) -> Item:
-    url = inputs[0]
-    if (
-        len(inputs) != 1
-        or not isinstance(url, str)
-        or url.endswith("/")
-        or templates.has_template(url)
-    ):
-        raise UsageError("-o and --sha256 apply to a single URL (no template, prefix or -i)")
-    if args.sha256 is not None and not _HEX64.fullmatch(args.sha256):
-        raise UsageError(f"--sha256 must be 64 hex digits, got {args.sha256!r}")
-    return Item(url, dest=args.out, sha256=args.sha256)
-
-
-def _read_input_file(name: str, urls: list[str]) -> tuple[list[object], bool]:
-    """A links file or a JSON object list (text starting with ``[``); returns the items and
-    whether the positional URL was used as the object list's base."""
-    try:
-        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{name} is not UTF-8 text ({exc.reason})") from None
-    source = "<stdin>" if name == "-" else name
-    try:
-        if text.lstrip().startswith("["):
-            if len(urls) != 1:
-                raise UsageError(
-                    f"{source} is a JSON object list: give exactly one base URL for its names, "
-                    "e.g. resumable -i objects.json gs://bucket/dir"
-                )
-            try:
-                names = json.loads(text)
-            except ValueError as exc:
-                raise UsageError(f"{source} is not valid JSON: {exc}") from None
-            if not isinstance(names, list):
-                raise UsageError(f"{source} must hold a JSON array of object names")
-            return list(templates.read_object_list(names, urls[0])), True
-        lines = _NamedLines(text.splitlines(), source)
-        return list(templates.read_links(lines)), False
-    except InvalidArgument as exc:
-        raise UsageError(str(exc)) from None
-
-
-class _NamedLines(list[str]):
-    """Lines that carry a ``name``, so ``read_links`` errors point at the file."""
-
-    def __init__(self, lines: list[str], name: str) -> None:
-        super().__init__(lines)
-        self.name = name
 
 
 @contextlib.contextmanager

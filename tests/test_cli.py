@@ -157,6 +157,51 @@ def test_sha256_and_out_name(fault_server: FaultServer, tmp_path: Path):
     assert not (tmp_path / "bad" / "one.iso").exists()
 
 
+def test_a_checksum_file_verifies_every_shard_of_a_template(
+    nginx: NginxServer, unique_prefix: str, tmp_path: Path
+):
+    shards = serve_shards(nginx, unique_prefix, 3, 150 * KiB)
+    sums = tmp_path / "SHA256SUMS"
+    lines = [f"{sha(data)}  {name}" for name, data in shards.items()]
+    lines[1] = f"{'0' * 64} *shard-001.tar"  # a wrong digest, in sha256sum's binary form
+    sums.write_text("# published digests\n" + "\n".join(lines) + "\n")
+    template = f"{nginx.url}/{unique_prefix}/shard-{{000..002}}.tar"
+
+    proc = run(template, "--sha256", sums, "-d", tmp_path / "data")
+    assert proc.returncode == EXIT_FAILED
+    assert "Done: 2 files downloaded, 1 error" in proc.stdout
+    assert f"failed: {nginx.url}/{unique_prefix}/shard-001.tar: " in proc.stderr
+    assert f"sha256 mismatch: expected {'0' * 64}, got {sha(shards['shard-001.tar'])}" in proc.stderr
+    assert not (tmp_path / "data" / "shard-001.tar").exists()
+    assert (tmp_path / "data" / "shard-002.tar").read_bytes() == shards["shard-002.tar"]
+
+    bsd = tmp_path / "bsd.sums"  # BSD style, matched to a links file's names
+    bsd.write_text("".join(f"SHA256 ({n}) = {sha(d)}\n" for n, d in shards.items()))
+    links = tmp_path / "links.txt"
+    links.write_text(f"shard-000.tar {nginx.url}/{unique_prefix}/shard-000.tar?sig=1\n")
+    proc = run("-i", links, "--sha256", bsd, "-d", tmp_path / "links")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert (tmp_path / "links" / "shard-000.tar").read_bytes() == shards["shard-000.tar"]
+
+
+def test_checksum_file_usage_errors(tmp_path: Path):
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{'a' * 64}  shard-000.tar\n")
+    cases = [
+        (("https://h/shard-{000..001}.tar", "--sha256", str(sums)), "'shard-001.tar' is not in"),
+        (("https://h/d/", "--sha256", str(sums)), "a prefix's objects are only known"),
+        (("https://h/shard-{000..000}.tar", "--sync", "--sha256", str(sums)), "use one or the"),
+        (("https://h/a.tar", "--sha256", str(tmp_path / "nope")), "64 hex digits or a sha256sum"),
+    ]
+    for args, message in cases:
+        code, _, err = in_process(*args)
+        assert (code, message in err) == (EXIT_USAGE, True), (args, err)
+    sums.write_text("not a checksum line\n")
+    code, _, err = in_process("https://h/a.tar", "--sha256", str(sums))
+    assert code == EXIT_USAGE
+    assert f"{sums}, line 1: expected" in err
+
+
 def test_sync_deletes_what_it_downloaded_and_is_gone(tmp_path: Path):
     source = tmp_path / "bucket" / "dataset"
     source.mkdir(parents=True)
