@@ -7,8 +7,8 @@ the only module of the package that writes to stdout/stderr directly (the demo's
 through here too, as a stream handed to :func:`resumable.demo.run_demo`).
 
 Exit codes: 0 every file is complete, 1 some items failed, 2 usage error (bad option, bad URL,
-malformed template or links file: nothing was fetched), 130 interrupted (partials are kept;
-run the same command again to resume).
+malformed template or links file: nothing was fetched), 130 interrupted by Ctrl-C or SIGTERM
+(partials are kept; run the same command again to resume).
 
 ``demo`` as the *first* argument runs the demo; anywhere else it would be a download input, and
 it is not a URL, so ``resumable -d out demo`` is a usage error that says so.
@@ -25,7 +25,9 @@ import argparse
 import contextlib
 import logging
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -346,12 +348,30 @@ def run_download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             _print_failures(plan.failed, err)
             return EXIT_FAILED if plan.failed else EXIT_OK
         started = time.monotonic()
-        with _progress(args, total_files, err) as progress:
+        with _sigterm_interrupts(), _progress(args, total_files, err) as progress:
             result = downloader.download_many(inputs, args.dir, sync=args.sync, progress=progress)
         if not args.quiet:
             _print_summary(result, args.dir, time.monotonic() - started, out)
         _print_failures(result.failed, err)
         return EXIT_FAILED if result.failed else EXIT_OK
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a scheduler pre-empting the job, ``kill``) stops the batch like Ctrl-C: running
+    transfers stop at their next read and record their ranges, and the exit code is 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _configure_logging(args: argparse.Namespace, err: TextIO) -> None:

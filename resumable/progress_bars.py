@@ -225,7 +225,12 @@ def _is_notebook(tqdm_class: type) -> bool:
 
 
 def _isatty(file: object) -> bool:
-    isatty = getattr(file if file is not None else sys.stderr, "isatty", None)
+    """Whether bars can be drawn on ``file``: a terminal, or a Jupyter kernel's output stream
+    (which renders carriage returns even when tqdm's widgets are not installed)."""
+    stream = file if file is not None else sys.stderr
+    if type(stream).__module__.startswith("ipykernel."):
+        return True
+    isatty = getattr(stream, "isatty", None)
     try:
         return callable(isatty) and bool(isatty())
     except ValueError:  # a closed stream

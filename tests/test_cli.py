@@ -33,9 +33,12 @@ from resumable.cli import (
 KiB, MiB = 1 << 10, 1 << 20
 
 
-def run(*args: str | os.PathLike[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str | os.PathLike[str], stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "resumable", *map(str, args)],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -139,6 +142,11 @@ def test_object_list_under_a_base_url(nginx: NginxServer, unique_prefix: str, tm
     for name, data in shards.items():
         assert (tmp_path / "lpr" / name).read_bytes() == data
 
+    names = json.dumps(list(shards))  # the same list on standard input
+    proc = run("-i", "-", f"{nginx.url}/{unique_prefix}", "-d", tmp_path / "stdin", stdin=names)
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "stdin").glob("shard-*")) == sorted(shards)
+
 
 def test_sha256_and_out_name(fault_server: FaultServer, tmp_path: Path):
     data = make_data(600 * KiB, seed=3)
@@ -171,7 +179,8 @@ def test_a_checksum_file_verifies_every_shard_of_a_template(
     assert proc.returncode == EXIT_FAILED
     assert "Done: 2 files downloaded, 1 error" in proc.stdout
     assert f"failed: {nginx.url}/{unique_prefix}/shard-001.tar: " in proc.stderr
-    assert f"sha256 mismatch: expected {'0' * 64}, got {sha(shards['shard-001.tar'])}" in proc.stderr
+    actual = sha(shards["shard-001.tar"])
+    assert f"sha256 mismatch: expected {'0' * 64}, got {actual}" in proc.stderr
     assert not (tmp_path / "data" / "shard-001.tar").exists()
     assert (tmp_path / "data" / "shard-002.tar").read_bytes() == shards["shard-002.tar"]
 
@@ -220,7 +229,10 @@ def test_sync_deletes_what_it_downloaded_and_is_gone(tmp_path: Path):
     assert sorted(p.name for p in dest.iterdir() if p.is_file()) == ["a.bin", "c.bin", "mine.txt"]
 
 
-def test_ctrl_c_exits_130_and_the_rerun_resumes(make_nginx, tmp_path: Path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_exits_130_and_the_rerun_resumes(
+    make_nginx, tmp_path: Path, signum: signal.Signals
+):
     server = make_nginx(limit_rate="2m")
     data = make_data(3 * MiB, seed=9)
     server.add("slow.bin", data)
@@ -239,7 +251,7 @@ def test_ctrl_c_exits_130_and_the_rerun_resumes(make_nginx, tmp_path: Path):
         and (not partial.exists() or partial.stat().st_size < 256 * KiB)
     ):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert "interrupted" in err

@@ -45,7 +45,10 @@ def test_tqdm_progress_renders_widgets_in_a_notebook(
     url = nginx.add(f"{unique_prefix}/shard.tar", data)
     dest = tmp_path / "shard.tar"
     code = f"""
+import sys
 import resumable
+from resumable.progress_bars import _isatty
+print("kernel stream draws bars:", _isatty(sys.stderr))  # even without ipywidgets
 bars = resumable.TqdmProgress()
 print("style:", bars.style)
 with bars:
@@ -60,6 +63,7 @@ print("result:", r.status, r.size)
     outputs = nb.cells[0].outputs
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "style: bars" in text
+    assert "kernel stream draws bars: True" in text
     assert f"result: downloaded {size}" in text
     assert dest.read_bytes() == data
 
