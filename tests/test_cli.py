@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from servers import FaultServer, NginxServer, make_data
 
+import resumable
 from resumable.cli import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -342,3 +343,12 @@ def test_parse_size():
     for bad in ("", "M", "-5M", "5X", "0"):
         with pytest.raises(ValueError, match="size"):
             parse_size(bad)
+
+
+def test_the_console_script_is_installed():
+    script = Path(sys.executable).parent / "resumable"
+    proc = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == EXIT_OK
+    assert proc.stdout.strip() == f"resumable {resumable.__version__}"
