@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 from . import templates
 from .errors import InvalidArgument
 from .items import Item
+from .sources import source_class
 
 __all__ = ["UsageError", "batch_inputs", "read_checksums"]
 
@@ -53,8 +54,9 @@ def batch_inputs(args: argparse.Namespace) -> tuple[list[object], int | None]:
             hint = " (the demo runs with 'demo' as the first argument)" if url == "demo" else ""
             raise UsageError(f"not a URL: {url!r}; a URL needs a scheme such as https://{hint}")
         try:
+            source_class(urlsplit(url).scheme)  # an unknown scheme fails here, not per file
             count = templates.count(url) if templates.has_template(url) else 1
-        except InvalidArgument as exc:
+        except (InvalidArgument, ValueError) as exc:
             raise UsageError(str(exc)) from None
         inputs.append(url)
         total = None if total is None or url.endswith("/") else total + count

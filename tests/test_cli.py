@@ -287,6 +287,7 @@ def test_help_shows_examples_from_the_seeds(capsys: pytest.CaptureFixture[str]):
     [
         ((), "nothing to download"),
         (("example.org/a.tar",), "not a URL"),
+        (("nosuchscheme://h/a.tar",), "no source for URL scheme 'nosuchscheme'"),
         (("-d", "x", "demo"), "the demo runs with 'demo' as the first argument"),
         (("https://h/shard-{1..}.tar",), "shard-{1..}"),
         (("https://h/a.tar", "--sha256", "abc"), "64 hex digits"),
