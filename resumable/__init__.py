@@ -47,7 +47,9 @@ from .extract import (
 from .items import Item
 from .job import BatchResult, FileProgress, Job, JobStatus
 from .plan import Plan
-from .progress import EventKind, ProgressEvent, TqdmProgress
+from .progress import EventKind, ProgressEvent
+from .progress_bars import TqdmProgress
+from .progress_fsspec import FsspecCallbackProgress
 from .retry import RetryPolicy, Timeouts
 from .sharding import shard
 from .sources import RemoteInfo, register
@@ -71,6 +73,7 @@ __all__ = [
     "ExtractResult",
     "ExtractionError",
     "FileProgress",
+    "FsspecCallbackProgress",
     "InvalidArgument",
     "Item",
     "Job",

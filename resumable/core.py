@@ -167,8 +167,8 @@ class ResumableDownloader:
             ExtractionError: the processor refused or could not read the verified archive
                 (``UnsafeArchive``, ``ArchiveTooLarge``, ``CorruptArchive``); it is kept.
 
-            The partial is kept (resumable) after every error except a verification failure;
-            an existing ``dest`` is never modified by a failed call.
+        The partial is kept (resumable) after every error except a verification failure; an
+        existing ``dest`` is never modified by a failed call.
         """
         if check_processor(process) is not None:
             from .extract._glue import download_one

@@ -19,7 +19,8 @@ from typing import TextIO
 
 from ._demo_server import DemoServer
 from .core import DownloadResult, ResumableDownloader
-from .progress import ProgressEvent, TqdmProgress
+from .progress import ProgressEvent
+from .progress_bars import TqdmProgress
 from .retry import RetryPolicy
 
 __all__ = ["run_demo"]
@@ -54,7 +55,8 @@ def run_demo(
         ):
 
             def say(text: str) -> None:
-                print(text, file=out, flush=True)
+                out.write(text + "\n")
+                out.flush()
 
             say(f"Serving {shards} generated shards of {shard_mib} MiB at {server.url} (loopback)")
             say(f"Downloading into {target}\n")
@@ -73,7 +75,7 @@ def run_demo(
 
             say(f"2. Download all {shards} shards, {workers} at a time, verifying SHA-256.")
             say(f"   {victim} resumes; the server cuts {flaky} midway and it is retried:")
-            with TqdmProgress(file=out, leave=False) as bars:
+            with TqdmProgress(file=out, total_files=shards) as bars:
 
                 def fetch(name: str) -> DownloadResult:
                     return d.download(

@@ -215,9 +215,11 @@ class Job:
             )
 
     def done(self) -> bool:
+        """Whether the job has ended (finished, or cancelled and stopped)."""
         return self._finished.is_set()
 
     def status(self) -> JobStatus:
+        """A snapshot: counts, bytes, rate, ETA and the files in flight (cheap; poll it)."""
         now = time.monotonic()
         with self._lock:
             in_flight = tuple(self._in_flight.values())

@@ -305,7 +305,7 @@ def test_extraction_progress_events_and_tqdm(tmp_path: Path) -> None:
     assert (final.kind, final.members, final.done) == (EventKind.EXTRACTED, 80, len(data))
 
     out = io.StringIO()
-    with TqdmProgress(file=out, mininterval=0) as bar:
+    with TqdmProgress(file=out, mininterval=0, style="bars") as bar:
         for event in events:
             bar(event)
     text = out.getvalue()

@@ -152,7 +152,7 @@ def test_tqdm_progress_renders_bars(
     data = make_data(5 * MiB, seed=7)
     url = nginx.add(f"{unique_prefix}/f.bin", data)
     out = io.StringIO()
-    with resumable.TqdmProgress(file=out, mininterval=0) as bars:
+    with resumable.TqdmProgress(file=out, mininterval=0, style="bars") as bars:
         d.download(url, tmp_path / "f.bin", progress=bars)
     text = out.getvalue()
     assert "f.bin" in text

@@ -29,6 +29,7 @@ EXPECTED = {
     "EventKind",
     "ExecutorError",
     "FileProgress",
+    "FsspecCallbackProgress",
     "InvalidArgument",
     "Item",
     "Job",

@@ -176,6 +176,7 @@ class Processor:
         return [base / self.into] if self.into is not None else [self.default_target(archive)]
 
     def default_target(self, archive: Path) -> Path:
+        """Where members go without ``into=`` or routes: a folder named after the archive."""
         return archive.with_name(strip_suffix(archive.name) or archive.name + ".d")
 
     def owns_target(self) -> bool:

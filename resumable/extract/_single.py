@@ -65,6 +65,7 @@ class Decompress(Processor):
             raise InvalidArgument("Decompress writes one file: route= does not apply")
 
     def default_target(self, archive: Path) -> Path:
+        """The archive's name without its compression suffix (``.out`` added if it has none)."""
         stem = strip_suffix(archive.name)
         if stem == archive.name:
             stem = archive.name + ".out"

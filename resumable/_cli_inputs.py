@@ -1,0 +1,196 @@
+"""The command line's inputs: positional URLs, ``-i FILE``, ``-o`` and ``--sha256``, checked
+before any traffic and turned into what ``download_many`` takes.
+
+Everything wrong here is a :class:`UsageError` (exit code 2) naming the problem: an argument
+that is not a URL, a malformed template, a links file or object list with a bad line, a
+``--sha256`` that is neither 64 hex digits nor a readable checksum file, or a file missing from
+that checksum file. Nothing has been fetched when one is raised.
+
+``--sha256 FILE`` takes ``sha256sum`` output (``<hex>  <name>`` or ``<hex> *<name>``) or the
+BSD form (``SHA256 (<name>) = <hex>``). Each file is matched by its destination name (the
+links file's name, ``-o``, or the URL's object name), then by its base name. Templates are then
+expanded here, so that every shard gets its digest; a prefix cannot be matched before it is
+listed, and ``--sync`` needs the template itself, so both are refused with a checksum file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from . import templates
+from .errors import InvalidArgument
+from .items import Item
+from .sources import source_class
+
+__all__ = ["UsageError", "batch_inputs", "read_checksums"]
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_GNU = re.compile(r"(?P<hex>[0-9a-fA-F]{64}) [ *](?P<name>.+)")
+_BSD = re.compile(r"SHA256 \((?P<name>.+)\) ?= ?(?P<hex>[0-9a-fA-F]{64})")
+
+
+class UsageError(Exception):
+    """Bad command-line input, found before any download: exit code 2."""
+
+
+def batch_inputs(args: argparse.Namespace) -> tuple[list[object], int | None]:
+    """The batch inputs and the number of files if known (``None`` with a prefix)."""
+    urls: list[str] = list(args.urls)
+    inputs: list[object] = []
+    total: int | None = 0
+    if args.input_file is not None:
+        links, base_used = _read_input_file(args.input_file, urls)
+        inputs.extend(links)
+        total = len(links)
+        if base_used:
+            urls = []
+    for url in urls:
+        if "://" not in url:
+            hint = " (the demo runs with 'demo' as the first argument)" if url == "demo" else ""
+            raise UsageError(f"not a URL: {url!r}; a URL needs a scheme such as https://{hint}")
+        try:
+            source_class(urlsplit(url).scheme)  # an unknown scheme fails here, not per file
+            count = templates.count(url) if templates.has_template(url) else 1
+        except (InvalidArgument, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        inputs.append(url)
+        total = None if total is None or url.endswith("/") else total + count
+    if not inputs:
+        raise UsageError("nothing to download: give URLs or -i FILE (see --help)")
+    digest: str | None = args.sha256
+    sums = None
+    if digest is not None and not _HEX64.fullmatch(digest):
+        sums = read_checksums(digest)
+    if args.out is not None or (digest is not None and sums is None):
+        inputs = [_single_item(inputs, args.out, digest, sums)]
+    elif sums is not None:
+        inputs = _with_checksums(inputs, sums, sync=args.sync)
+    return inputs, total
+
+
+def _single_item(
+    inputs: list[object], out: str | None, digest: str | None, sums: dict[str, str] | None
+) -> Item:
+    url = inputs[0]
+    if (
+        len(inputs) != 1
+        or not isinstance(url, str)
+        or url.endswith("/")
+        or templates.has_template(url)
+    ):
+        raise UsageError(
+            "-o and --sha256 HEX apply to a single URL (no template, prefix or -i); "
+            "for many files give --sha256 a checksum file"
+        )
+    if sums is not None:
+        digest = _lookup(sums, out or _object_name(url))
+    return Item(url, dest=out, sha256=digest)
+
+
+def _with_checksums(inputs: list[object], sums: dict[str, str], *, sync: bool) -> list[object]:
+    items: list[object] = []
+    for raw in inputs:
+        if isinstance(raw, templates.Link):
+            items.append(Item(raw.url, dest=raw.name, sha256=_lookup(sums, raw.name)))
+            continue
+        assert isinstance(raw, str)
+        if raw.endswith("/"):
+            raise UsageError(
+                f"{raw}: a prefix's objects are only known once listed, so a checksum file "
+                "cannot be matched to them"
+            )
+        if templates.has_template(raw):
+            if sync:
+                raise UsageError(
+                    "--sync needs the template itself and a checksum file needs it expanded: "
+                    "use one or the other"
+                )
+            urls = list(templates.iter_expand(raw))
+        else:
+            urls = [raw]
+        items.extend(Item(url, sha256=_lookup(sums, _object_name(url))) for url in urls)
+    return items
+
+
+def _lookup(sums: dict[str, str], name: str) -> str:
+    digest = sums.get(name) or sums.get(PurePosixPath(name).name)
+    if digest is None:
+        raise UsageError(f"{name!r} is not in the checksum file given to --sha256")
+    return digest
+
+
+def _object_name(url: str) -> str:
+    name = unquote(PurePosixPath(urlsplit(url).path).name)
+    if not name:
+        raise UsageError(f"{url}: no file name at the end of this URL; use -o NAME")
+    return name
+
+
+def read_checksums(path: str) -> dict[str, str]:
+    """``{name: sha256}`` from a ``sha256sum`` (GNU or BSD style) file."""
+    if not Path(path).is_file():
+        raise UsageError(
+            f"--sha256 must be 64 hex digits or a sha256sum file, got {path!r} (no such file)"
+        )
+    sums: dict[str, str] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the checksum file {path}: {exc}") from None
+    for lineno, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        match = _GNU.fullmatch(text) or _BSD.fullmatch(text)
+        if match is None:
+            raise UsageError(
+                f"{path}, line {lineno}: expected '<sha256>  <name>' or "
+                f"'SHA256 (<name>) = <sha256>': {text[:120]!r}"
+            )
+        sums[match["name"].removeprefix("./")] = match["hex"].lower()
+    if not sums:
+        raise UsageError(f"the checksum file {path} lists no files")
+    return sums
+
+
+def _read_input_file(name: str, urls: list[str]) -> tuple[list[object], bool]:
+    """A links file or a JSON object list (text starting with ``[``); returns the items and
+    whether the positional URL was used as the object list's base."""
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name} is not UTF-8 text ({exc.reason})") from None
+    source = "<stdin>" if name == "-" else name
+    try:
+        if text.lstrip().startswith("["):
+            if len(urls) != 1:
+                raise UsageError(
+                    f"{source} is a JSON object list: give exactly one base URL for its names, "
+                    "e.g. resumable -i objects.json gs://bucket/dir"
+                )
+            try:
+                names = json.loads(text)
+            except ValueError as exc:
+                raise UsageError(f"{source} is not valid JSON: {exc}") from None
+            if not isinstance(names, list):
+                raise UsageError(f"{source} must hold a JSON array of object names")
+            return list(templates.read_object_list(names, urls[0])), True
+        lines = _NamedLines(text.splitlines(), source)
+        return list(templates.read_links(lines)), False
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None
+
+
+class _NamedLines(list[str]):
+    """Lines that carry a ``name``, so ``read_links`` errors point at the file."""
+
+    def __init__(self, lines: list[str], name: str) -> None:
+        super().__init__(lines)
+        self.name = name
