@@ -317,6 +317,7 @@ class Job:
                 progress=self._on_event,
                 cancel=self._cancel,
                 refresh=changed,
+                mirrors=item.mirrors,
             )
             result = download.run()
             self._finish(work, result, download.info)

@@ -21,11 +21,12 @@ module imports requests, fsspec or tqdm.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -35,11 +36,13 @@ from .errors import (
     LocalError,
     ProtocolMismatch,
     ResumableError,
+    RetriesExhausted,
     TransientError,
     VerificationError,
     identity,
     redact,
 )
+from .locator import PERMANENT, Locator, Target
 from .partial import Flusher, Partial
 from .progress import EventKind, ProgressCallback, ProgressEvent
 from .ranges import RangeSet
@@ -110,8 +113,13 @@ class Transfer:
         *,
         cancel: threading.Event | None = None,
         refresh: bool = False,
+        locator: Locator | None = None,
     ) -> None:
         self.d = downloader
+        # The URL to request (refreshed, or a mirror); ``url`` stays the object's name.
+        self.locator = locator or Locator([url], [source])
+        self.target = self.locator.current()
+        self.loose = False  # a mirror took over: adopt its validators at the next answer
         self.connections = connections
         self.cancel = cancel
         self.refresh = refresh
@@ -197,15 +205,28 @@ class Transfer:
         return self._result("skipped", size, actual)
 
     def _stat(self) -> RemoteInfo:
-        """``source.stat`` under the retry policy (a HEAD meets 503s like any request)."""
+        """``source.stat`` under the retry policy (a HEAD meets 503s like any request), on a
+        refreshed URL or a mirror when the current one fails for good."""
 
         def retrying(exc: TransientError, wait: float) -> None:
             log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
             self._emit(EventKind.RETRYING, error=exc, wait=wait)
 
-        return self.d.retry.call(
-            lambda: self.source.stat(self.url), url=self.url, on_retry=retrying, wake=self.cancel
-        )
+        while True:
+            target = self.locator.current()
+            try:
+                info = self.d.retry.call(
+                    functools.partial(target.source.stat, target.url),
+                    url=target.url,
+                    on_retry=retrying,
+                    wake=self.cancel,
+                )
+            except PERMANENT as exc:
+                if self._recover(exc, target):
+                    continue
+                raise
+            self.locator.succeeded(target)
+            return info
 
     # -- the download ---------------------------------------------------------------------------
 
@@ -233,11 +254,35 @@ class Transfer:
                 if self.high_water > before:
                     budget, wait = budget.interrupted(exc)
                 else:
-                    budget, wait = budget.failed(exc, url=self.url)
+                    try:
+                        budget, wait = budget.failed(exc, url=self.url)
+                    except RetriesExhausted as gave_up:  # a dead host: a mirror may do
+                        if not self._recover(gave_up, self.target):
+                            raise
+                        budget = self.d.retry.budget()
+                        continue
                 log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
                 self._emit(EventKind.RETRYING, error=exc, wait=wait)
                 self.d.retry.wait(wait, self.cancel)
+            except PERMANENT as exc:  # refused for good: a refreshed URL or a mirror may do
+                if not self._recover(exc, self.target):
+                    raise
+                budget = self.d.retry.budget()
         return self._finish()
+
+    def _recover(self, exc: ResumableError, target: Target) -> bool:
+        """Replace the URL that failed with ``exc`` (refresh hook, then mirrors), if possible."""
+        mirror = self.locator.mirror
+        if not self.locator.recover(exc, target):
+            return False
+        if self.locator.mirror != mirror and self.expected and self.info is not None:
+            # Another server's validators (ETag, Last-Modified) differ for the same bytes. The
+            # expected digest guards the splice: keep the size, drop the validators, and adopt
+            # the mirror's at its first answer.
+            self.info = RemoteInfo(url=self.url, size=self.info.size)
+            self.loose = True
+        self._emit(EventKind.RETRYING, error=exc, wait=0.0)
+        return True
 
     def _open_partial(self) -> None:
         """Take over ``D.partial``: resume it if its sidecar proves what it holds, else empty it."""
@@ -286,9 +331,11 @@ class Transfer:
             log.info("%s has no validator to resume against; restarting", self.safe_url)
             self._reset()
         expect = self.info if self.offset else None
-        body = self.source.open(self.url, start=self.offset, expect=expect)
+        self.target = target = self.locator.current()
+        body = target.source.open(target.url, start=self.offset, expect=expect)
         try:
             self._accept(body)
+            self.locator.succeeded(target)
             if self.offset == 0 and self._segmentable(body.info):
                 self._run_segmented(body)  # the open answer serves the first piece
             else:
@@ -327,6 +374,10 @@ class Transfer:
             self._reset()
             self.high_water = 0
             raise _Restart
+        if self.loose and info.has_validator:  # a mirror's first answer: pin to its version
+            self.loose = False
+            self.info = replace(info, size=info.size if info.size is not None else self._total())
+            self.partial.write_sidecar(self.url, self.info.validators(), self._expected_record())
 
     def _changed(self, info: RemoteInfo) -> bool:
         """Whether ``info`` is provably not the version the partial holds."""
@@ -339,6 +390,7 @@ class Transfer:
         if self.info is None or self.info.validators() != info.validators():
             self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
         self.info = info
+        self.loose = False
         # At offset 0 nothing is hashed yet: now that the size and the provider's checksums are
         # known, pick the hasher (inline for one-block files: no thread to start).
         self._use_provider_checksum(info)
@@ -351,6 +403,7 @@ class Transfer:
         self.partial.truncate(0)
         self.partial.write_sidecar(self.url, {}, self._expected_record())
         self.info = None
+        self.loose = False
         self.segments = None  # whatever comes next starts from an empty file
         self.offset = self.resumed_from = 0
         self._hash_later()
@@ -424,6 +477,7 @@ class Transfer:
         engine = SegmentedFetch(
             source=self.source,
             url=self.url,
+            locator=self.locator,
             info=info,
             partial=self.partial,
             written=written,
