@@ -55,7 +55,9 @@ def no_env_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
 def fast(**kwargs: object) -> ResumableDownloader:
     policy = RetryPolicy(attempts=2, backoff=0.0, jitter=0)
     return ResumableDownloader(
-        retry=policy, timeouts=Timeouts(connect=5, stall=5), **kwargs  # type: ignore[arg-type]
+        retry=policy,
+        timeouts=Timeouts(connect=5, stall=5),
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -113,9 +115,11 @@ def test_verify_false_is_possible_and_warned_about(
 ) -> None:
     server, _ = tls
     url = server.add("f.bin", make_data(100))
-    with fast(verify=False, connections=1) as d:
-        with pytest.warns(urllib3.exceptions.InsecureRequestWarning):
-            d.download(url, tmp_path / "f.bin")
+    with (
+        fast(verify=False, connections=1) as d,
+        pytest.warns(urllib3.exceptions.InsecureRequestWarning),
+    ):
+        d.download(url, tmp_path / "f.bin")
     assert (tmp_path / "f.bin").read_bytes() == server.content("f.bin")
 
 
@@ -161,9 +165,11 @@ def test_a_redirect_to_another_host_drops_authorization(
         d.download(url, tmp_path / "f.bin")
     assert (tmp_path / "f.bin").read_bytes() == data
     first = [r for r in fault_server.log if r.method == "GET"]
-    assert first and all(r.header("Authorization") == "Bearer HDRSECRET" for r in first)
+    assert first
+    assert all(r.header("Authorization") == "Bearer HDRSECRET" for r in first)
     followed = other_server.requests_for("f.bin")
-    assert followed and all(r.header("Authorization") is None for r in followed)
+    assert followed
+    assert all(r.header("Authorization") is None for r in followed)
 
 
 def test_a_redirect_to_another_host_drops_url_credentials(
@@ -174,7 +180,8 @@ def test_a_redirect_to_another_host_drops_url_credentials(
     with fast(connections=1) as d:
         d.download(url.replace("http://", "http://user:URLPW@"), tmp_path / "f.bin")
     asked = [r for r in fault_server.log if r.method == "GET"]
-    assert asked and all((r.header("Authorization") or "").startswith("Basic ") for r in asked)
+    assert asked
+    assert all((r.header("Authorization") or "").startswith("Basic ") for r in asked)
     assert all(r.header("Authorization") is None for r in other_server.requests_for("f.bin"))
 
 
@@ -187,7 +194,8 @@ def test_a_redirect_on_the_same_host_keeps_authorization(
     with fast(headers={"Authorization": "Bearer HDRSECRET"}, connections=1) as d:
         d.download(url, tmp_path / "f.bin")
     served = [r for r in fault_server.requests_for("real.bin") if r.method == "GET"]
-    assert served and all(r.header("Authorization") == "Bearer HDRSECRET" for r in served)
+    assert served
+    assert all(r.header("Authorization") == "Bearer HDRSECRET" for r in served)
 
 
 @pytest.mark.usefixtures("no_env_bundle")
@@ -201,10 +209,11 @@ def test_a_redirect_from_https_to_http_drops_authorization(
         d.download(url, tmp_path / "f.bin")
     assert all(r.header("Authorization") == "Bearer HDRSECRET" for r in server.log)
     followed = fault_server.requests_for("f.bin")
-    assert followed and all(r.header("Authorization") is None for r in followed)
+    assert followed
+    assert all(r.header("Authorization") is None for r in followed)
 
 
-# -- no secret anywhere -----------------------------------------------------------------------------
+# -- no secret anywhere ---------------------------------------------------------------------------
 
 SECRETS = {
     "password": "URLPASSWORD0",
@@ -322,7 +331,8 @@ def test_reprs_of_configuration_and_remote_info_hide_secrets() -> None:
     item = Item(signed("http://h/x.bin"), mirrors=[signed("http://m/x.bin")])
     for text in (repr(config), repr(info), repr(item)):
         assert_clean(text, text)
-    assert "REDACTED" in repr(info) and "x.bin" in repr(item)
+    assert "REDACTED" in repr(info)
+    assert "x.bin" in repr(item)
     assert item.url == signed("http://h/x.bin")  # the attribute is kept as given
 
 
@@ -334,7 +344,10 @@ def test_reprs_of_configuration_and_remote_info_hide_secrets() -> None:
             "Max retries exceeded with url: /a.bin?X-Amz-Signature=REDACTED&b=1 (Caused by X)",
         ),
         ('"GET /k?oe=65&oh=zz HTTP/1.1" 200', '"GET /k?oe=65&oh=REDACTED HTTP/1.1" 200'),
-        ("see http://u:pw@h/x and https://tok@h/y", "see http://u:REDACTED@h/x and https://REDACTED@h/y"),
+        (
+            "see http://u:pw@h/x and https://tok@h/y",
+            "see http://u:REDACTED@h/x and https://REDACTED@h/y",
+        ),
         ("{'Authorization': 'Bearer abc', 'X': '1'}", "{'Authorization': 'REDACTED', 'X': '1'}"),
         ("nothing secret ?a=1&b=2", "nothing secret ?a=1&b=2"),
     ],

@@ -39,8 +39,8 @@ import email.utils
 import gzip
 import hashlib
 import re
-import select
 import secrets
+import select
 import socket
 import socketserver
 import ssl
@@ -749,7 +749,6 @@ class FaultServer:
         if fault.kind == "trickle":
             return replace(reply, rate=fault.rate)
         return reply  # replace, ignore_range, wrong_content_range: handled in _normal_reply
-
 
     def _signature(self, handler: _Handler, name: str) -> str | None:
         """The valid signature of this request; ``""`` if it needs one and has none valid;
