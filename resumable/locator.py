@@ -5,12 +5,14 @@ of a 10 GB download; a dataset may also be published on several mirrors. Both me
 of an object changes while the object does not. A :class:`Locator` holds the URL in use for one
 download and replaces it when the source refuses it for good:
 
-- **Refresh.** On ``401``/``403`` (:class:`~resumable.errors.AccessDenied`) or ``400`` (GCS
-  answers an expired signature with ``400 ExpiredToken``), the user's ``refresh_url(url)`` hook
-  is called with the URL that failed and returns a fresh URL for the same object (or ``None``:
-  no fresh URL). The download goes on from the same offset; every request is still pinned to
-  the recorded version (``If-Range``, validators compared), so a "fresh" URL that names other
-  bytes restarts the file rather than splicing it.
+- **Refresh.** Before a request, when the URL says it has expired (``X-Amz-Date`` +
+  ``X-Amz-Expires``, ``se=``, ``oe=``...: :mod:`resumable.expiry`), and after ``401``/``403``
+  (:class:`~resumable.errors.AccessDenied`) or ``400`` (GCS answers an expired signature with
+  ``400 ExpiredToken``), the user's ``refresh_url(url)`` hook is called with the URL that
+  failed and returns a fresh URL for the same object (or ``None``: no fresh URL). The download
+  goes on from the same offset; every request is still pinned to the recorded version
+  (``If-Range``, validators compared), so a "fresh" URL that names other bytes restarts the
+  file rather than splicing it.
 - **Fail over.** A permanent failure that a refresh does not fix (404, 403 after refreshing,
   another 4xx, a certificate that fails, retries exhausted on a dead host) moves on to the next
   mirror URL, again from the same offset.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -43,6 +46,7 @@ from .errors import (
     SourceNotFound,
     redact,
 )
+from .expiry import expires_at
 from .sources import Source
 
 __all__ = ["PERMANENT", "Locator", "RefreshURL", "Target"]
@@ -61,6 +65,8 @@ PERMANENT: tuple[type[ResumableError], ...] = (
 """Failures after which the URL is abandoned for a refreshed one or the next mirror."""
 
 MAX_REFRESHES = 3
+EXPIRY_MARGIN = 5.0
+"""Seconds before a URL's stated expiry at which it counts as expired (a request takes time)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class Locator:
         sources: the source for each URL (mirrors may use different schemes).
         refresh: ``refresh_url(failed_url) -> str | None``, or ``None``.
         max_refreshes: refreshes in a row without a successful request before giving up.
+        clock: the time now, as Unix seconds (injected by tests).
     """
 
     def __init__(
@@ -98,6 +105,7 @@ class Locator:
         refresh: RefreshURL | None = None,
         *,
         max_refreshes: int = MAX_REFRESHES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not urls or len(urls) != len(sources):
             raise ValueError("a Locator needs one source per URL, and at least one URL")
@@ -105,6 +113,9 @@ class Locator:
         self._sources = list(sources)
         self._refresh = refresh
         self._max_refreshes = max_refreshes
+        self._clock = clock
+        self._expiry: tuple[int, float | None] | None = None  # (generation, expires_at)
+        self._expiry_tried = False
         self._lock = threading.Lock()
         self._index = 0
         self._generation = 0
@@ -121,9 +132,41 @@ class Locator:
             return self._index
 
     def current(self) -> Target:
-        """The URL to use for the next request (waits while another thread refreshes it)."""
+        """The URL to use for the next request (waits while another thread refreshes it).
+
+        With a hook, a URL whose own expiry has passed is refreshed first, once per URL.
+        """
         with self._lock:
+            if self._refresh is not None and self._expired():
+                url = self._urls[self._index]
+                fresh = self._refresh(url)
+                if fresh is not None:
+                    self._check_fresh(url, fresh)
+                    self._replace(fresh)
+                    log.info("refreshed the URL of %s before it was used: it expired", redact(url))
             return Target(self._urls[self._index], self._sources[self._index], self._generation)
+
+    def _expired(self) -> bool:
+        """Whether the current URL states an expiry that has passed (one refresh per URL)."""
+        if self._expiry is None or self._expiry[0] != self._generation:
+            self._expiry = (self._generation, expires_at(self._urls[self._index]))
+            self._expiry_tried = False
+        when = self._expiry[1]
+        if (
+            when is None
+            or self._expiry_tried
+            or self._clock() < when - EXPIRY_MARGIN
+            or self._unproven >= self._max_refreshes
+        ):
+            return False
+        self._expiry_tried = True  # the hook may return None: do not ask before every request
+        return True
+
+    def _replace(self, fresh: str) -> None:
+        self._urls[self._index] = fresh
+        self._generation += 1
+        self._unproven += 1
+        self.refreshes += 1
 
     def succeeded(self, target: Target) -> None:
         """A request with ``target`` was answered as expected: its URL works."""
@@ -151,10 +194,7 @@ class Locator:
                 fresh = self._refresh(failed)
                 if fresh is not None:
                     self._check_fresh(failed, fresh)
-                    self._urls[self._index] = fresh
-                    self._generation += 1
-                    self._unproven += 1
-                    self.refreshes += 1
+                    self._replace(fresh)
                     log.info("refreshed the URL of %s after: %s", redact(failed), error.message)
                     return True
             if self._index + 1 < len(self._urls):

@@ -342,3 +342,68 @@ def test_only_refusals_call_the_hook() -> None:
     assert calls == []
     assert locator.recover(RemoteError("HTTP 400", status=400), target)
     assert calls == ["mem://b/k"]
+
+
+# -- expiry read from the URL ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://b.s3.amazonaws.com/k?X-Amz-Date=20260101T000000Z&X-Amz-Expires=3600", 1767229200),
+        (
+            "https://storage.googleapis.com/b/k?x-goog-date=20260101T000000Z&x-goog-expires=60",
+            1767225660,
+        ),
+        ("https://d.cloudfront.net/k?Expires=1767225600&Signature=s&Key-Pair-Id=k", 1767225600),
+        (
+            "https://a.blob.core.windows.net/c/b?sv=2022-11-02&se=2026-01-01T00:00:00Z&sig=s",
+            1767225600,
+        ),
+        ("https://a.blob.core.windows.net/c/b?se=2026-01-01&sig=s", 1767225600),
+        ("https://scontent.xx.fbcdn.net/sa_000000.tar?oh=00_AbC&oe=6955A600", 0x6955A600),
+        ("https://h/k?X-Amz-Date=garbage&X-Amz-Expires=60", None),
+        ("https://h/k?se=not-a-date", None),
+        ("https://h/k?oe=zz", None),
+        ("https://h/k", None),
+    ],
+)
+def test_expires_at(url: str, expected: float | None) -> None:
+    from resumable.expiry import expires_at
+
+    assert expires_at(url) == expected
+
+
+def test_a_url_that_says_it_expired_is_refreshed_before_any_request(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    data = make_data(SIZE)
+    fault_server.add("f.bin", data)
+    stale = fault_server.sign(
+        "f.bin", query={"X-Amz-Date": "20200101T000000Z", "X-Amz-Expires": "3600"}
+    )
+    fault_server.expire("f.bin")  # it would be refused, but it is never sent
+    hook = Refresher(fault_server, "f.bin")
+    d.download(stale, tmp_path / "f.bin", refresh_url=hook)
+    assert hook.calls == [stale]
+    assert [s for s, _, _ in gets(fault_server, "f.bin")] == [200]
+    assert all(sig == signature(hook.issued[0]) for _, _, sig in gets(fault_server, "f.bin"))
+
+
+def test_the_locator_refreshes_an_expired_url_once_per_url() -> None:
+    now = [1000.0]
+    calls: list[str] = []
+
+    def refresh(failed: str) -> str:
+        calls.append(failed)
+        return f"mem://b/k?Expires={int(now[0]) + 60}&n={len(calls)}"
+
+    locator = Locator(["mem://b/k?Expires=1100"], [MemorySource({})], refresh, clock=lambda: now[0])
+    assert locator.current().url == "mem://b/k?Expires=1100"  # 100 s left
+    now[0] = 1096.0  # within the 5 s margin
+    assert locator.current().url == "mem://b/k?Expires=1156&n=1"
+    assert locator.current().generation == 1
+    assert calls == ["mem://b/k?Expires=1100"]
+    now[0] = 2000.0  # the fresh one expired too: refreshed again, once
+    assert locator.current().url == "mem://b/k?Expires=2060&n=2"
+    assert len(calls) == 2
