@@ -29,6 +29,7 @@ from .errors import (
     SourceNotFound,
     StallTimeout,
     TransientError,
+    UntrustedCertificate,
     VerificationError,
 )
 from .items import Item
@@ -71,6 +72,7 @@ __all__ = [
     "Timeouts",
     "TqdmProgress",
     "TransientError",
+    "UntrustedCertificate",
     "VerificationError",
     "__version__",
     "download",

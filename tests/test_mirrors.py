@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import Fault, FaultServer, make_data
+from servers import Fault, FaultServer, MemoryStore, make_data
 
 from resumable import Item, ProgressEvent, ResumableDownloader, RetryPolicy, Timeouts
 from resumable.errors import InvalidArgument, SourceNotFound, identity
@@ -195,3 +195,15 @@ def test_item_mirrors_must_be_a_list() -> None:
     with pytest.raises(InvalidArgument):
         Item("http://h/x", mirrors="http://m/x")
     assert Item("http://h/x", mirrors=["http://m/x"]).mirrors == ("http://m/x",)
+
+
+def test_a_mirror_may_use_another_scheme(
+    fault_server: FaultServer, memory_store: MemoryStore, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    data = make_data(SIZE)
+    primary = fault_server.add("f.bin", data)
+    fault_server.plan("f.bin", Fault.cut(after=120_000), Fault.status(404))
+    backup = memory_store.put("f.bin", data)  # served by the fsspec source
+    r = d.download(primary, tmp_path / "f.bin", mirrors=[backup], sha256=sha(data), connections=1)
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert r.bytes_transferred == SIZE  # continued at 120 kB, guarded by the digest

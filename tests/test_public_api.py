@@ -40,6 +40,7 @@ EXPECTED = {
     "Timeouts",
     "TqdmProgress",
     "TransientError",
+    "UntrustedCertificate",
     "VerificationError",
     "__version__",
     "download",
