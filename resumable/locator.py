@@ -120,6 +120,7 @@ class Locator:
         self._index = 0
         self._generation = 0
         self._unproven = 0  # refreshes since the last request that succeeded
+        self._declined = -1  # the generation for which the hook returned None
         self.refreshes = 0
         """How many times the hook supplied a new URL (for tests and reports)."""
         self.failovers = 0
@@ -190,9 +191,12 @@ class Locator:
                 self._refresh is not None
                 and _refreshable(error)
                 and self._unproven < self._max_refreshes
+                and self._declined != self._generation  # asked already: it had nothing
             ):
                 fresh = self._refresh(failed)
-                if fresh is not None:
+                if fresh is None:
+                    self._declined = self._generation
+                else:
                     self._check_fresh(failed, fresh)
                     self._replace(fresh)
                     log.info("refreshed the URL of %s after: %s", redact(failed), error.message)

@@ -120,6 +120,7 @@ class Transfer:
         self.locator = locator or Locator([url], [source])
         self.target = self.locator.current()
         self.loose = False  # a mirror took over: adopt its validators at the next answer
+        self.final = False  # the segment engine already tried every URL: nothing left
         self.connections = connections
         self.cancel = cancel
         self.refresh = refresh
@@ -265,7 +266,7 @@ class Transfer:
                 self._emit(EventKind.RETRYING, error=exc, wait=wait)
                 self.d.retry.wait(wait, self.cancel)
             except PERMANENT as exc:  # refused for good: a refreshed URL or a mirror may do
-                if not self._recover(exc, self.target):
+                if self.final or not self._recover(exc, self.target):
                     raise
                 budget = self.d.retry.budget()
         return self._finish()
@@ -494,6 +495,11 @@ class Transfer:
         )
         try:
             engine.run()
+        except PERMANENT:
+            # Its connections refreshed or failed over already (and its ranges are not a
+            # prefix a single stream could continue): the error is final.
+            self.final = True
+            raise
         finally:
             self.fetched += engine.fetched
         self.hasher = InlineHasher(digests)  # finish() returns what the frontier computed

@@ -407,3 +407,33 @@ def test_the_locator_refreshes_an_expired_url_once_per_url() -> None:
     now[0] = 2000.0  # the fresh one expired too: refreshed again, once
     assert locator.current().url == "mem://b/k?Expires=2060&n=2"
     assert len(calls) == 2
+
+
+def test_segments_give_up_once_the_hook_has_nothing_more(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    data = make_data(16 * MiB, 5)
+    fault_server.add("f.bin", data)
+    first = fault_server.sign("f.bin")
+    calls: list[str] = []
+
+    def once(failed: str) -> str | None:
+        calls.append(failed)
+        return fault_server.sign("f.bin") if len(calls) == 1 else None
+
+    def expire_twice(event: ProgressEvent) -> None:
+        if event.done >= 2 * MiB and not calls:
+            fault_server.expire("f.bin")
+        if event.done >= 8 * MiB and len(calls) == 1:
+            fault_server.expire("f.bin")
+
+    with pytest.raises(AccessDenied) as caught:
+        d.download(first, tmp_path / "f.bin", refresh_url=once, progress=expire_twice)
+    assert len(calls) == 2
+    assert "partial kept" in str(caught.value)
+    sidecar = json.loads((tmp_path / "f.bin.partial.json").read_text())
+    assert sidecar["ranges"]  # a segmented partial: never continued as one stream
+    # The next run resumes the recorded ranges and verifies the whole file.
+    r = d.download(fault_server.sign("f.bin"), tmp_path / "f.bin", sha256=sha(data))
+    assert r.status == "resumed"
+    assert (tmp_path / "f.bin").read_bytes() == data
