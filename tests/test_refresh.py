@@ -218,20 +218,10 @@ def test_segments_refresh_once_and_pick_up_the_new_url(
 ) -> None:
     data = make_data(16 * MiB, 3)
     fault_server.add("f.bin", data)
-    first = fault_server.sign("f.bin")
+    first = fault_server.sign("f.bin", serves=2 * MiB)  # then every request with it is refused
     hook = Refresher(fault_server, "f.bin", delay=0.3)
-    expired = threading.Event()
-
-    def expire_once(event: ProgressEvent) -> None:
-        if event.done >= 2 * MiB and not expired.is_set():
-            expired.set()
-            fault_server.expire("f.bin")  # every segment's next request is refused
-
-    r = d.download(
-        first, tmp_path / "f.bin", sha256=sha(data), refresh_url=hook, progress=expire_once
-    )
+    r = d.download(first, tmp_path / "f.bin", sha256=sha(data), refresh_url=hook)
     assert (tmp_path / "f.bin").read_bytes() == data
-    assert expired.is_set()
     assert len(hook.calls) == 1  # one refresh for all the connections
     requests = gets(fault_server, "f.bin")
     old, new = signature(first), signature(hook.issued[0])
@@ -414,21 +404,15 @@ def test_segments_give_up_once_the_hook_has_nothing_more(
 ) -> None:
     data = make_data(16 * MiB, 5)
     fault_server.add("f.bin", data)
-    first = fault_server.sign("f.bin")
+    first = fault_server.sign("f.bin", serves=2 * MiB)
     calls: list[str] = []
 
     def once(failed: str) -> str | None:
         calls.append(failed)
-        return fault_server.sign("f.bin") if len(calls) == 1 else None
-
-    def expire_twice(event: ProgressEvent) -> None:
-        if event.done >= 2 * MiB and not calls:
-            fault_server.expire("f.bin")
-        if event.done >= 8 * MiB and len(calls) == 1:
-            fault_server.expire("f.bin")
+        return fault_server.sign("f.bin", serves=4 * MiB) if len(calls) == 1 else None
 
     with pytest.raises(AccessDenied) as caught:
-        d.download(first, tmp_path / "f.bin", refresh_url=once, progress=expire_twice)
+        d.download(first, tmp_path / "f.bin", refresh_url=once)
     assert len(calls) == 2
     assert "partial kept" in str(caught.value)
     sidecar = json.loads((tmp_path / "f.bin.partial.json").read_text())
