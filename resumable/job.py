@@ -365,9 +365,11 @@ class Job:
             return False
         if not (entry.etag or entry.version):
             return True  # nothing to compare with: fetch again to be sure
-        source = self._d._source(_scheme(work.item.url))
-        url = work.item.url
-        remote = self._d.retry.call(lambda: source.stat(url), url=url, wake=self._cancel)
+        # Through a transfer's stat: retried, and refreshed or failed over like a download.
+        probe = self._d._prepare(
+            work.item.url, self.dest_dir / work.rel, mirrors=work.item.mirrors, cancel=self._cancel
+        )
+        remote = probe._stat()
         changed = (entry.version or None, entry.etag) != (remote.version or None, remote.etag)
         return changed or remote.size != entry.size
 

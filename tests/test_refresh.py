@@ -421,3 +421,25 @@ def test_segments_give_up_once_the_hook_has_nothing_more(
     r = d.download(fault_server.sign("f.bin"), tmp_path / "f.bin", sha256=sha(data))
     assert r.status == "resumed"
     assert (tmp_path / "f.bin").read_bytes() == data
+
+
+def test_sync_checks_an_expired_url_through_the_hook(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    data = make_data(SIZE)
+    fault_server.add("f.bin", data)
+    url = fault_server.sign("f.bin")
+    hook = Refresher(fault_server, "f.bin")
+    policy = RetryPolicy(attempts=3, backoff=0.0, jitter=0)
+    with ResumableDownloader(retry=policy, refresh_url=hook) as d:
+        d.download_many([url], tmp_path, sync=True).raise_for_errors()
+        fault_server.expire("f.bin")
+        again = d.download_many([url], tmp_path, sync=True)  # asks whether f.bin changed
+    again.raise_for_errors()
+    assert [r.status for r in again.ok] == ["skipped"]
+    assert len(hook.calls) == 1
+    assert [(r.method, r.status) for r in fault_server.requests_for("f.bin")][-3:] == [
+        ("HEAD", 403),
+        ("GET", 403),
+        ("HEAD", 200),
+    ]
