@@ -197,3 +197,12 @@ def test_a_mirror_may_use_another_scheme(
     r = d.download(primary, tmp_path / "f.bin", mirrors=[backup], sha256=sha(data), connections=1)
     assert (tmp_path / "f.bin").read_bytes() == data
     assert r.bytes_transferred == SIZE  # continued at 120 kB, guarded by the digest
+
+
+def test_plan_asks_the_mirror_for_the_size(
+    fault_server: FaultServer, mirror: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    item = Item(fault_server.url_for("f.bin"), mirrors=[mirror.add("f.bin", make_data(SIZE))])
+    plan = d.plan([item], tmp_path)
+    assert (plan.to_fetch, plan.fetch_bytes, plan.failed) == (1, SIZE, [])
+    assert [r.method for r in mirror.requests_for("f.bin")] == ["HEAD"]
