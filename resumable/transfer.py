@@ -118,7 +118,7 @@ class Transfer:
         self.d = downloader
         # The URL to request (refreshed, or a mirror); ``url`` stays the object's name.
         self.locator = locator or Locator([url], [source])
-        self.target = self.locator.current()
+        self.target = Target(url, source, 0)  # the request in flight (set by each attempt)
         self.loose = False  # a mirror took over: adopt its validators at the next answer
         self.final = False  # the segment engine already tried every URL: nothing left
         self.connections = connections
