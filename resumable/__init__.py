@@ -34,6 +34,7 @@ from .errors import (
     StallTimeout,
     TransientError,
     UnsafeArchive,
+    UntrustedCertificate,
     VerificationError,
 )
 from .extract import (
@@ -98,6 +99,7 @@ __all__ = [
     "TransientError",
     "UnsafeArchive",
     "Untar",
+    "UntrustedCertificate",
     "Unzip",
     "VerificationError",
     "__version__",

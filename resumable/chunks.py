@@ -95,6 +95,7 @@ class Task:
     sha256: str | None = None
     checksum: str | Sequence[str] | None = None
     refresh: bool = False
+    mirrors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,7 @@ def _one(
             progress=reporter,
             cancel=cancel,
             refresh=task.refresh,
+            mirrors=task.mirrors,
             sync_dir=renamed_in.add,  # set.add is atomic under the GIL
         )
         result = transfer.run()

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import InvalidArgument, LocalError
 from .limits import HostSlots, TokenBucket
+from .locator import Locator, RefreshURL
 from .progress import ProgressCallback, null_progress
 from .retry import RetryPolicy, Timeouts
 from .sources import Source, SourceConfig, source_class
@@ -72,6 +73,12 @@ class ResumableDownloader:
         segment_threshold: the size from which a file is downloaded in segments.
         sources: source instances to use for some URL schemes instead of the registered
             classes, e.g. ``{"mem": MemorySource(...)}`` from :mod:`resumable.testing`.
+        verify: TLS verification for HTTP(S): ``True`` (the default: the system bundle, or
+            ``REQUESTS_CA_BUNDLE``), the path of a CA bundle (a private CA), or ``False``.
+        refresh_url: ``refresh_url(failed_url) -> str | None``, called when a URL is refused
+            (401/403, or 400 as GCS answers an expired signature) to get a fresh signed URL
+            for the same object; the download goes on from the same offset. See
+            :mod:`resumable.locator`.
     """
 
     def __init__(
@@ -91,6 +98,8 @@ class ResumableDownloader:
         limit_bph: int | None = None,
         max_per_host: int | None = None,
         max_connections: int | None = None,
+        verify: bool | str | os.PathLike[str] = True,
+        refresh_url: RefreshURL | None = None,
     ) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise InvalidArgument(f"workers must be a positive integer, got {workers!r}")
@@ -108,6 +117,10 @@ class ResumableDownloader:
         self.locking = locking
         self.block_size = block_size
         self.segment_threshold = segment_threshold
+        if not isinstance(verify, (bool, str, os.PathLike)):
+            raise InvalidArgument(f"verify must be a bool or a CA bundle path, got {verify!r}")
+        _check_refresh(refresh_url)
+        self.refresh_url = refresh_url
         self._buckets = [
             bucket
             for bucket in (
@@ -122,6 +135,7 @@ class ResumableDownloader:
             max_connections=max(workers * (connections or AUTO_CONNECTIONS), 16),
             storage_options=dict(storage_options or {}),
             headers=dict(headers or {}),
+            verify=verify,
         )
         self._sources: dict[type[Any], Source] = {}
         self._given = {scheme.lower(): source for scheme, source in (sources or {}).items()}
@@ -138,6 +152,8 @@ class ResumableDownloader:
         progress: ProgressCallback | None = None,
         connections: int | None = None,
         process: Processor | None = None,
+        mirrors: Sequence[str] = (),
+        refresh_url: RefreshURL | None = None,
     ) -> DownloadResult:
         """Download ``url`` to ``dest``, resuming a partial from an earlier call.
 
@@ -153,6 +169,10 @@ class ResumableDownloader:
                 ``Decompress()`` (see :mod:`resumable.extract`); runs once per version of the
                 file, recorded in ``dest.extracted.json``; the result's ``extracted`` says
                 what it produced.
+            mirrors: other URLs of the same object, tried in order when the current one fails
+                for good (404, 403, another 4xx, retries exhausted); the download goes on from
+                the same offset. ``url`` names the file in the sidecar, results and errors.
+            refresh_url: a fresh-URL hook for this download (default: the downloader's).
 
         Returns:
             A :class:`DownloadResult`; ``dest`` holds the complete, verified file (unless a
@@ -183,6 +203,8 @@ class ResumableDownloader:
                 checksum=checksum,
                 progress=progress,
                 connections=connections,
+                mirrors=mirrors,
+                refresh_url=refresh_url,
             )
         job = self._prepare(
             url,
@@ -192,6 +214,8 @@ class ResumableDownloader:
             checksum=checksum,
             progress=progress,
             connections=connections,
+            mirrors=mirrors,
+            refresh_url=refresh_url,
         )
         return job.run()
 
@@ -209,12 +233,18 @@ class ResumableDownloader:
         refresh: bool = False,
         sync_dir: Callable[[Path], None] | None = None,
         direct: bool = True,
+        mirrors: Sequence[str] = (),
+        refresh_url: RefreshURL | None = None,
     ) -> Transfer:
         """Validate one download (before any traffic) and set it up; the batch layer adds
         ``cancel`` (a job's stop flag), ``refresh`` (fetch even if ``dest`` looks complete) and
         ``sync_dir`` (it fsyncs each directory once, at the end); ``direct=False`` keeps even a
         small file in ``D.partial`` (a streaming extractor reads it as it grows)."""
         scheme = _check_url(url, self._given)
+        if isinstance(mirrors, str) or not isinstance(mirrors, Sequence):
+            raise InvalidArgument(f"mirrors must be a list of URLs, got {mirrors!r}")
+        schemes = [_check_url(mirror, self._given) for mirror in mirrors]
+        _check_refresh(refresh_url)
         target = _check_dest(dest)
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise InvalidArgument(f"size must be a non-negative integer, got {size!r}")
@@ -223,6 +253,11 @@ class ResumableDownloader:
         source = self._source(scheme)
         automatic = getattr(source, "automatic_connections", AUTO_CONNECTIONS)
         wanted = connections or self.connections or automatic
+        locator = Locator(
+            [url, *mirrors],
+            [source, *(self._source(other) for other in schemes)],
+            refresh_url or self.refresh_url,
+        )
         return Transfer(
             self,
             source,
@@ -236,6 +271,7 @@ class ResumableDownloader:
             refresh=refresh,
             sync_dir=sync_dir,
             direct=direct,
+            locator=locator,
         )
 
     # -- batches (the batch layer sits above this module: imported when used) -----------------
@@ -364,6 +400,8 @@ def download(
     progress: ProgressCallback | None = None,
     connections: int | None = None,
     process: Processor | None = None,
+    mirrors: Sequence[str] = (),
+    refresh_url: RefreshURL | None = None,
 ) -> DownloadResult:
     """Download one file with a shared default :class:`ResumableDownloader`.
 
@@ -384,7 +422,14 @@ def download(
         progress=progress,
         connections=connections,
         process=process,
+        mirrors=mirrors,
+        refresh_url=refresh_url,
     )
+
+
+def _check_refresh(refresh_url: object) -> None:
+    if refresh_url is not None and not callable(refresh_url):
+        raise InvalidArgument(f"refresh_url must be a callable or None, got {refresh_url!r}")
 
 
 def _check_url(url: object, given: Mapping[str, Source]) -> str:

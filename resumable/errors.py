@@ -6,7 +6,9 @@
     ├── InvalidArgument              (also ValueError)   bad input, found before any network use
     ├── SourceNotFound               (also FileNotFoundError)   404/410, missing object
     ├── AccessDenied                 (also PermissionError)     401/403, denied by the store
-    ├── RemoteError                  a permanent answer we cannot use (other 4xx, redirect loop)
+    ├── RemoteError                  a permanent answer we cannot use (other 4xx, redirect loop,
+    │   │                            a redirect to a non-HTTP(S) URL)
+    │   └── UntrustedCertificate     the server's TLS certificate failed verification
     ├── TransientError               retried under the RetryPolicy
     │   ├── ConnectionFailed         (also ConnectionError)   refused, reset, cut mid-body
     │   ├── StallTimeout             (also TimeoutError)      no byte for ``Timeouts.stall`` seconds
@@ -72,9 +74,11 @@ __all__ = [
     "StallTimeout",
     "TransientError",
     "UnsafeArchive",
+    "UntrustedCertificate",
     "VerificationError",
     "identity",
     "redact",
+    "redact_text",
 ]
 
 # Query parameters that carry secrets in signed URLs: AWS SigV4/V2, GCS V4 and V2, Azure SAS,
@@ -82,7 +86,7 @@ __all__ = [
 _SECRET_PARAMS = re.compile(
     r"^(x-amz-(signature|credential|security-token)|x-goog-(signature|credential)"
     r"|signature|sig|se|skoid|sktid|token|access_token|api[-_]?key|key|password|secret"
-    r"|policy|key-pair-id|awsaccesskeyid|googleaccessid)$",
+    r"|policy|key-pair-id|awsaccesskeyid|googleaccessid|oh)$",  # oh: Meta's CDN signature
     re.IGNORECASE,
 )
 REDACTED = "REDACTED"
@@ -122,6 +126,38 @@ def redact(url: str) -> str:
                 [(k, REDACTED if _SECRET_PARAMS.match(k) else v) for k, v in pairs], safe="/:"
             )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_TEXT_USERINFO = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s@:?#]*)(?P<pw>:[^/\s@?#]*)?@"
+)
+_TEXT_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s?\"'<>]+)=(?P<value>[^&;#\s\"'<>]*)")
+_TEXT_AUTH = re.compile(
+    r"(?P<name>(?:proxy-)?authorization|x-amz-security-token)(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
+    r"(?P<value>[^\"'\r\n,}]+)",
+    re.IGNORECASE,
+)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every credential that looks like part of a URL or a header replaced.
+
+    For free text that may quote URLs or request lines: third-party exception messages and log
+    records (urllib3 logs ``"GET /k?X-Amz-Signature=... HTTP/1.1"`` at DEBUG). Passwords in
+    ``scheme://user:password@``, the values of the query parameters :func:`redact` hides, and
+    ``Authorization`` header values become ``REDACTED``.
+    """
+    text = _TEXT_USERINFO.sub(
+        lambda m: (
+            f"{m['scheme']}{m['user']}:{REDACTED}@" if m["pw"] else f"{m['scheme']}{REDACTED}@"
+        ),
+        text,
+    )
+    text = _TEXT_PARAM.sub(
+        lambda m: f"{m['sep']}{m['name']}={REDACTED}" if _SECRET_PARAMS.match(m["name"]) else m[0],
+        text,
+    )
+    return _TEXT_AUTH.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
 
 
 # Query parameters that change each time a URL is signed again; they do not identify the object.
@@ -214,6 +250,14 @@ class RemoteError(ResumableError):
     def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
         super().__init__(message, url=url)
         self.status = status
+
+
+class UntrustedCertificate(RemoteError):
+    """The server's TLS certificate failed verification (unknown issuer, wrong host, expired).
+
+    Not retried: the same certificate would fail again. Verification is on by default; give the
+    private CA's bundle with ``ResumableDownloader(verify="/path/to/ca.pem")``.
+    """
 
 
 class TransientError(ResumableError):

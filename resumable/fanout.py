@@ -72,6 +72,8 @@ def spec_of(downloader: ResumableDownloader) -> DownloaderSpec:
         "limit_bph": downloader.limit_bph,
         "max_per_host": downloader.slots.per_host,
         "max_connections": downloader.slots.total,
+        "verify": downloader._config.verify,
+        "refresh_url": downloader.refresh_url,  # must pickle (a module-level function)
     }
     with _lock:
         registry = tuple(
@@ -200,7 +202,16 @@ class FanoutJob(Job):
             return None
         dest, refresh = admitted
         item = work.item
-        return Task(key, item.url, str(dest), item.size, item.sha256, item.checksum, refresh)
+        return Task(
+            key,
+            item.url,
+            str(dest),
+            item.size,
+            item.sha256,
+            item.checksum,
+            refresh,
+            tuple(item.mirrors),
+        )
 
     def _submit(
         self,

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from .errors import InvalidArgument, ResumableError, identity
+from .errors import InvalidArgument, ResumableError, identity, redact
 from .sources import RemoteInfo
 from .templates import Link, has_template, iter_expand
 
@@ -43,6 +43,11 @@ class Item:
         checksum: ``"<algorithm>:<hex>"`` or several.
         process: what to do with this file once verified (``Untar(...)``, ``Unzip(...)``,
             ``Decompress()``, see :mod:`resumable.extract`); overrides the batch's ``process``.
+        mirrors: other URLs of the same object (same bytes, same expected digest), tried in
+            order when the current URL fails for good; the download goes on from the same
+            offset. ``url`` names the file (destination, ledger, results).
+
+    The repr shows the URLs redacted (they may be signed); the attributes hold them as given.
     """
 
     url: str
@@ -51,6 +56,24 @@ class Item:
     sha256: str | None = None
     checksum: str | Sequence[str] | None = None
     process: Processor | None = None
+    mirrors: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.mirrors, str) or not isinstance(self.mirrors, Sequence):
+            raise InvalidArgument(
+                f"Item.mirrors must be a list of URLs, got {self.mirrors!r}", url=self.url
+            )
+        object.__setattr__(self, "mirrors", tuple(self.mirrors))
+
+    def __repr__(self) -> str:
+        fields = [f"url={redact(self.url)!r}"]
+        for name in ("dest", "size", "sha256", "checksum", "process"):
+            value = getattr(self, name)
+            if value is not None:
+                fields.append(f"{name}={value!r}")
+        if self.mirrors:
+            fields.append(f"mirrors={[redact(m) for m in self.mirrors]!r}")
+        return f"Item({', '.join(fields)})"
 
 
 @dataclass(frozen=True)

@@ -418,6 +418,7 @@ class Job:
             connections=1 if streamed else None,
             sync_dir=self._defer_sync,
             direct=not streamed,
+            mirrors=item.mirrors,
         )
         return download.run(), download.info
 
@@ -468,9 +469,11 @@ class Job:
             return False
         if not (entry.etag or entry.version or entry.last_modified):
             return True  # nothing to compare with: fetch again to be sure
-        source = self._d._source(_scheme(work.item.url))
-        url = work.item.url
-        remote = self._d.retry.call(lambda: source.stat(url), url=url, wake=self._cancel)
+        # Through a transfer's stat: retried, and refreshed or failed over like a download.
+        probe = self._d._prepare(
+            work.item.url, self._root / work.rel, mirrors=work.item.mirrors, cancel=self._cancel
+        )
+        remote = probe._stat()
         if entry.etag or entry.version:
             before = (entry.version or None, entry.etag)
             changed = before != (remote.version or None, remote.etag)

@@ -63,10 +63,9 @@ def make_plan(downloader: ResumableDownloader, items: Iterable[object], dest_dir
             if known and entry is not None and entry.unchanged_on_disk(dest):
                 return entry.size, True
             size = work.item.size
-            if size is None:
-                source = downloader._source(work.item.url.split(":", 1)[0])
-                url = work.item.url
-                size = downloader.retry.call(lambda: source.stat(url), url=url).size
+            if size is None:  # a transfer's stat: retried, refreshed, failed over to mirrors
+                probe = downloader._prepare(work.item.url, dest, mirrors=work.item.mirrors)
+                size = probe._stat().size
             present = dest.exists() and size is not None and dest.stat().st_size == size
             return size, present
 

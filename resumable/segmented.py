@@ -33,7 +33,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ProtocolMismatch, ResumableError, TransientError
+from .errors import ProtocolMismatch, ResumableError, RetriesExhausted, TransientError
+from .locator import PERMANENT, Locator, Target
 from .partial import Partial
 from .ranges import RangeSet
 from .retry import RetryPolicy
@@ -133,6 +134,8 @@ class SegmentedFetch:
 
     Args:
         source, url, info: where the object is and which version (every request pins ``info``).
+        locator: the URL to request now, shared by every connection (a refreshed signed URL or
+            a mirror replaces it once for all; see :mod:`resumable.locator`). Default: ``url``.
         partial: the open ``.partial`` (preallocated here).
         written: ranges already on disk and recorded (from the sidecar, on resume).
         digests: updated in file order by the hash frontier.
@@ -164,10 +167,12 @@ class SegmentedFetch:
         first_body: Body | None = None,
         meter: Callable[[int], None] = lambda amount: None,
         extra_slot: Callable[[], Callable[[], None] | None] = lambda: lambda: None,
+        locator: Locator | None = None,
     ) -> None:
         if info.size is None:
             raise ValueError("a segmented download needs the object's size")
         self.source, self.url, self.info = source, url, info
+        self.locator = locator or Locator([url], [source])
         self.size = info.size
         self.partial = partial
         self.written = written
@@ -316,25 +321,44 @@ class SegmentedFetch:
         budget = self.policy.budget()
         while piece.pos < piece.end and not self._stop.is_set():
             before = piece.pos
+            target = self.locator.current()
             try:
                 if body is None:
-                    body = self.source.open(self.url, piece.pos, piece.end, expect=self.info)
+                    body = target.source.open(target.url, piece.pos, piece.end, expect=self.info)
                 try:
                     self._check(body, piece)
+                    self.locator.succeeded(target)
                     self._stream(body, piece)
                 finally:
                     body.close()
                     body = None
             except TransientError as exc:
-                if piece.pos > before:
-                    budget, wait = budget.interrupted(exc)
-                else:
-                    budget, wait = budget.failed(exc, url=self.url)
+                try:
+                    if piece.pos > before:
+                        budget, wait = budget.interrupted(exc)
+                    else:
+                        budget, wait = budget.failed(exc, url=self.url)
+                except RetriesExhausted as gave_up:
+                    self._recover(gave_up, target)
+                    budget = self.policy.budget()
+                    continue
                 log.info("segment at byte %d: retrying in %.1fs after: %s", piece.pos, wait, exc)
-                with self._cond:
-                    self._retries.append((exc, wait))
-                    self._cond.notify_all()
+                self._report_retry(exc, wait)
                 self.policy.wait(wait, self._stop)
+            except PERMANENT as exc:
+                self._recover(exc, target)
+                budget = self.policy.budget()
+
+    def _recover(self, exc: ResumableError, target: Target) -> None:
+        """Move to a refreshed URL or a mirror (once for all connections), or raise ``exc``."""
+        if not self.locator.recover(exc, target):
+            raise exc
+        self._report_retry(exc, 0.0)
+
+    def _report_retry(self, exc: BaseException, wait: float) -> None:
+        with self._cond:
+            self._retries.append((exc, wait))
+            self._cond.notify_all()
 
     def _check(self, body: Body, piece: _Piece) -> None:
         changed = self.info.differs_from(body.info)

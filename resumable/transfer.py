@@ -22,11 +22,12 @@ module imports requests, fsspec or tqdm.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -36,11 +37,13 @@ from .errors import (
     LocalError,
     ProtocolMismatch,
     ResumableError,
+    RetriesExhausted,
     TransientError,
     VerificationError,
     identity,
     redact,
 )
+from .locator import PERMANENT, Locator, Target
 from .partial import Flusher, Partial
 from .private import PrivateFile
 from .progress import EventKind, ProgressCallback, ProgressEvent
@@ -119,10 +122,16 @@ class Transfer:
         refresh: bool = False,
         sync_dir: Callable[[Path], None] | None = None,
         direct: bool = True,
+        locator: Locator | None = None,
     ) -> None:
         self.d = downloader
         self.direct = direct  # may take the direct path (a streaming reader needs D.partial)
         self.sync_dir = sync_dir  # replaces the directory fsync after a rename (batches)
+        # The URL to request (refreshed, or a mirror); ``url`` stays the object's name.
+        self.locator = locator or Locator([url], [source])
+        self.target = Target(url, source, 0)  # the request in flight (set by each attempt)
+        self.loose = False  # a mirror took over: adopt its validators at the next answer
+        self.final = False  # the segment engine already tried every URL: nothing left
         self.connections = connections
         self.cancel = cancel
         self.refresh = refresh
@@ -149,6 +158,8 @@ class Transfer:
         self.cleaned = False  # an error was reported and the partial tidied
         self.named = False  # the .partial protocol is in use (the direct path touches no partial)
         self.direct_progressed = False  # the direct attempt received bytes before it failed
+        self.kept: tuple[PrivateFile, RemoteInfo] | None = None  # those bytes, to resume from
+        self.adopted = False  # D.partial starts with them
 
     # -- entry ----------------------------------------------------------------------------------
 
@@ -167,6 +178,8 @@ class Transfer:
         finally:
             self.hasher.close()
             self.partial.close()
+            if self.kept is not None:
+                self.kept[0].discard()
 
     @contextlib.contextmanager
     def _cleanup_on_error(self) -> Iterator[None]:
@@ -193,7 +206,33 @@ class Transfer:
             if skipped is not None:
                 return skipped
             with self.d.slots.hold(self.host, self.cancel):
+                self._adopt_kept()
                 return self._download(first_error=handoff)
+
+    def _adopt_kept(self) -> None:
+        """Make the bytes a failed direct attempt received the start of ``D.partial``.
+
+        ``link`` rather than ``rename``: it fails if ``D.partial`` exists (a writer without a
+        working lock), where a rename would replace that writer's bytes. The sidecar then
+        claims the partial, with the validators the bytes were received under, and
+        :meth:`_open_partial` resumes it like any partial.
+        """
+        if self.kept is None:
+            return
+        private, info = self.kept
+        self.kept = None
+        try:
+            if not self._resumable(info):
+                return  # nothing pins the version: those bytes could not be continued
+            try:
+                os.link(private.path, self.partial.data)
+            except OSError as exc:
+                log.debug("not keeping the direct attempt's bytes for %s: %s", self.dest, exc)
+                return
+            self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
+            self.adopted = True
+        finally:
+            private.discard()
 
     # -- an existing destination -----------------------------------------------------------------
 
@@ -231,15 +270,28 @@ class Transfer:
         return self._result("skipped", size, actual)
 
     def _stat(self) -> RemoteInfo:
-        """``source.stat`` under the retry policy (a HEAD meets 503s like any request)."""
+        """``source.stat`` under the retry policy (a HEAD meets 503s like any request), on a
+        refreshed URL or a mirror when the current one fails for good."""
 
         def retrying(exc: TransientError, wait: float) -> None:
             log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
             self._emit(EventKind.RETRYING, error=exc, wait=wait)
 
-        return self.d.retry.call(
-            lambda: self.source.stat(self.url), url=self.url, on_retry=retrying, wake=self.cancel
-        )
+        while True:
+            target = self.locator.current()
+            try:
+                info = self.d.retry.call(
+                    functools.partial(target.source.stat, target.url),
+                    url=target.url,
+                    on_retry=retrying,
+                    wake=self.cancel,
+                )
+            except PERMANENT as exc:
+                if self._recover(exc, target):
+                    continue
+                raise
+            self.locator.succeeded(target)
+            return info
 
     # -- the direct path: files that fit in one answer -------------------------------------------
 
@@ -271,7 +323,7 @@ class Transfer:
             outcome = self._direct()
             if isinstance(outcome, DownloadResult):
                 return outcome
-            if isinstance(outcome, TransientError):
+            if outcome is None or isinstance(outcome, TransientError):
                 failed: TransientError | None = outcome
             else:
                 with self.partial.locked(self.d.locking, blocking=False) as held:
@@ -283,17 +335,24 @@ class Transfer:
                 failed = None
         return self._under_lock(failed)
 
-    def _direct(self) -> DownloadResult | Body | TransientError:
+    def _direct(self) -> DownloadResult | Body | TransientError | None:
         """Fetch the whole object into a :class:`PrivateFile` if it fits in one block.
 
         Returns the result; or the open answer when the object is larger (the ``.partial``
         protocol continues with it); or the transient error of a failed attempt (the protocol
-        retries, charging it to the budget).
+        retries, charging it to the budget); or ``None`` after a refused URL was replaced (a
+        refreshed signature or a mirror: the protocol starts afresh with it).
         """
+        self.target = target = self.locator.current()
         try:
-            body = self.source.open(self.url)
+            body = target.source.open(target.url)
         except TransientError as exc:
             return exc
+        except PERMANENT as exc:
+            if self._recover(exc, target):
+                return None
+            raise
+        self.locator.succeeded(target)
         info = body.info
         size = info.size
         if body.start != 0 or size is None or size > self.d.block_size or self._segmentable(info):
@@ -310,10 +369,20 @@ class Transfer:
             private.publish(self.sync_dir)
         except TransientError as exc:
             self.direct_progressed = self.offset > 0
-            self.offset = 0  # the bytes go with the private file; the protocol refetches them
+            if private is not None and self.offset > 0:
+                self.kept = (private, info)  # becomes D.partial under the lock (_adopt_kept)
+                private = None
+            self.offset = 0  # what is on disk is decided again under the lock
             self._hash_later()
-            self._emit(EventKind.PROGRESS)
             return exc
+        except VerificationError:
+            raise  # the bytes are wrong: nothing is kept
+        except BaseException:
+            # Ctrl-C, a cancel, a callback's exception: the bytes stay resumable, as a partial.
+            if private is not None and self.offset > 0:
+                self.kept, private = (private, info), None
+                self._adopt_kept()
+            raise
         finally:
             body.close()
             if private is not None:
@@ -352,6 +421,9 @@ class Transfer:
         self, first_body: Body | None = None, first_error: TransientError | None = None
     ) -> DownloadResult:
         self._open_partial()
+        if self.adopted:  # this call's own bytes: "downloaded", not "resumed"
+            self.adopted = False
+            self.resumed_from = 0
         budget = self.d.retry.budget()
         if first_body is not None and (self.offset or self.segments is not None):
             first_body.close()  # a partial appeared meanwhile (a racer that died): resume it
@@ -360,8 +432,14 @@ class Transfer:
             self.started = True
             self._emit(EventKind.STARTED)
         if first_error is not None:  # the direct attempt failed: it counts against the budget
-            budget, wait = self._charge(budget, first_error, progressed=self.direct_progressed)
-            self.d.retry.wait(wait, self.cancel)
+            try:
+                progressed = self.direct_progressed
+                budget, wait = self._charge(budget, first_error, progressed=progressed)
+                self.d.retry.wait(wait, self.cancel)
+            except RetriesExhausted as gave_up:  # attempts=1 and a dead host: a mirror may do
+                if not self._recover(gave_up, self.target):
+                    raise
+                budget = self.d.retry.budget()
         if self.segments is not None:
             try:
                 self._run_segmented(None)
@@ -379,8 +457,18 @@ class Transfer:
                 self._fall_back(fallback)
                 continue
             except TransientError as exc:
-                budget, wait = self._charge(budget, exc, progressed=self.high_water > before)
+                try:
+                    budget, wait = self._charge(budget, exc, progressed=self.high_water > before)
+                except RetriesExhausted as gave_up:  # a dead host: a mirror may do
+                    if not self._recover(gave_up, self.target):
+                        raise
+                    budget = self.d.retry.budget()
+                    continue
                 self.d.retry.wait(wait, self.cancel)
+            except PERMANENT as exc:  # refused for good: a refreshed URL or a mirror may do
+                if self.final or not self._recover(exc, self.target):
+                    raise
+                budget = self.d.retry.budget()
             finally:
                 first_body = None
         return self._finish()
@@ -396,6 +484,20 @@ class Transfer:
         log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
         self._emit(EventKind.RETRYING, error=exc, wait=wait)
         return budget, wait
+
+    def _recover(self, exc: ResumableError, target: Target) -> bool:
+        """Replace the URL that failed with ``exc`` (refresh hook, then mirrors), if possible."""
+        mirror = self.locator.mirror
+        if not self.locator.recover(exc, target):
+            return False
+        if self.locator.mirror != mirror and self.expected and self.info is not None:
+            # Another server's validators (ETag, Last-Modified) differ for the same bytes. The
+            # expected digest guards the splice: keep the size, drop the validators, and adopt
+            # the mirror's at its first answer.
+            self.info = RemoteInfo(url=self.url, size=self.info.size)
+            self.loose = True
+        self._emit(EventKind.RETRYING, error=exc, wait=0.0)
+        return True
 
     def _open_partial(self) -> None:
         """Take over ``D.partial``: resume it if its sidecar proves what it holds, else empty it."""
@@ -441,16 +543,20 @@ class Transfer:
     def _attempt(self, body: Body | None = None) -> None:
         """One request: stream from ``self.offset`` to the end of the object, or raise.
 
-        ``body``: an answer already received for byte 0 (handed over by the direct path).
+        ``body``: an answer already received for byte 0 (handed over by the direct path, whose
+        request ``self.target`` still names).
         """
+        target = self.target
         if body is None:
             if self.offset and not self._resumable(self.info):
                 log.info("%s has no validator to resume against; restarting", self.safe_url)
                 self._reset()
             expect = self.info if self.offset else None
-            body = self.source.open(self.url, start=self.offset, expect=expect)
+            self.target = target = self.locator.current()
+            body = target.source.open(target.url, start=self.offset, expect=expect)
         try:
             self._accept(body)
+            self.locator.succeeded(target)
             if self.offset == 0 and self._segmentable(body.info):
                 self._run_segmented(body)  # the open answer serves the first piece
             else:
@@ -489,6 +595,10 @@ class Transfer:
             self._reset()
             self.high_water = 0
             raise _Restart
+        if self.loose and info.has_validator:  # a mirror's first answer: pin to its version
+            self.loose = False
+            self.info = replace(info, size=info.size if info.size is not None else self._total())
+            self.partial.write_sidecar(self.url, self.info.validators(), self._expected_record())
 
     def _changed(self, info: RemoteInfo) -> bool:
         """Whether ``info`` is provably not the version the partial holds."""
@@ -501,6 +611,7 @@ class Transfer:
         if self.info is None or self.info.validators() != info.validators():
             self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
         self.info = info
+        self.loose = False
         # At offset 0 nothing is hashed yet: now that the size and the provider's checksums are
         # known, pick the hasher (inline for one-block files: no thread to start).
         self._use_provider_checksum(info)
@@ -513,6 +624,7 @@ class Transfer:
         self.partial.truncate(0)
         self.partial.write_sidecar(self.url, {}, self._expected_record())
         self.info = None
+        self.loose = False
         self.segments = None  # whatever comes next starts from an empty file
         self.offset = self.resumed_from = 0
         self._hash_later()
@@ -586,6 +698,7 @@ class Transfer:
         engine = SegmentedFetch(
             source=self.source,
             url=self.url,
+            locator=self.locator,
             info=info,
             partial=self.partial,
             written=written,
@@ -602,6 +715,11 @@ class Transfer:
         )
         try:
             engine.run()
+        except PERMANENT:
+            # Its connections refreshed or failed over already (and its ranges are not a
+            # prefix a single stream could continue): the error is final.
+            self.final = True
+            raise
         finally:
             self.fetched += engine.fetched
         self.hasher = InlineHasher(digests)  # finish() returns what the frontier computed

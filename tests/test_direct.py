@@ -52,9 +52,11 @@ def test_small_file_leaves_nothing_but_the_destination(
     assert request.body_bytes_sent == len(data)
 
 
-def test_interrupted_small_file_leaves_the_old_destination_alone(
+def test_an_interrupted_small_file_keeps_a_partial_and_the_old_destination(
     fault_server: FaultServer, tmp_path: Path
 ) -> None:
+    """Ctrl-C (here from the progress callback) mid-file: the existing destination is not
+    touched and the bytes received become ``D.partial``, which the next call resumes."""
     data = _data(2 * MiB)
     url = fault_server.add("small.bin", data)
     dest = tmp_path / "small.bin"
@@ -68,28 +70,44 @@ def test_interrupted_small_file_leaves_the_old_destination_alone(
     with pytest.raises(KeyboardInterrupt):
         d.download(url, dest, progress=interrupt)
     assert dest.read_bytes() == b"an older file the caller still has"
+    assert _names(tmp_path) == ["small.bin", "small.bin.partial", "small.bin.partial.json"]
+    kept = (tmp_path / "small.bin.partial").stat().st_size
+    assert 0 < kept < len(data)
+    again = d.download(url, dest)
+    assert again.status == "resumed"
+    assert again.bytes_transferred == len(data) - kept
+    assert dest.read_bytes() == data
     assert _names(tmp_path) == ["small.bin"]
-    [get] = [r for r in fault_server.requests_for("small.bin") if r.method == "GET"]
-    assert get.body_bytes_sent > 0  # the interruption came after bytes were received
 
 
 def test_a_cut_hands_over_to_the_partial_protocol_which_resumes(
     fault_server: FaultServer, tmp_path: Path
 ) -> None:
-    """A link that breaks every 700 KiB still delivers a 2 MiB file: after the first cut the
-    download continues as a named partial, resumed from each cut."""
+    """A link that breaks every 700 KiB still delivers a 2 MiB file, nothing fetched twice:
+    the bytes of the cut direct attempt become the start of ``D.partial``, resumed from each
+    cut."""
     data = _data(2 * MiB)
     url = fault_server.add("flaky.bin", data)
-    fault_server.plan("flaky.bin", *[Fault.cut(after=700 * KiB)] * 4)
+    fault_server.plan("flaky.bin", *[Fault.cut(after=700 * KiB)] * 3)
     result = resumable.ResumableDownloader(retry=_fast()).download(url, tmp_path / "flaky.bin")
     assert (tmp_path / "flaky.bin").read_bytes() == data
     log = fault_server.requests_for("flaky.bin")
-    assert [r.fault for r in log][:4] == ["cut"] * 4
-    assert log[0].range is None
-    assert log[1].range is None
-    assert log[2].range == f"bytes={700 * KiB}-"  # from then on, each cut is resumed
-    assert result.status == "downloaded"
+    assert [r.fault for r in log][:2] == ["cut"] * 2
+    assert [r.range for r in log] == [None, f"bytes={700 * KiB}-", f"bytes={1400 * KiB}-"]
+    assert result.status == "downloaded"  # this call's own bytes: not "resumed"
+    assert result.bytes_transferred == len(data)
     assert _names(tmp_path) == ["flaky.bin"]
+
+
+def test_a_cut_without_a_validator_starts_over(fault_server: FaultServer, tmp_path: Path) -> None:
+    """Bytes that nothing pins to a version (no ETag, no Last-Modified, no digest) are not
+    continued: the whole file is fetched again."""
+    data = _data(1 * MiB)
+    url = fault_server.add("plain.bin", data, etag=None, last_modified=False)
+    fault_server.plan("plain.bin", Fault.cut(after=300 * KiB))
+    resumable.ResumableDownloader(retry=_fast()).download(url, tmp_path / "plain.bin")
+    assert (tmp_path / "plain.bin").read_bytes() == data
+    assert [r.range for r in fault_server.requests_for("plain.bin")] == [None, None]
 
 
 def test_a_large_answer_is_continued_not_requested_again(

@@ -52,6 +52,7 @@ EXPECTED = {
     "Timeouts",
     "TqdmProgress",
     "TransientError",
+    "UntrustedCertificate",
     "VerificationError",
     "__version__",
     "download",

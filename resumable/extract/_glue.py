@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, ResumableError
 from ..progress import ProgressCallback, ProgressEvent, null_progress
@@ -51,8 +51,11 @@ def download_one(
     checksum: str | Iterable[str] | None,
     progress: ProgressCallback | None,
     connections: int | None,
+    **locating: Any,
 ) -> DownloadResult:
-    """``ResumableDownloader.download(..., process=...)``; the record is ``A.extracted.json``."""
+    """``ResumableDownloader.download(..., process=...)``; the record is ``A.extracted.json``.
+
+    ``locating``: ``mirrors`` and ``refresh_url``, passed on to the transfer."""
     user = progress or null_progress
     lock = threading.Lock()  # with stream=True two threads report: the user sees one at a time
     observer: list[ProgressCallback | None] = [None]
@@ -76,6 +79,7 @@ def download_one(
         progress=chained,
         connections=1 if getattr(process, "stream", False) else connections,
         direct=not getattr(process, "stream", False),  # the stream reader follows A.partial
+        **locating,
     )
 
     def fetch(watch: ProgressCallback | None) -> tuple[DownloadResult, RemoteInfo | None]:

@@ -20,12 +20,13 @@ time its scheme is used. Third parties register with :func:`register` or an entr
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, redact
 from ..retry import Timeouts
 
 __all__ = [
@@ -60,6 +61,14 @@ class RemoteInfo:
     version: str | None = None
     checksums: Mapping[str, str] = field(default_factory=dict)
     accept_ranges: bool = False
+
+    def __repr__(self) -> str:
+        # The URL may be signed: a repr lands in logs and tracebacks, so it shows it redacted.
+        return (
+            f"RemoteInfo(url={redact(self.url)!r}, size={self.size!r}, etag={self.etag!r}, "
+            f"last_modified={self.last_modified!r}, version={self.version!r}, "
+            f"checksums={dict(self.checksums)!r}, accept_ranges={self.accept_ranges!r})"
+        )
 
     @property
     def strong_etag(self) -> str | None:
@@ -151,12 +160,24 @@ class SourceConfig:
         max_connections: connections a source may keep open to one host (pool size).
         storage_options: per-protocol options, e.g. ``{"s3": {"anon": True}}``.
         headers: extra HTTP headers (e.g. an ``Authorization`` header) for HTTP(S) sources.
+        verify: TLS verification for HTTP(S): ``True`` (default), a CA bundle path, or ``False``.
+
+    The repr names headers and storage options but never shows their values (tokens, keys).
     """
 
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_connections: int = 16
     storage_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    verify: bool | str | os.PathLike[str] = True
+
+    def __repr__(self) -> str:
+        options = {protocol: sorted(opts) for protocol, opts in self.storage_options.items()}
+        return (
+            f"SourceConfig(timeouts={self.timeouts!r}, max_connections={self.max_connections!r}, "
+            f"storage_options=<keys {options}>, headers=<names {sorted(self.headers)}>, "
+            f"verify={self.verify!r})"
+        )
 
 
 _HTTP = "resumable.sources.http:HTTPSource"

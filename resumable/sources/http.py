@@ -14,6 +14,7 @@ Only this module imports requests and urllib3. Three rules shape it:
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import socket
 from collections.abc import Iterator
@@ -35,9 +36,12 @@ from ..errors import (
     ServerBusy,
     SourceNotFound,
     StallTimeout,
+    UntrustedCertificate,
+    redact_text,
 )
 from ..retry import parse_retry_after
 from . import RemoteInfo, SourceConfig
+from ._http_safety import SafeSession, install_log_filter, scrub_chain
 
 __all__ = ["HTTPBody", "HTTPSource"]
 
@@ -63,7 +67,8 @@ class HTTPSource:
         config = config or SourceConfig()
         self._timeout = (config.timeouts.connect, config.timeouts.stall)
         self._stall = config.timeouts.stall
-        session = _Session()
+        install_log_filter()  # urllib3 logs request lines, signatures included, at DEBUG
+        session = _Session(verify=config.verify)
         adapter = HTTPAdapter(
             pool_connections=max(config.max_connections, 1),
             pool_maxsize=max(config.max_connections, 1),
@@ -162,17 +167,17 @@ class HTTPSource:
         self._session.close()
 
 
-class _Session(requests.Session):
-    """A ``requests.Session`` that reads proxy and CA-bundle settings from the environment once
-    per host rather than on every request.
+class _Session(SafeSession):
+    """The safe session (see :mod:`._http_safety`), reading proxy and CA-bundle settings from
+    the environment once per host rather than on every request.
 
     requests scans ``os.environ`` (proxies, ``no_proxy``, ``REQUESTS_CA_BUNDLE``) for each
     request: ~0.3 ms, a third of its per-request cost, paid thousands of times by a batch of
     small files. The environment is read when a host is first used by this downloader.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, verify: bool | str | os.PathLike[str] = True) -> None:
+        super().__init__(verify)
         self._environment: dict[tuple[str, str], Any] = {}
 
     def merge_environment_settings(
@@ -287,6 +292,7 @@ def _translated(url: str, stall: float) -> Iterator[None]:
 
 
 def _translate(exc: Exception, url: str, stall: float) -> NoReturn:
+    scrub_chain(exc)  # it becomes our error's __cause__, which tracebacks print
     e = requests.exceptions
     u = urllib3.exceptions
     if isinstance(exc, e.TooManyRedirects):
@@ -298,7 +304,9 @@ def _translate(exc: Exception, url: str, stall: float) -> NoReturn:
     if _is_timeout(exc):
         raise StallTimeout(f"no data for {stall:g}s", url=url, seconds=stall) from exc
     if isinstance(exc, e.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        raise RemoteError(f"TLS certificate verification failed: {_reason(exc)}", url=url) from exc
+        raise UntrustedCertificate(
+            f"TLS certificate verification failed: {_reason(exc)}", url=url
+        ) from exc
     if isinstance(exc, (e.ContentDecodingError, u.DecodeError)):
         raise ProtocolMismatch(f"undecodable body: {_reason(exc)}", url=url) from exc
     broken = (e.ConnectionError, e.ChunkedEncodingError, u.HTTPError, http.client.HTTPException)
@@ -346,7 +354,7 @@ def _reason(exc: BaseException) -> str:
         exc = inner
     text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
     # requests quotes the URL ("... with url: /path?sig=..."): it may hold credentials.
-    text = re.sub(r"(https?://\S+|with url: \S+)", "<url>", text)
+    text = redact_text(re.sub(r"(https?://\S+|with url: \S+)", "<url>", text))
     if len(text) > 200:
         text = text[:200] + "..."
     return text or type(exc).__name__

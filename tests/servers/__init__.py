@@ -5,6 +5,7 @@
 - :class:`NginxServer`: a real production server (Range, If-Range, strong ETag, throttled
   ``/slow/`` location) started from a private config.
 - :class:`SimpleHTTPServer`: ``python -m http.server``, which ignores Range (always 200).
+- :func:`make_tls`: a ``trustme`` CA and a server certificate, for ``FaultServer(ssl_context=)``.
 - Object-store emulators for the fsspec source: :class:`MotoS3Server` (S3, in-process),
   :class:`GCSEmulator` (GCS, in-process), :class:`AzuriteServer` (Azure Blob, Node process),
   and :class:`Store` adapters that put objects in a fresh bucket of each (plus local files
@@ -27,6 +28,7 @@ from .nginx import AccessLogEntry, NginxServer, nginx_available
 from .ports import ServerStartError, free_port, wait_until_answers
 from .simple import SimpleHTTPServer
 from .stores import AzureStore, GCSStore, LocalStore, MemoryStore, S3Store, Store
+from .tls import TLSFiles, make_tls
 
 
 def make_data(size: int, seed: int = 0) -> bytes:
@@ -56,10 +58,12 @@ __all__ = [
     "ServerStartError",
     "SimpleHTTPServer",
     "Store",
+    "TLSFiles",
     "azurite_available",
     "free_port",
     "gcs_emulator_available",
     "make_data",
+    "make_tls",
     "moto_available",
     "nginx_available",
     "parse_range",

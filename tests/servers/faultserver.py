@@ -12,6 +12,16 @@ that the fault happened instead of assuming it.
 Without faults the server is a small but RFC 9110-correct origin: strong/weak/no ETag,
 Last-Modified, single byte ranges (206/416), If-Range, keep-alive.
 
+Two more behaviours of real deployments:
+
+- **TLS**: ``FaultServer(ssl_context=ctx)`` serves HTTPS (e.g. with a ``trustme`` certificate,
+  see ``servers/tls.py``).
+- **Signed URLs**: :meth:`FaultServer.sign` protects an object like a presigned S3/GCS URL or a
+  CDN link: every request needs a valid signature in a query parameter, else ``403``. A
+  signature can be expired by hand (:meth:`FaultServer.expire`) or after it has served a number
+  of body bytes (the response is then cut there, and the next request with it gets ``403``):
+  a link that expires in the middle of a download.
+
 Usage::
 
     with FaultServer() as srv:
@@ -29,9 +39,11 @@ import email.utils
 import gzip
 import hashlib
 import re
+import secrets
 import select
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import threading
@@ -40,7 +52,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 CHUNK = 64 * 1024
 """Bodies are written in chunks of this size, so cuts and stalls land mid-body."""
@@ -267,6 +279,15 @@ def parse_range(header: str, size: int) -> tuple[int, int] | Literal["unsatisfia
 
 
 @dataclass
+class _Signing:
+    """Signatures issued for one object: token -> body bytes it may still serve (None: any)."""
+
+    param: str
+    valid: dict[str, int | None] = field(default_factory=dict)
+    expired: set[str] = field(default_factory=set)
+
+
+@dataclass
 class _Reply:
     """A fully decided response: what to announce and how to deliver it."""
 
@@ -379,7 +400,7 @@ class _Handler(BaseHTTPRequestHandler):
                 readable, _, _ = select.select([self.connection], [], [], 0)
                 if readable and not self.connection.recv(1, socket.MSG_PEEK):
                     return  # EOF: the client is gone
-            except OSError:
+            except (OSError, ValueError):  # ValueError: TLS sockets refuse MSG_PEEK
                 return
 
     def _deliver(self, reply: _Reply) -> int:
@@ -430,7 +451,9 @@ class FaultServer:
     settle_timeout = 3.0
     """How long :attr:`log` waits for in-flight requests to finish before snapshotting."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl_context = ssl_context
+        self._signed: dict[str, _Signing] = {}
         self._lock = threading.Condition()
         self._objects: dict[str, _Object] = {}
         self._redirects: dict[str, tuple[str, int]] = {}
@@ -455,6 +478,11 @@ class FaultServer:
         self._stopping.clear()
         httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         httpd.owner = self
+        if self._ssl_context is not None:
+            # The handshake happens in the handler thread (first read), not in the accept loop.
+            httpd.socket = self._ssl_context.wrap_socket(
+                httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever,
@@ -493,7 +521,14 @@ class FaultServer:
     def url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("FaultServer is not running")
-        return f"http://127.0.0.1:{self._httpd.server_port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._httpd.server_port}"
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("FaultServer is not running")
+        return self._httpd.server_port
 
     def url_for(self, name: str) -> str:
         return f"{self.url}/{quote(name)}"
@@ -547,6 +582,34 @@ class FaultServer:
             self._redirects[name] = (location, code)
         return self.url_for(name)
 
+    def sign(
+        self,
+        name: str,
+        *,
+        param: str = "X-Amz-Signature",
+        serves: int | None = None,
+        query: dict[str, str] | None = None,
+    ) -> str:
+        """Require a signature for ``name`` from now on, and return a URL with a new one.
+
+        Requests (HEAD too) without a valid ``param`` get ``403 Request has expired``.
+        ``serves``: the signature expires once it has served that many body bytes; the
+        response that reaches the limit is cut there (FIN). ``query``: more parameters to put
+        in the URL (``X-Amz-Date``...), not checked.
+        """
+        token = secrets.token_hex(12)
+        with self._lock:
+            signing = self._signed.setdefault(name, _Signing(param))
+            signing.valid[token] = serves
+        return f"{self.url_for(name)}?{urlencode({**(query or {}), param: token})}"
+
+    def expire(self, name: str) -> None:
+        """Every signature issued so far for ``name`` stops working (403)."""
+        with self._lock:
+            signing = self._signed[name]
+            signing.expired.update(signing.valid)
+            signing.valid.clear()
+
     def plan(self, name: str, *faults: Fault) -> None:
         """Queue ``faults`` for ``name``: the next GETs consume one each, then all is normal."""
         with self._lock:
@@ -563,6 +626,7 @@ class FaultServer:
             self._objects.clear()
             self._redirects.clear()
             self._plans.clear()
+            self._signed.clear()
             self._log.clear()
 
     # -- the request log ---------------------------------------------------------------
@@ -651,6 +715,11 @@ class FaultServer:
         if redirect is not None:
             location, code = redirect
             return _Reply(code, [("Location", location), ("Content-Length", "0")])
+        token = self._signature(handler, name)
+        if token == "":
+            body = b"Request has expired\n"
+            headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            return _Reply(403, headers, body)
         if fault is not None and fault.kind == "status":
             return _status_reply(fault, obj)
         if obj is None:
@@ -667,6 +736,8 @@ class FaultServer:
             ]
             return _Reply(200, headers, body)
         reply = _normal_reply(handler, obj, fault)
+        if token is not None and handler.command == "GET":
+            reply = self._spend(name, token, reply)
         if fault is None:
             return reply
         if fault.kind == "cut":
@@ -678,6 +749,32 @@ class FaultServer:
         if fault.kind == "trickle":
             return replace(reply, rate=fault.rate)
         return reply  # replace, ignore_range, wrong_content_range: handled in _normal_reply
+
+    def _signature(self, handler: _Handler, name: str) -> str | None:
+        """The valid signature of this request; ``""`` if it needs one and has none valid;
+        ``None`` if ``name`` is not signed."""
+        with self._lock:
+            signing = self._signed.get(name)
+            if signing is None:
+                return None
+            values = parse_qs(urlsplit(handler.path).query).get(signing.param, [])
+            token = values[0] if values else ""
+            return token if token in signing.valid else ""
+
+    def _spend(self, name: str, token: str, reply: _Reply) -> _Reply:
+        """Count the body bytes a signature serves; cut the reply where it expires."""
+        with self._lock:
+            signing = self._signed[name]
+            left = signing.valid.get(token)
+            if left is None:
+                return reply
+            length = len(reply.body) if reply.send is None else reply.send
+            if length < left:
+                signing.valid[token] = left - length
+                return reply
+            del signing.valid[token]
+            signing.expired.add(token)
+            return replace(reply, send=left, ending="fin")
 
 
 def _status_reply(fault: Fault, obj: _Object | None) -> _Reply:

@@ -1,0 +1,138 @@
+"""The HTTP source's safety rules: TLS verification, safe redirects, no secret in any text.
+
+Kept apart from :mod:`resumable.sources.http` (the transfer mechanics) because these are policy
+about credentials, and each rule answers a way a signed URL or a token leaks in practice:
+
+- **TLS is verified** (requests' default), and an explicit CA bundle given to the downloader
+  wins over ``REQUESTS_CA_BUNDLE`` (requests lets the environment override a session's
+  ``verify``, so a private CA set in code would silently be ignored).
+- **Redirects stay on HTTP(S).** A ``Location`` with another scheme (``file:``, ``ftp:``,
+  ``gopher:``...) is refused with :class:`~resumable.errors.RemoteError` before any request.
+  requests would raise ``InvalidSchema`` with the target URL in its message. A redirect to
+  another host (or from https to http) drops ``Authorization``: requests'
+  ``Session.rebuild_auth`` does it, and the tests hold it to that.
+- **No secret in text.** urllib3 logs each request line at DEBUG, query string included
+  (``"GET /k?X-Amz-Signature=... HTTP/1.1"``), and requests/urllib3 exceptions quote the URL.
+  A logging filter redacts urllib3's records, and :func:`scrub_chain` redacts the messages of
+  the third-party exceptions chained under ours (``__cause__``), which tracebacks print.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from ..errors import RemoteError, redact_text
+
+__all__ = ["SafeSession", "install_log_filter", "scrub_chain"]
+
+_HTTP_SCHEMES = ("http", "https")
+
+
+class SafeSession(requests.Session):
+    """A ``requests.Session`` that refuses non-HTTP redirects and keeps an explicit ``verify``.
+
+    ``verify``: ``True`` (the system/certifi bundle, or ``REQUESTS_CA_BUNDLE``), a CA bundle
+    file or directory, or ``False`` (no verification; urllib3 warns on every request).
+    """
+
+    def __init__(self, verify: bool | str | os.PathLike[str] = True) -> None:
+        super().__init__()
+        self.verify = os.fspath(verify) if isinstance(verify, os.PathLike) else verify
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        # requests consults REQUESTS_CA_BUNDLE whenever the per-request verify is None/True,
+        # overriding a session-level bundle or False: pass ours explicitly unless it is True.
+        if verify is None and self.verify is not True:
+            verify = self.verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        location: str | None = super().get_redirect_target(resp)
+        if location is not None:
+            scheme = urlsplit(urljoin(resp.url, location)).scheme.lower()
+            if scheme not in _HTTP_SCHEMES:
+                resp.close()
+                raise RemoteError(
+                    f"refused a redirect to a {scheme or 'schemeless'}: URL (only http and https "
+                    "are followed)",
+                    url=resp.url,
+                    status=resp.status_code,
+                )
+        return location
+
+
+class _RedactFilter(logging.Filter):
+    """Rewrites a record's message with :func:`~resumable.errors.redact_text` (never drops)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the handler to report
+            return True
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_FILTER = _RedactFilter()
+_URLLIB3_LOGGERS = (
+    "urllib3",
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+    "requests",
+)
+
+
+def install_log_filter() -> None:
+    """Attach the redacting filter to urllib3's and requests' loggers (idempotent).
+
+    A filter runs only for records logged on its own logger, so each module logger gets it.
+    """
+    names = set(_URLLIB3_LOGGERS) | {
+        name
+        for name in list(logging.Logger.manager.loggerDict)
+        if name.startswith(("urllib3.", "requests."))
+    }
+    for name in names:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+def scrub_chain(exc: BaseException) -> None:
+    """Redact the messages of ``exc`` and every exception it wraps or was caused by, in place.
+
+    requests' ``ConnectionError(MaxRetryError("... with url: /k?sig=..."))`` ends up as the
+    ``__cause__`` of our error; a traceback or ``logging.exception`` prints it.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        with contextlib.suppress(AttributeError, TypeError):  # exotic exception types
+            current.args = tuple(
+                redact_text(arg) if isinstance(arg, str) else arg for arg in current.args
+            )
+        for name in ("url", "reason"):
+            value = getattr(current, name, None)
+            if isinstance(value, str):
+                with contextlib.suppress(AttributeError, TypeError):  # a read-only attribute
+                    setattr(current, name, redact_text(value))
+        nested = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        nested += list(current.args)
+        pending.extend(n for n in nested if isinstance(n, BaseException))
