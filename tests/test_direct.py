@@ -168,3 +168,33 @@ def test_racing_writers_publish_one_correct_file(fault_server: FaultServer, tmp_
     assert all(r.sha256 == digest for r in results)
     assert (tmp_path / "race.bin").read_bytes() == data
     assert _names(tmp_path) == ["race.bin"]
+
+
+def test_plain_requests_reuse_one_connection_and_send_the_session_headers(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Small files from a plain host go straight through urllib3's pool (no requests layer):
+    keep-alive, the User-Agent and Accept-Encoding of every request, custom headers."""
+    for i in range(5):
+        fault_server.add(f"s{i}.bin", _data(10 * KiB, seed=i))
+    d = resumable.ResumableDownloader(headers={"X-Team": "vision"})
+    for i in range(5):
+        d.download(fault_server.url_for(f"s{i}.bin"), tmp_path / f"s{i}.bin")
+    log = [r for r in fault_server.log if r.method == "GET"]
+    assert len(log) == 5
+    assert len({r.conn_id for r in log}) == 1  # one warm connection for the five files
+    for record in log:
+        assert record.header("Accept-Encoding") == "identity"
+        assert (record.header("User-Agent") or "").startswith("resumable/")
+        assert record.header("X-Team") == "vision"
+
+
+def test_credentials_in_the_url_go_through_requests(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """``user:password@host`` becomes Basic auth (requests' job): the plain path steps aside."""
+    url = fault_server.add("auth.bin", _data(10 * KiB))
+    with_user = url.replace("http://", "http://alice:s3cret@")
+    resumable.ResumableDownloader().download(with_user, tmp_path / "auth.bin")
+    [get] = [r for r in fault_server.requests_for("auth.bin") if r.method == "GET"]
+    assert (get.header("Authorization") or "").startswith("Basic ")

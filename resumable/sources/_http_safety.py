@@ -29,7 +29,7 @@ import requests
 
 from ..errors import RemoteError, redact_text
 
-__all__ = ["SafeSession", "install_log_filter", "scrub_chain"]
+__all__ = ["SafeSession", "check_redirect", "install_log_filter", "scrub_chain"]
 
 _HTTP_SCHEMES = ("http", "https")
 
@@ -57,16 +57,24 @@ class SafeSession(requests.Session):
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         location: str | None = super().get_redirect_target(resp)
         if location is not None:
-            scheme = urlsplit(urljoin(resp.url, location)).scheme.lower()
-            if scheme not in _HTTP_SCHEMES:
+            try:
+                check_redirect(resp.url, location, resp.status_code)
+            except RemoteError:
                 resp.close()
-                raise RemoteError(
-                    f"refused a redirect to a {scheme or 'schemeless'}: URL (only http and https "
-                    "are followed)",
-                    url=resp.url,
-                    status=resp.status_code,
-                )
+                raise
         return location
+
+
+def check_redirect(url: str, location: str, status: int) -> None:
+    """Raise :class:`RemoteError` unless ``location`` (relative to ``url``) is http(s)."""
+    scheme = urlsplit(urljoin(url, location)).scheme.lower()
+    if scheme not in _HTTP_SCHEMES:
+        raise RemoteError(
+            f"refused a redirect to a {scheme or 'schemeless'}: URL (only http and https "
+            "are followed)",
+            url=url,
+            status=status,
+        )
 
 
 class _RedactFilter(logging.Filter):
