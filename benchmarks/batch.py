@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import DATA, MiB, record, table
+from common import DATA, MiB, parse, record, table
 from servers import NginxServer, nginx_available
 
 import resumable
@@ -52,7 +52,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--naive", action="store_true", help="also time a requests thread pool")
-    args = parser.parse_args()
+    args = parse(parser, count=20)
     if not nginx_available() or not shutil.which("curl") or not shutil.which("aria2c"):
         print("needs nginx, curl and aria2c (run .ci/install-system-deps)", file=sys.stderr)
         return 2
@@ -146,15 +146,31 @@ def main() -> int:
     vs_aria = ours_median / aria_median
     print(f"\nresumable / curl: {vs_curl:.2f} (target <= 1.5); / aria2c: {vs_aria:.2f} (<= 0.35)")
     scenario = f"{args.count:,} x 256 KiB shards + sha256"
-    common = {"ours_name": "download_many(workers=16)", "runs": times[OURS]}
-    record(f"{scenario} vs curl", ours_median, curl_median, target=1.5,
-           reference_name="xargs -P16 curl", **common)  # fmt: skip
-    record(f"{scenario} vs aria2c", ours_median, aria_median, target=0.35,
-           reference_name="aria2c -j16", **common)  # fmt: skip
+    shared = {"ours_name": "download_many(workers=16)", "runs": times[OURS]}
+    record(
+        f"{scenario} vs curl",
+        ours_median,
+        curl_median,
+        target=1.5,
+        reference_name="xargs -P16 curl",
+        **shared,
+    )
+    record(
+        f"{scenario} vs aria2c",
+        ours_median,
+        aria_median,
+        target=0.35,
+        reference_name="aria2c -j16",
+        **shared,
+    )
     if args.naive:
-        record(f"{scenario}: requests thread pool (for scale)", ours_median,
-               statistics.median(times[NAIVE]), reference_name="requests pool(16) + sha256",
-               **common)  # fmt: skip
+        record(
+            f"{scenario}: requests thread pool (for scale)",
+            ours_median,
+            statistics.median(times[NAIVE]),
+            reference_name="requests pool(16) + sha256",
+            **shared,
+        )
     return 0
 
 

@@ -14,6 +14,7 @@ those lines into the one table ``nox -s bench`` ends with.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -30,8 +31,28 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 MiB = 1 << 20
 DATA = HERE / ".data"
 RESULTS_ENV = "RESUMABLE_BENCH_RESULTS"
+SMOKE = False  # set by parse(--smoke): records are marked as meaningless
 
 Tool = Callable[[str, Path], None]
+
+
+def parse(parser: argparse.ArgumentParser, **smoke: object) -> argparse.Namespace:
+    """Parse the command line; ``--smoke`` sets one round and the tiny ``smoke`` values.
+
+    A smoke run checks that a script (and the nox session) works end to end; its numbers mean
+    nothing, and its records say so (``"smoke": true``, flagged by summary.py).
+    """
+    global SMOKE
+    parser.add_argument(
+        "--smoke", action="store_true", help="one round on tiny sizes: a check, not a measurement"
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        SMOKE = True
+        args.rounds = 1
+        for name, value in smoke.items():
+            setattr(args, name, value)
+    return args
 
 
 def make_file(path: Path, size: int) -> str:
@@ -136,6 +157,7 @@ def record(
         "target_text": target_text,
         "met": met,
         "script": Path(sys.argv[0]).name,
+        "smoke": SMOKE,
         **extra,
     }
     with open(path, "a") as f:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from common import DATA, record
+from common import DATA, parse, record
 
 import resumable
 from resumable.sources import RemoteInfo
@@ -104,7 +104,7 @@ def main() -> int:
     parser.add_argument("--object-size", type=int, default=1024, help="bytes per object")
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)  # dest dir, in the child
-    args = parser.parse_args()
+    args = parse(parser, items=500)
     if args.child is not None:
         child(args.items, args.object_size, args.child, args.workers)
         return 0

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import DATA, MiB, make_file, record, remove
+from common import DATA, MiB, make_file, parse, record, remove
 from servers import NginxServer, nginx_available
 
 import resumable
@@ -308,7 +308,7 @@ def main() -> int:
     parser.add_argument("--kill-at", type=float, default=0.5, help="fraction kept at the kill")
     parser.add_argument("--modes", default="single,segmented", help="single, segmented or both")
     parser.add_argument("--no-reference", action="store_true", help="skip curl and aria2c")
-    args = parser.parse_args()
+    args = parse(parser, size=32, seconds=1.0)
     if not nginx_available():
         print("needs nginx (run .ci/install-system-deps)", file=sys.stderr)
         return 2

@@ -68,6 +68,8 @@ def main() -> int:
     print("|" + "---|" * len(header))
     for row in rows(lines):
         print("| " + " | ".join(row) + " |")
+    if any(r.get("smoke") for r in lines):
+        print("\nSMOKE RUN (--smoke): tiny sizes and one round; these numbers mean nothing.")
     missed = [r["scenario"] for r in lines if r.get("met") is False]
     checked = sum(1 for r in lines if r.get("met") is not None)
     print(f"\n{checked - len(missed)} of {checked} targets met", end="")
