@@ -309,6 +309,9 @@ def main() -> int:
     parser.add_argument("--modes", default="single,segmented", help="single, segmented or both")
     parser.add_argument("--no-reference", action="store_true", help="skip curl and aria2c")
     args = parse(parser, size=32, seconds=1.0)
+    modes = args.modes.split(",")
+    if not modes or any(mode not in MODES for mode in modes):
+        parser.error(f"--modes: a comma-separated list of {', '.join(MODES)}")
     if not nginx_available():
         print("needs nginx (run .ci/install-system-deps)", file=sys.stderr)
         return 2
@@ -321,7 +324,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     dest = out / "resume.bin"
 
-    for mode in args.modes.split(","):
+    for mode in modes:
         connections = MODES[mode]
         tools = [ours(connections, digest)]
         reference = None
