@@ -64,16 +64,38 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against curl and aria2c on a loopback nginx (see docs/benchmarks.md).
+    """Benchmarks against curl, aria2c, requests, boto3 and s3fs (see docs/benchmarks.md).
 
-    ``nox -s bench -- --rounds 7`` passes options to every benchmark script.
+    Every script appends its results to one JSON-lines file (``RESUMABLE_BENCH_RESULTS``) and
+    ``benchmarks/summary.py`` ends the session with one table of scenarios, ratios and targets.
+    ``nox -s bench -- --rounds 7`` passes options to every benchmark script;
+    ``nox -s bench -- --smoke`` runs each once on tiny sizes (checks the chain, measures
+    nothing). A script that
+    lacks its tools (nginx, curl, aria2c) exits 2 and the others still run.
     """
     _system_deps(session)
     session.install("-e", ".", "--group", "test")  # moto, s3fs and boto3 for the S3 benchmark
-    session.run("python", "benchmarks/http_vs_curl.py", "--naive", *session.posargs)
-    session.run("python", "benchmarks/segmented.py", *session.posargs)
-    session.run("python", "benchmarks/batch.py", *session.posargs)
-    session.run("python", "benchmarks/s3.py", *session.posargs)
+    results = os.path.join(session.create_tmp(), "bench-results.jsonl")
+    if os.path.exists(results):
+        os.remove(results)
+    env = {"RESUMABLE_BENCH_RESULTS": results}
+    for script, *options in (
+        ("http_vs_curl.py", "--naive"),
+        ("segmented.py",),
+        ("batch.py", "--naive"),
+        ("resume.py",),
+        ("lazy.py",),
+        ("s3.py",),
+    ):
+        session.run(
+            "python",
+            f"benchmarks/{script}",
+            *options,
+            *session.posargs,
+            env=env,
+            success_codes=[0, 2],
+        )
+    session.run("python", "benchmarks/summary.py", results)
 
 
 @nox.session(python=PYTHON)

@@ -6,11 +6,17 @@ of several rounds, never single runs. Before each timed run the page cache is sy
 curl and aria2c leave their output dirty in memory, and without this the next tool's fsyncs
 would pay for their writeback. Their timings still end before their data is on disk; ours
 include the fsync that makes a promoted file durable.
+
+Each script also appends one JSON line per scenario to the file named by
+``RESUMABLE_BENCH_RESULTS`` (when set) through :func:`record`; ``benchmarks/summary.py`` turns
+those lines into the one table ``nox -s bench`` ends with.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
 import os
 import platform
 import statistics
@@ -24,8 +30,29 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 MiB = 1 << 20
 DATA = HERE / ".data"
+RESULTS_ENV = "RESUMABLE_BENCH_RESULTS"
+SMOKE = False  # set by parse(--smoke): records are marked as meaningless
 
 Tool = Callable[[str, Path], None]
+
+
+def parse(parser: argparse.ArgumentParser, **smoke: object) -> argparse.Namespace:
+    """Parse the command line; ``--smoke`` sets one round and the tiny ``smoke`` values.
+
+    A smoke run checks that a script (and the nox session) works end to end; its numbers mean
+    nothing, and its records say so (``"smoke": true``, flagged by summary.py).
+    """
+    global SMOKE
+    parser.add_argument(
+        "--smoke", action="store_true", help="one round on tiny sizes: a check, not a measurement"
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        SMOKE = True
+        args.rounds = 1
+        for name, value in smoke.items():
+            setattr(args, name, value)
+    return args
 
 
 def make_file(path: Path, size: int) -> str:
@@ -89,3 +116,49 @@ def table(title: str, times: dict[str, list[float]], size: int, reference: str) 
         print(f"{name:<44} {med:>9.2f} {size / med / 1e6:>7.0f} {med / base:>6.2f}  {runs_text}")
     first = next(iter(times))
     return statistics.median(times[first]) / base
+
+
+def record(
+    scenario: str,
+    ours: float,
+    reference: float | None = None,
+    *,
+    target: float | None = None,
+    target_text: str | None = None,
+    unit: str = "s",
+    ours_name: str = "resumable",
+    reference_name: str | None = None,
+    on: str = "ratio",
+    **extra: object,
+) -> None:
+    """Append one scenario's result to ``$RESUMABLE_BENCH_RESULTS`` (nothing when unset).
+
+    ``ours`` and ``reference`` are medians in ``unit``; ``ratio`` is ``ours / reference``. The
+    target is met when ``ratio <= target`` (``on="ratio"``) or ``ours <= target``
+    (``on="value"``, e.g. a peak RSS); ``target=None`` marks a row shown for scale only.
+    """
+    path = os.environ.get(RESULTS_ENV)
+    if not path:
+        return
+    ratio = ours / reference if reference else None
+    checked = ratio if on == "ratio" else ours
+    met = None if target is None or checked is None else checked <= target
+    if target_text is None and target is not None:
+        target_text = f"{'ratio' if on == 'ratio' else unit} <= {target:g}"
+    line = {
+        "scenario": scenario,
+        "ours": ours,
+        "ours_name": ours_name,
+        "reference": reference,
+        "reference_name": reference_name,
+        "unit": unit,
+        "ratio": ratio,
+        "target": target,
+        "target_text": target_text,
+        "met": met,
+        "script": Path(sys.argv[0]).name,
+        "smoke": SMOKE,
+        **extra,
+    }
+    with open(path, "a") as f:
+        f.write(json.dumps(line) + "\n")

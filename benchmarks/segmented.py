@@ -2,11 +2,13 @@
 
     python benchmarks/segmented.py                 # all three, 5 rounds
     python benchmarks/segmented.py --rounds 3 --skip-rss
+    python benchmarks/segmented.py --rounds 1 --small 16 --big 32      # a smoke test
 
-1. 256 MiB from an nginx location limited to 20 MB/s per connection: resumable with 16
-   connections (and SHA-256) against ``aria2c -x16 -s16 -k1M`` (no hash). Target ratio <= 1.05.
-2. 1 GiB unthrottled over loopback: segmented (16 and the automatic 8 connections) must not be
-   slower than one stream.
+1. 256 MiB (``--small``) from an nginx location limited to 20 MB/s per connection: resumable
+   with 16 connections (and SHA-256) against ``aria2c -x16 -s16 -k1M`` (no hash). Target ratio
+   <= 1.05.
+2. 1 GiB (``--big``) unthrottled over loopback: segmented (16 and the automatic 8 connections)
+   must not be slower than one stream (below 64 MiB "automatic" is one stream).
 3. Peak RSS of a 16-connection 1 GiB download, in a child process. Target <= 80 MiB.
 """
 
@@ -20,10 +22,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import DATA, MiB, alternate, make_file, table
+from common import DATA, MiB, alternate, make_file, parse, record, table
 from servers import NginxServer, nginx_available
 
 import resumable
+
+SIXTEEN = "resumable 16 connections + sha256"
+AUTO = "resumable automatic (8) + sha256"
+ONE = "resumable 1 connection + sha256"
+ARIA2C = "aria2c -x16 -s16 -k1M (no hash)"
 
 CHILD = """
 import resource, sys, resumable
@@ -37,16 +44,20 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--rss-only", action="store_true", help="only the peak-memory runs")
-    args = parser.parse_args()
+    parser.add_argument("--small", type=int, default=256, help="MiB, the throttled file")
+    parser.add_argument("--big", type=int, default=1024, help="MiB, unthrottled and RSS file")
+    args = parse(parser, small=8, big=16)
     if not nginx_available() or shutil.which("aria2c") is None:
         print("needs nginx and aria2c (run .ci/install-system-deps)", file=sys.stderr)
         return 2
 
     root = DATA / "www"
-    small, big = 256 * MiB, 1024 * MiB
+    small, big = args.small * MiB, args.big * MiB
+    small_name = f"m{args.small}.bin"
+    big_name = "big.bin" if args.big == 1024 else f"m{args.big}.bin"
     sums = {
-        "m256.bin": make_file(root / "m256.bin", small),
-        "big.bin": make_file(root / "big.bin", big),
+        small_name: make_file(root / small_name, small),
+        big_name: make_file(root / big_name, big),
     }
     out = DATA / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -83,39 +94,52 @@ def main() -> int:
         if not args.rss_only:
             times = alternate(
                 {
-                    "resumable 16 connections + sha256": ours(16, "m256.bin"),
-                    "aria2c -x16 -s16 -k1M (no hash)": aria2c,
+                    SIXTEEN: ours(16, small_name),
+                    ARIA2C: aria2c,
                 },
-                nginx.slow_url("m256.bin"),
+                nginx.slow_url(small_name),
                 dest,
                 small,
                 args.rounds,
             )
             throttled = table(
-                "256 MiB, nginx limit_rate 20m per connection",
-                times,
-                small,
-                "aria2c -x16 -s16 -k1M (no hash)",
+                f"{args.small} MiB, nginx limit_rate 20m per connection", times, small, ARIA2C
+            )
+            record(
+                f"{args.small} MiB throttled 20 MB/s per connection, 16 connections",
+                statistics.median(times[SIXTEEN]),
+                statistics.median(times[ARIA2C]),
+                target=1.05,
+                ours_name="16 connections + sha256",
+                reference_name="aria2c -x16 -s16",
+                runs=times[SIXTEEN],
             )
             times = alternate(
                 {
-                    "resumable 16 connections + sha256": ours(16, "big.bin"),
-                    "resumable automatic (8) + sha256": ours(None, "big.bin"),
-                    "resumable 1 connection + sha256": ours(1, "big.bin"),
+                    SIXTEEN: ours(16, big_name),
+                    AUTO: ours(None, big_name),
+                    ONE: ours(1, big_name),
                 },
-                nginx.url_for("big.bin"),
+                nginx.url_for(big_name),
                 dest,
                 big,
                 args.rounds,
             )
-            unthrottled = table(
-                "1 GiB unthrottled over loopback", times, big, "resumable 1 connection + sha256"
+            unthrottled = table(f"{args.big} MiB unthrottled over loopback", times, big, ONE)
+            record(
+                f"{args.big} MiB unthrottled: segmented (automatic 8) vs one stream",
+                statistics.median(times[AUTO]),
+                statistics.median(times[ONE]),
+                target=1.0,
+                ours_name="automatic (8) + sha256",
+                reference_name="1 connection + sha256",
+                runs=times[AUTO],
             )
         rss: list[float] = []
         for _ in range(0 if args.skip_rss else 3):
             os.sync()  # as for the timed runs: no writeback left over from earlier runs
             proc = subprocess.run(
-                [sys.executable, "-c", CHILD, nginx.url_for("big.bin"), str(dest), sums["big.bin"]],
+                [sys.executable, "-c", CHILD, nginx.url_for(big_name), str(dest), sums[big_name]],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -128,8 +152,18 @@ def main() -> int:
     if rss:
         runs = " ".join(f"{r:.0f}" for r in rss)
         print(
-            f"peak RSS, 16 connections, 1 GiB: median {statistics.median(rss):.0f} MiB, "
+            f"peak RSS, 16 connections, {args.big} MiB: median {statistics.median(rss):.0f} MiB, "
             f"max {max(rss):.0f} MiB (runs {runs}; target <= 80)"
+        )
+        record(
+            f"peak RSS, {args.big} MiB with 16 connections",
+            statistics.median(rss),
+            target=80,
+            target_text="<= 80 MiB",
+            on="value",
+            unit="MiB",
+            ours_name="download(connections=16)",
+            runs=rss,
         )
     return 0
 
