@@ -270,9 +270,18 @@ class Partial:
             raise self._local_error(exc, "truncating the partial") from exc
 
     def check_owner(self) -> None:
-        """Raise :class:`PartialTakenOver` if another writer's token is in the sidecar."""
+        """Raise :class:`PartialTakenOver` if another writer's token is in the sidecar, or the
+        sidecar is gone (another writer published or discarded the partial: our descriptor may
+        now point into its finished file). Called only once this writer has written a sidecar.
+        """
         sidecar = self.read_sidecar()
-        if sidecar is not None and sidecar.owner != self.owner:
+        if sidecar is None:
+            raise PartialTakenOver(
+                f"the sidecar of {self.data} disappeared: another writer published or removed "
+                "the partial (its lock did not hold); stopped to avoid writing into its file",
+                path=str(self.data),
+            )
+        if sidecar.owner != self.owner:
             raise PartialTakenOver(
                 f"another writer took over {self.data} (its lock did not hold); stopped to "
                 "avoid interleaving bytes",
@@ -288,6 +297,11 @@ class Partial:
         self.check_owner()
         try:
             st = os.stat(self.data, follow_symlinks=False)
+        except FileNotFoundError as exc:
+            raise PartialTakenOver(
+                f"{self.data} disappeared: another writer published or removed it",
+                path=str(self.data),
+            ) from exc
         except OSError as exc:
             raise self._local_error(exc, "checking the partial") from exc
         if (st.st_dev, st.st_ino) != self._inode:

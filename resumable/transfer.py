@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 from .errors import (
     Cancelled,
     LocalError,
+    PartialTakenOver,
     ProtocolMismatch,
     ResumableError,
     TransientError,
@@ -146,11 +148,17 @@ class Transfer:
             ) from exc
         with self.partial.locked(self.d.locking):
             try:
-                skipped = None if self.refresh else self._skip_existing()
-                if skipped is not None:
-                    return skipped
-                with self.d.slots.hold(self.host, self.cancel):
-                    return self._download()
+                while True:
+                    skipped = None if self.refresh else self._skip_existing()
+                    if skipped is not None:
+                        return skipped
+                    try:
+                        with self.d.slots.hold(self.host, self.cancel):
+                            return self._download()
+                    except PartialTakenOver as exc:
+                        finished = self._await_other_writer(exc)
+                        if finished is not None:
+                            return finished
             except ResumableError as exc:
                 self._fail(exc)
                 raise
@@ -206,6 +214,38 @@ class Transfer:
         return self.d.retry.call(
             lambda: self.source.stat(self.url), url=self.url, on_retry=retrying, wake=self.cancel
         )
+
+    def _await_other_writer(self, taken: PartialTakenOver) -> DownloadResult | None:
+        """Another process took the partial over: its lock did not hold (NFS, Lustre, or
+        ``locking=False``). Stop writing and let it finish, then report the file it published
+        (``skipped``). If it goes quiet instead (it died), return ``None``: this call takes the
+        partial over again and resumes it.
+
+        Quiet means nothing changed (destination, partial, sidecar) for a stall timeout plus the
+        longest backoff, the longest a live writer can be silent.
+        """
+        log.warning("%s; waiting for the other writer to finish", taken)
+        self.hasher.close()
+        self.partial.close()
+        self.partial = Partial(self.dest)  # a new owner token for a possible take-over
+        self.info, self.segments = None, None
+        quiet = self.d.timeouts.stall + self.d.retry.backoff_max
+        wake = self.cancel or threading.Event()
+        last: object = None
+        since = time.monotonic()
+        while True:
+            state = tuple(_stamp(p) for p in (self.dest, self.partial.data, self.partial.meta))
+            if state[0] is not None and state[1] is None:
+                published = self._skip_existing()
+                if published is not None:
+                    return published
+            if state != last:
+                last, since = state, time.monotonic()
+            elif time.monotonic() - since > quiet:
+                log.warning("the other writer of %s went quiet; taking over", self.partial.data)
+                return None
+            if wake.wait(0.05):
+                raise Cancelled("cancelled", url=self.url)
 
     # -- the download ---------------------------------------------------------------------------
 
@@ -609,3 +649,12 @@ def _known(validators: Mapping[str, Any]) -> dict[str, Any]:
     checksums = validators.get("checksums")
     known["checksums"] = dict(checksums) if isinstance(checksums, Mapping) else {}
     return known
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a writer works on ``path``: inode, size, modification time."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)

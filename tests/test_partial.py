@@ -115,3 +115,19 @@ def test_lock_file_is_removed_once_the_destination_is_complete(tmp_path: Path) -
     with partial.locked():
         pass  # a partial remains: its lock file stays beside it
     assert partial.lockfile.exists()
+
+
+def test_a_writer_stops_when_its_sidecar_disappeared(tmp_path: Path) -> None:
+    """Another writer published (or removed) the partial: our descriptor may point into its
+    finished file, so nothing more may be written through it."""
+    dest = tmp_path / "f.bin"
+    partial = Partial(dest)
+    partial.open()
+    partial.write_sidecar("https://h/f", {}, {})
+    os.replace(partial.data, dest)  # what the other writer's promote does
+    os.unlink(partial.meta)
+    with pytest.raises(PartialTakenOver, match="disappeared"):
+        partial.check_owner()
+    with pytest.raises(PartialTakenOver, match="disappeared"):
+        partial.promote()
+    partial.close()
