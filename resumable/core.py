@@ -158,15 +158,19 @@ class ResumableDownloader:
             The partial is kept (resumable) after every error except a verification failure;
             an existing ``dest`` is never modified by a failed call.
         """
-        job = self._prepare(
-            url,
-            dest,
-            size=size,
-            sha256=sha256,
-            checksum=checksum,
-            progress=progress,
-            connections=connections,
-        )
+        try:
+            job = self._prepare(
+                url,
+                dest,
+                size=size,
+                sha256=sha256,
+                checksum=checksum,
+                progress=progress,
+                connections=connections,
+            )
+        except InvalidArgument as exc:
+            exc.kept = exc.kept or "nothing was fetched and nothing on disk was changed"
+            raise
         return job.run()
 
     def _prepare(

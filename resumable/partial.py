@@ -127,11 +127,13 @@ class Partial:
             log.warning("ignoring unreadable sidecar %s (%s); starting over", self.meta, exc)
             return None
         if version > FORMAT_VERSION:
-            raise LocalError(
+            err = LocalError(
                 f"{self.meta} was written by a newer resumable (format {version}, this one "
                 f"reads {FORMAT_VERSION}); upgrade resumable or delete the .partial files",
                 path=str(self.meta),
             )
+            err.kept = "the partial and its sidecar were left as they are"
+            raise err
         try:
             ranges = raw.get("ranges")
             return Sidecar(
@@ -185,11 +187,15 @@ class Partial:
             fd = os.open(self.data, flags, 0o644)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise LocalError(
+                err = LocalError(
                     f"{self.data} is a symlink; refusing to write through it (remove it)",
                     path=str(self.data),
-                ) from exc
-            raise self._local_error(exc, "opening the partial") from exc
+                )
+            else:
+                err = self._local_error(exc, "opening the partial")
+            # Not "partial kept": whatever is at that path is not ours and was not touched.
+            err.kept = f"nothing was written; {self.data} was left as it is"
+            raise err from exc
         st = os.fstat(fd)
         self._fd = fd
         self._inode = (st.st_dev, st.st_ino)
@@ -327,8 +333,13 @@ class Partial:
         """Remove the partial and its sidecar (nothing worth resuming is in them)."""
         self.close()
         for path in (self.data, self.meta):
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # e.g. EROFS, which Linux reports even for a missing file
+                if os.path.lexists(path):
+                    log.warning("could not remove %s: %s", path, exc.strerror)
 
     def _local_error(self, exc: OSError, doing: str) -> LocalError:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)

@@ -143,9 +143,13 @@ class Transfer:
         try:
             self.dest.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LocalError(
-                f"cannot create {self.dest.parent}: {exc.strerror}", path=str(self.dest.parent)
-            ) from exc
+            # FileExistsError: a file stands where a directory of the path should be.
+            reason = "Not a directory" if isinstance(exc, FileExistsError) else exc.strerror
+            err = LocalError(
+                f"cannot create {self.dest.parent}: {reason}", path=str(self.dest.parent)
+            )
+            err.kept = "nothing was fetched and nothing on disk was changed"
+            raise err from exc
         with self.partial.locked(self.d.locking):
             try:
                 while True:
