@@ -315,6 +315,10 @@ ROWS: list[Row] = [
     ),
 ]
 CELLS = [(row, mode) for row in ROWS for mode in MODES]
+# ``nox -s torture`` runs every cell several times: which segment a fault lands in, and when a
+# stall or a cut meets the other connections, changes from run to run.
+REPEATS = int(os.environ.get("RESUMABLE_REPEATS", "1"))
+RUNS = [(row, mode, n) for row, mode in CELLS for n in range(REPEATS)]
 
 
 @pytest.fixture
@@ -339,7 +343,9 @@ def outcome_text(outcome: str | type[BaseException]) -> str:
 
 
 @pytest.mark.parametrize(
-    ("row", "mode"), CELLS, ids=[f"{row.name.replace(' ', '-')}-{mode}" for row, mode in CELLS]
+    ("row", "mode", "run"),
+    RUNS,
+    ids=[f"{row.name.replace(' ', '-')}-{mode}" + (f"-{n}" if n else "") for row, mode, n in RUNS],
 )
 def test_cell(
     fault_server: FaultServer,
@@ -348,6 +354,7 @@ def test_cell(
     tmp_path: Path,
     row: Row,
     mode: str,
+    run: int,
 ) -> None:
     segmented = mode == "segmented"
     name = "f.bin"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -76,7 +77,11 @@ def race(url: str, dest: Path, mode: str, connections: int) -> list[dict[str, ob
     return reports
 
 
+REPEATS = int(os.environ.get("RESUMABLE_REPEATS", "1"))  # nox -s torture: several races each
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("run", range(REPEATS))
 @pytest.mark.parametrize("connections", [1, 4], ids=["single", "segmented"])
 @pytest.mark.parametrize("mode", ["locked", "unlocked", "broken"])
 def test_eight_processes_one_destination(
@@ -84,6 +89,7 @@ def test_eight_processes_one_destination(
     tmp_path: Path,
     mode: str,
     connections: int,
+    run: int,
 ) -> None:
     nginx: NginxServer = make_nginx(limit_rate="8m")
     data = make_data(4 * MiB, seed=31)
