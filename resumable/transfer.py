@@ -136,6 +136,7 @@ class Transfer:
         self.high_water = 0  # furthest offset reached: retries count as progress only past it
         self.hasher: InlineHasher = InlineHasher(Digests())
         self.callback_failed = False
+        self.yielded = False  # another writer took the partial over (see _await_other_writer)
 
     # -- entry ----------------------------------------------------------------------------------
 
@@ -229,6 +230,7 @@ class Transfer:
         longest backoff, the longest a live writer can be silent.
         """
         log.warning("%s; waiting for the other writer to finish", taken)
+        self.yielded = True  # the partial is the other writer's now: never tidy it away
         self.hasher.close()
         self.partial.close()
         self.partial = Partial(self.dest)  # a new owner token for a possible take-over
@@ -247,6 +249,7 @@ class Transfer:
                 last, since = state, time.monotonic()
             elif time.monotonic() - since > quiet:
                 log.warning("the other writer of %s went quiet; taking over", self.partial.data)
+                self.yielded = False
                 return None
             if wake.wait(0.05):
                 raise Cancelled("cancelled", url=self.url)
@@ -581,7 +584,7 @@ class Transfer:
         return {"size": self.size, **self.expected}
 
     def _tidy(self) -> None:
-        if self._partial_size() == 0:
+        if self._partial_size() == 0 and not self.yielded:
             self.partial.discard()  # an empty partial and its sidecar are only clutter
 
     def _fail(self, exc: ResumableError) -> None:

@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import NginxServer, make_data
+from servers import FaultServer, NginxServer, make_data
+
+import resumable
 
 MiB = 1 << 20
 PROCESSES = 8
@@ -113,3 +115,42 @@ def test_eight_processes_one_destination(
         # The lock saved the work: one process fetched the file, the others skipped it.
         assert sorted(r["status"] for r in reports).count("skipped") == PROCESSES - 1
         assert fetched == len(data)
+
+
+def test_a_writer_that_took_over_and_died_is_taken_over_again(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """The other writer claimed the partial (its token in the sidecar), then went quiet: after a
+    stall timeout plus the longest backoff, this call takes the partial back and resumes it."""
+    data = make_data(8 * MiB, seed=32)
+    url = fault_server.add("f.bin", data)
+    dest = tmp_path / "f.bin"
+    meta = tmp_path / "f.bin.partial.json"
+    claimed: list[int] = []
+
+    def a_dead_writer_claims(event: resumable.ProgressEvent) -> None:
+        if event.done >= MiB and not claimed:
+            record = json.loads(meta.read_text())
+            record["owner"] = "a-writer-that-died"
+            meta.write_text(json.dumps(record))
+            claimed.append(event.done)
+
+    policy = resumable.RetryPolicy(backoff_max=0.2)
+    with resumable.ResumableDownloader(
+        connections=1,
+        locking=False,
+        block_size=64 * 1024,
+        retry=policy,
+        timeouts=resumable.Timeouts(stall=0.5),
+    ) as d:
+        began = time.monotonic()
+        r = d.download(url, dest, progress=a_dead_writer_claims)
+        elapsed = time.monotonic() - began
+    assert claimed
+    assert dest.read_bytes() == data
+    assert r.status == "resumed"  # the bytes on disk were kept, not fetched again
+    gets = [rec for rec in fault_server.requests_for("f.bin") if rec.method == "GET"]
+    assert len(gets) == 2
+    assert gets[1].range is not None
+    assert elapsed >= 0.7  # it waited for the quiet period before taking over
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
