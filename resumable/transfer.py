@@ -238,10 +238,12 @@ class Transfer:
         quiet = self.d.timeouts.stall + self.d.retry.backoff_max
         wake = self.cancel or threading.Event()
         last: object = None
+        checked: object = None  # the destination as last verified (each check may HEAD)
         since = time.monotonic()
         while True:
             state = tuple(_stamp(p) for p in (self.dest, self.partial.data, self.partial.meta))
-            if state[0] is not None and state[1] is None:
+            if state[0] is not None and state[1] is None and state[0] != checked:
+                checked = state[0]
                 published = self._skip_existing()
                 if published is not None:
                     return published
