@@ -322,7 +322,7 @@ class Transfer:
             self._hash_later()
         if on_disk and self.segments is None:
             log.info("resuming %s at byte %d", self.safe_url, on_disk)
-            self.hasher.submit_file(self.partial.data, on_disk)
+            self.hasher.submit_file(self.partial.fd, on_disk)  # by descriptor: see hash_file
 
     def _resumable(self, info: RemoteInfo | None) -> bool:
         """Bytes of ``info``'s version may be continued: a validator pins the version, or an

@@ -58,7 +58,7 @@ class Mode:
 MODES = {
     "http-single": Mode("http", 48 * MiB, 1, 16 * MiB),
     "http-segmented": Mode("http", 128 * MiB, 4, 8 * MiB),
-    "s3-single": Mode("s3", 32 * MiB, 1, 16 * MiB),
+    "s3-single": Mode("s3", 48 * MiB, 1, 16 * MiB),
     "s3-segmented": Mode("s3", 64 * MiB, 4, 8 * MiB),
 }
 
@@ -69,6 +69,7 @@ class Backend:
 
     add: Callable[[str, bytes], str]  # name, data -> URL
     sent: Callable[[str], int]  # name -> bytes the server sent for it so far
+    remove: Callable[[str], None]  # a round's object, once done (moto keeps objects in memory)
     storage_options: dict[str, dict[str, str]]
 
 
@@ -85,7 +86,7 @@ def backend(request: pytest.FixtureRequest, make_nginx) -> Iterator[Backend]:  #
         def sent_http(name: str) -> int:
             return sum(e.body_bytes_sent for e in nginx.access_log_for(name, min_lines=2))
 
-        yield Backend(add_http, sent_http, {})
+        yield Backend(add_http, sent_http, lambda name: (nginx.root / name).unlink(), {})
         return
     moto: MotoS3Server = request.getfixturevalue("moto_s3")
     client = moto.client()
@@ -102,8 +103,11 @@ def backend(request: pytest.FixtureRequest, make_nginx) -> Iterator[Backend]:  #
         def sent_s3(name: str) -> int:
             return proxy.sent - marks[name]  # rounds run one at a time
 
+        def remove_s3(name: str) -> None:
+            client.delete_object(Bucket=bucket, Key=name)
+
         options = {"s3": {"endpoint_url": proxy.url, "key": KEY, "secret": SECRET}}
-        yield Backend(add_s3, sent_s3, options)
+        yield Backend(add_s3, sent_s3, remove_s3, options)
 
 
 @pytest.mark.slow
@@ -152,6 +156,8 @@ def test_kill9_at_random_moments_then_resume(
         statuses.append(r.status)
         print(f"{name_of_mode} round {round_}: {r.status}, server sent {sent / mode.size:.3f}x")
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(name)) == [name]
+        backend.remove(name)
+        dest.unlink()
     overall = total_sent / (mode.size * ROUNDS)
     summary = (
         f"TORTURE {name_of_mode}: {ROUNDS} rounds, 0 failures, "
