@@ -123,7 +123,7 @@ def with_object(etag: str | None) -> Arrange:
 
 
 def replaced(server: FaultServer, name: str, segmented: bool) -> None:
-    new = make_data(SIZE + 1000, seed=99)
+    new = make_data(SIZE, seed=99)  # the same size: only the validators tell the versions apart
     cut = () if segmented else (Fault.cut(after=CUT),)
     server.plan(name, *lead(segmented), *cut, Fault.replace(new))  # type: ignore[arg-type]
 
@@ -187,7 +187,7 @@ ROWS: list[Row] = [
     ),
     Row(
         "ETag change mid-download",
-        "publishes a new version (new ETag and size) between two requests",
+        "publishes a new version of the same size (a new ETag) between two requests",
         replaced,
         seen("replace", 200),
         OK,
