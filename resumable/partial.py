@@ -35,6 +35,7 @@ from .ranges import RangeSet
 __all__ = ["FORMAT_VERSION", "Partial", "Sidecar"]
 
 FORMAT_VERSION = 1
+TMP_SUFFIX = ".tmp"  # sidecar temp files: D.partial.json.<owner token>.tmp
 log = logging.getLogger("resumable")
 
 
@@ -165,15 +166,40 @@ class Partial:
             owner=self.owner,
             ranges=ranges,
         )
-        tmp = self.meta.with_name(f"{self.meta.name}.{self.owner}.tmp")
+        tmp = self.meta.with_name(f"{self.meta.name}.{self.owner}{TMP_SUFFIX}")
         try:
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(sidecar.to_json())
             os.replace(tmp, self.meta)
+        except FileNotFoundError as exc:
+            if self.data.parent.is_dir():  # our temp file was removed: see remove_stale_temps
+                raise PartialTakenOver(
+                    f"another writer took over {self.data} while this one wrote its sidecar",
+                    path=str(self.data),
+                ) from exc
+            raise self._local_error(exc, "writing the sidecar") from exc
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise self._local_error(exc, "writing the sidecar") from exc
+
+    def remove_stale_temps(self) -> None:
+        """Remove sidecar temp files that a killed writer left (``D.partial.json.<token>.tmp``).
+
+        Called when a partial is taken over, since only an interrupted writer leaves one. Without
+        a working lock a live writer's temp file may go too; that writer then finds its sidecar
+        write failing and stops as taken over, which it is.
+        """
+        prefix = self.meta.name + "."
+        try:
+            entries = list(os.scandir(self.meta.parent))
+        except OSError:
+            return
+        for entry in entries:
+            name = entry.name
+            if name.startswith(prefix) and name.endswith(TMP_SUFFIX) and self.owner not in name:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -183,6 +209,7 @@ class Partial:
         ``O_NOFOLLOW``: a ``.partial`` that is a symlink is refused, never written through.
         """
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        existed = os.path.lexists(self.data)
         try:
             fd = os.open(self.data, flags, 0o644)
         except OSError as exc:
@@ -199,6 +226,8 @@ class Partial:
         st = os.fstat(fd)
         self._fd = fd
         self._inode = (st.st_dev, st.st_ino)
+        if existed:  # an earlier writer was interrupted: it may have left a sidecar temp file
+            self.remove_stale_temps()
         return st.st_size
 
     @property

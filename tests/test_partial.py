@@ -131,3 +131,22 @@ def test_a_writer_stops_when_its_sidecar_disappeared(tmp_path: Path) -> None:
     with pytest.raises(PartialTakenOver, match="disappeared"):
         partial.promote()
     partial.close()
+
+
+def test_a_killed_writers_sidecar_temp_file_is_removed_on_resume(tmp_path: Path) -> None:
+    """kill -9 between writing the sidecar's temp file and renaming it leaves the temp file."""
+    dest = tmp_path / "f.bin"
+    dead = Partial(dest)
+    dead.open()
+    dead.write_sidecar("https://h/f", {}, {})
+    dead.close()
+    stale = tmp_path / f"f.bin.partial.json.{dead.owner}.tmp"
+    stale.write_text("{half a sid")
+    unrelated = tmp_path / "g.bin.partial.json.0123.tmp"  # another destination's: left alone
+    unrelated.write_text("{}")
+    resumed = Partial(dest)
+    resumed.open()  # the partial existed: an interrupted writer's leftovers are cleared
+    resumed.close()
+    assert not stale.exists()
+    assert unrelated.exists()
+    assert resumed.read_sidecar() is not None
