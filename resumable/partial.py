@@ -322,14 +322,17 @@ class Partial:
                 "avoid interleaving bytes",
                 path=str(self.data),
             )
+        self._check_inode()
 
-    def promote(self) -> None:
-        """Make ``D`` the verified partial: fsync, check ownership, rename, fsync the directory."""
-        try:
-            os.fsync(self.fd)
-        except OSError as exc:
-            raise self._local_error(exc, "flushing the partial") from exc
-        self.check_owner()
+    def _check_inode(self) -> None:
+        """Raise :class:`PartialTakenOver` unless ``D.partial`` is still the file we opened.
+
+        Another writer may have published it (renamed it onto ``D``) after we opened it: our
+        descriptor then points into the published file, and truncating or writing through it
+        would damage ``D``.
+        """
+        if self._inode is None:
+            return
         try:
             st = os.stat(self.data, follow_symlinks=False)
         except FileNotFoundError as exc:
@@ -341,9 +344,30 @@ class Partial:
             raise self._local_error(exc, "checking the partial") from exc
         if (st.st_dev, st.st_ino) != self._inode:
             raise PartialTakenOver(
-                f"{self.data} was replaced by another writer; not publishing it",
+                f"{self.data} was replaced by another writer; stopped writing to it",
                 path=str(self.data),
             )
+
+    def remove_orphan_sidecar(self) -> None:
+        """Remove this writer's sidecar if its partial is gone (another writer published it
+        between our last check and our sidecar write): a sidecar with no partial is clutter."""
+        if os.path.lexists(self.data):
+            return
+        try:
+            sidecar = self.read_sidecar()
+        except LocalError:
+            return
+        if sidecar is not None and sidecar.owner == self.owner:
+            with contextlib.suppress(OSError):
+                os.unlink(self.meta)
+
+    def promote(self) -> None:
+        """Make ``D`` the verified partial: fsync, check ownership, rename, fsync the directory."""
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            raise self._local_error(exc, "flushing the partial") from exc
+        self.check_owner()  # the token, and that D.partial is still the file we wrote
         try:
             os.replace(self.data, self.dest)
         except OSError as exc:

@@ -233,7 +233,7 @@ class Transfer:
         self.yielded = True  # the partial is the other writer's now: never tidy it away
         self.hasher.close()
         self.partial.close()
-        self.partial = Partial(self.dest)  # a new owner token for a possible take-over
+        stopped, self.partial = self.partial, Partial(self.dest)  # a new token for a take-over
         self.info, self.segments = None, None
         quiet = self.d.timeouts.stall + self.d.retry.backoff_max
         wake = self.cancel or threading.Event()
@@ -246,6 +246,7 @@ class Transfer:
                 checked = state[0]
                 published = self._skip_existing()
                 if published is not None:
+                    stopped.remove_orphan_sidecar()
                     return published
             if state != last:
                 last, since = state, time.monotonic()

@@ -150,3 +150,23 @@ def test_a_killed_writers_sidecar_temp_file_is_removed_on_resume(tmp_path: Path)
     assert not stale.exists()
     assert unrelated.exists()
     assert resumed.read_sidecar() is not None
+
+
+def test_a_partial_published_under_a_writer_is_never_truncated_through_it(tmp_path: Path) -> None:
+    """Without a working lock: this writer opened D.partial, then another writer published it
+    (renamed it onto D) and removed its sidecar. This writer, finding no sidecar, claims the
+    partial to start over; truncating through its descriptor would empty the published D."""
+    dest = tmp_path / "f.bin"
+    late = Partial(dest)
+    late.data.write_bytes(b"the complete, verified file")
+    late.open()
+    os.replace(late.data, dest)  # the other writer's promote
+    late.write_sidecar("https://h/f", {}, {})
+    with pytest.raises(PartialTakenOver, match="disappeared"):
+        late.truncate(0)
+    with pytest.raises(PartialTakenOver):
+        late.check_owner()  # what a writer runs before its writes and checkpoints
+    assert dest.read_bytes() == b"the complete, verified file"
+    late.remove_orphan_sidecar()  # the claim it wrote for a partial that is gone
+    assert not late.meta.exists()
+    late.close()

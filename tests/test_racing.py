@@ -104,8 +104,8 @@ def test_eight_processes_one_destination(
     failures = [r for r in reports if "error" in r]
     assert failures == [], failures
     assert {r["status"] for r in reports} <= {"downloaded", "resumed", "skipped"}
-    assert all(r["sha256"] == hashlib.sha256(data).hexdigest() for r in reports)
     assert dest.read_bytes() == data
+    assert all(r["sha256"] == hashlib.sha256(data).hexdigest() for r in reports), reports
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p != dest)
     assert leftovers in ([], ["f.bin.partial.lock"]), leftovers
     sent = sum(e.body_bytes_sent for e in nginx.access_log_for("f.bin", min_lines=1))
