@@ -428,6 +428,8 @@ class Transfer:
         block = self.d.block_size
         writes = 0
         while chunk := body.read(block):
+            if writes % 64 == 0:  # before the first write too: the partial may be gone already
+                partial.check_owner()
             partial.write(chunk, self.offset)
             hasher.submit(chunk)
             self.offset += len(chunk)
@@ -438,8 +440,6 @@ class Transfer:
                 flusher.kick()
                 flushed = self.offset
             writes += 1
-            if writes % 64 == 0:
-                partial.check_owner()
             self._emit(EventKind.PROGRESS, total=total)
         if total is not None and self.offset < total:
             raise ProtocolMismatch(f"the body ended at byte {self.offset} of {total}", url=self.url)
