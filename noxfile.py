@@ -100,16 +100,30 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def torture(session: nox.Session) -> None:
-    """kill -9 at random moments, many rounds (``RESUMABLE_TORTURE_ROUNDS``, default 25)."""
+    """The reliability suite in full (see docs/reliability.md).
+
+    kill -9 at random moments: ``RESUMABLE_TORTURE_ROUNDS`` rounds (default 25) in each of four
+    modes (HTTP and S3, single stream and segmented), 100 rounds by default. Then the fault
+    matrix and the racing processes ``RESUMABLE_REPEATS`` times each (default 5), and the
+    bad-input catalogue.
+    """
     _system_deps(session)
     session.install("-e", ".", "--group", "test")
     rounds = os.environ.get("RESUMABLE_TORTURE_ROUNDS", "25")
+    repeats = os.environ.get("RESUMABLE_REPEATS", "5")
     session.run(
         "python",
         "-m",
         "pytest",
         "-s",
+        "-p",
+        "no:randomly",
+        "-o",
+        "timeout=3600",
         "tests/test_torture.py",
+        "tests/test_fault_matrix.py",
+        "tests/test_bad_inputs.py",
+        "tests/test_racing.py",
         *session.posargs,
-        env={"RESUMABLE_TORTURE_ROUNDS": rounds},
+        env={"RESUMABLE_TORTURE_ROUNDS": rounds, "RESUMABLE_REPEATS": repeats},
     )

@@ -190,14 +190,31 @@ class ResumableDownloader:
         The partial is kept (resumable) after every error except a verification failure; an
         existing ``dest`` is never modified by a failed call.
         """
-        if check_processor(process) is not None:
+        try:
+            processor = check_processor(process)
+            if processor is None:
+                job = self._prepare(
+                    url,
+                    dest,
+                    size=size,
+                    sha256=sha256,
+                    checksum=checksum,
+                    progress=progress,
+                    connections=connections,
+                    mirrors=mirrors,
+                    refresh_url=refresh_url,
+                )
+        except InvalidArgument as exc:
+            exc.kept = exc.kept or "nothing was fetched and nothing on disk was changed"
+            raise
+        if processor is not None:
             from .extract._glue import download_one
 
             return download_one(
                 self,
                 url,
                 dest,
-                process,  # type: ignore[arg-type]  # checked above
+                processor,
                 size=size,
                 sha256=sha256,
                 checksum=checksum,
@@ -206,17 +223,6 @@ class ResumableDownloader:
                 mirrors=mirrors,
                 refresh_url=refresh_url,
             )
-        job = self._prepare(
-            url,
-            dest,
-            size=size,
-            sha256=sha256,
-            checksum=checksum,
-            progress=progress,
-            connections=connections,
-            mirrors=mirrors,
-            refresh_url=refresh_url,
-        )
         return job.run()
 
     def _prepare(

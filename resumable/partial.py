@@ -35,6 +35,7 @@ from .ranges import RangeSet
 __all__ = ["FORMAT_VERSION", "Partial", "Sidecar", "fsync_dir"]
 
 FORMAT_VERSION = 1
+TMP_SUFFIX = ".tmp"  # sidecar temp files: D.partial.json.<owner token>.tmp
 log = logging.getLogger("resumable")
 
 
@@ -132,11 +133,13 @@ class Partial:
             log.warning("ignoring unreadable sidecar %s (%s); starting over", self.meta, exc)
             return None
         if version > FORMAT_VERSION:
-            raise LocalError(
+            err = LocalError(
                 f"{self.meta} was written by a newer resumable (format {version}, this one "
                 f"reads {FORMAT_VERSION}); upgrade resumable or delete the .partial files",
                 path=str(self.meta),
             )
+            err.kept = "the partial and its sidecar were left as they are"
+            raise err
         try:
             ranges = raw.get("ranges")
             return Sidecar(
@@ -168,15 +171,40 @@ class Partial:
             owner=self.owner,
             ranges=ranges,
         )
-        tmp = self.meta.with_name(f"{self.meta.name}.{self.owner}.tmp")
+        tmp = self.meta.with_name(f"{self.meta.name}.{self.owner}{TMP_SUFFIX}")
         try:
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(sidecar.to_json())
             os.replace(tmp, self.meta)
+        except FileNotFoundError as exc:
+            if self.data.parent.is_dir():  # our temp file was removed: see remove_stale_temps
+                raise PartialTakenOver(
+                    f"another writer took over {self.data} while this one wrote its sidecar",
+                    path=str(self.data),
+                ) from exc
+            raise self._local_error(exc, "writing the sidecar") from exc
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise self._local_error(exc, "writing the sidecar") from exc
+
+    def remove_stale_temps(self) -> None:
+        """Remove sidecar temp files that a killed writer left (``D.partial.json.<token>.tmp``).
+
+        Called when a partial is taken over, since only an interrupted writer leaves one. Without
+        a working lock a live writer's temp file may go too; that writer then finds its sidecar
+        write failing and stops as taken over, which it is.
+        """
+        prefix = self.meta.name + "."
+        try:
+            entries = list(os.scandir(self.meta.parent))
+        except OSError:
+            return
+        for entry in entries:
+            name = entry.name
+            if name.startswith(prefix) and name.endswith(TMP_SUFFIX) and self.owner not in name:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -186,18 +214,25 @@ class Partial:
         ``O_NOFOLLOW``: a ``.partial`` that is a symlink is refused, never written through.
         """
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        existed = os.path.lexists(self.data)
         try:
             fd = os.open(self.data, flags, 0o644)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise LocalError(
+                err = LocalError(
                     f"{self.data} is a symlink; refusing to write through it (remove it)",
                     path=str(self.data),
-                ) from exc
-            raise self._local_error(exc, "opening the partial") from exc
+                )
+            else:
+                err = self._local_error(exc, "opening the partial")
+            # Not "partial kept": whatever is at that path is not ours and was not touched.
+            err.kept = f"nothing was written; {self.data} was left as it is"
+            raise err from exc
         st = os.fstat(fd)
         self._fd = fd
         self._inode = (st.st_dev, st.st_ino)
+        if existed:  # an earlier writer was interrupted: it may have left a sidecar temp file
+            self.remove_stale_temps()
         return st.st_size
 
     @property
@@ -275,14 +310,61 @@ class Partial:
             raise self._local_error(exc, "truncating the partial") from exc
 
     def check_owner(self) -> None:
-        """Raise :class:`PartialTakenOver` if another writer's token is in the sidecar."""
+        """Raise :class:`PartialTakenOver` if another writer's token is in the sidecar, or the
+        sidecar is gone (another writer published or discarded the partial: our descriptor may
+        now point into its finished file). Called only once this writer has written a sidecar.
+        """
         sidecar = self.read_sidecar()
-        if sidecar is not None and sidecar.owner != self.owner:
+        if sidecar is None:
+            raise PartialTakenOver(
+                f"the sidecar of {self.data} disappeared: another writer published or removed "
+                "the partial (its lock did not hold); stopped to avoid writing into its file",
+                path=str(self.data),
+            )
+        if sidecar.owner != self.owner:
             raise PartialTakenOver(
                 f"another writer took over {self.data} (its lock did not hold); stopped to "
                 "avoid interleaving bytes",
                 path=str(self.data),
             )
+        self._check_inode()
+
+    def _check_inode(self) -> None:
+        """Raise :class:`PartialTakenOver` unless ``D.partial`` is still the file we opened.
+
+        Another writer may have published it (renamed it onto ``D``) after we opened it: our
+        descriptor then points into the published file, and truncating or writing through it
+        would damage ``D``.
+        """
+        if self._inode is None:
+            return
+        try:
+            st = os.stat(self.data, follow_symlinks=False)
+        except FileNotFoundError as exc:
+            raise PartialTakenOver(
+                f"{self.data} disappeared: another writer published or removed it",
+                path=str(self.data),
+            ) from exc
+        except OSError as exc:
+            raise self._local_error(exc, "checking the partial") from exc
+        if (st.st_dev, st.st_ino) != self._inode:
+            raise PartialTakenOver(
+                f"{self.data} was replaced by another writer; stopped writing to it",
+                path=str(self.data),
+            )
+
+    def remove_orphan_sidecar(self) -> None:
+        """Remove this writer's sidecar if its partial is gone (another writer published it
+        between our last check and our sidecar write): a sidecar with no partial is clutter."""
+        if os.path.lexists(self.data):
+            return
+        try:
+            sidecar = self.read_sidecar()
+        except LocalError:
+            return
+        if sidecar is not None and sidecar.owner == self.owner:
+            with contextlib.suppress(OSError):
+                os.unlink(self.meta)
 
     def promote(self, sync_dir: Callable[[Path], None] | None = None) -> None:
         """Make ``D`` the verified partial: fsync, check ownership, rename, fsync the directory.
@@ -293,16 +375,7 @@ class Partial:
             os.fsync(self.fd)
         except OSError as exc:
             raise self._local_error(exc, "flushing the partial") from exc
-        self.check_owner()
-        try:
-            st = os.stat(self.data, follow_symlinks=False)
-        except OSError as exc:
-            raise self._local_error(exc, "checking the partial") from exc
-        if (st.st_dev, st.st_ino) != self._inode:
-            raise PartialTakenOver(
-                f"{self.data} was replaced by another writer; not publishing it",
-                path=str(self.data),
-            )
+        self.check_owner()  # the token, and that D.partial is still the file we wrote
         try:
             os.replace(self.data, self.dest)
         except OSError as exc:
@@ -321,8 +394,13 @@ class Partial:
         """Remove the partial and its sidecar (nothing worth resuming is in them)."""
         self.close()
         for path in (self.data, self.meta):
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # e.g. EROFS, which Linux reports even for a missing file
+                if os.path.lexists(path):
+                    log.warning("could not remove %s: %s", path, exc.strerror)
 
     def _local_error(self, exc: OSError, doing: str) -> LocalError:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)

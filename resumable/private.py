@@ -45,7 +45,7 @@ class PrivateFile:
         try:
             self._fd: int | None = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
         except OSError as exc:
-            raise _local_error(exc, f"creating a file in {dest.parent}", dest.parent) from exc
+            raise _local_error(exc, "opening the partial", self.path) from exc
 
     def write(self, data: bytes | memoryview, offset: int) -> None:
         """Write all of ``data`` at ``offset``."""
@@ -56,7 +56,7 @@ class PrivateFile:
                 view = view[written:]
                 offset += written
         except OSError as exc:
-            raise _local_error(exc, "writing the download", self.path) from exc
+            raise _local_error(exc, "writing the partial", self.path) from exc
 
     def publish(self, sync_dir: Callable[[Path], None] | None = None) -> None:
         """fsync, rename onto the destination, fsync the directory (or call ``sync_dir``)."""
@@ -64,7 +64,7 @@ class PrivateFile:
             os.fsync(self._require())
             os.replace(self.path, self.dest)
         except OSError as exc:
-            raise _local_error(exc, f"moving the download onto {self.dest}", self.path) from exc
+            raise _local_error(exc, f"moving the partial onto {self.dest}", self.path) from exc
         self._close_fd()
         (sync_dir or fsync_dir)(self.dest.parent)
 

@@ -139,8 +139,9 @@ def has_template(text: str) -> bool:
     This is how a batch tells a template from a URL that merely contains braces: ``a{b}c`` and
     ``a{}c`` are not templates (bash leaves ``{b}`` alone too), ``{a,b}`` and ``{1..3}`` are. It
     never raises; a true answer does not promise the template is valid (``{1..x}`` is a template
-    that :func:`expand` rejects). A false answer does promise that :func:`expand` either returns
-    ``[text]`` unchanged or raises (for ``{}`` or unbalanced braces).
+    that :func:`expand` rejects, and so is ``{1..3`` with its ``}`` missing). A false answer
+    does promise that :func:`expand` either returns ``[text]`` unchanged or raises (for ``{}``
+    or unbalanced braces).
     """
     if not isinstance(text, str):
         return False
@@ -155,7 +156,9 @@ def has_template(text: str) -> bool:
         elif open_groups and (ch == "," or (ch == "." and prev == ".")):
             open_groups[-1] = True
         prev = ch
-    return False
+    # An unclosed group that already holds a ',' or '..' ("shard-{0..3.tar") is a template with
+    # a typo, not a literal URL: say so (expand() raises) rather than fetch a 404.
+    return any(open_groups)
 
 
 # --- parsing ------------------------------------------------------------------------------------

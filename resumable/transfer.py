@@ -26,6 +26,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 from .errors import (
     Cancelled,
     LocalError,
+    PartialTakenOver,
     ProtocolMismatch,
     ResumableError,
     RetriesExhausted,
@@ -160,6 +162,7 @@ class Transfer:
         self.direct_progressed = False  # the direct attempt received bytes before it failed
         self.kept: tuple[PrivateFile, RemoteInfo] | None = None  # those bytes, to resume from
         self.adopted = False  # D.partial starts with them
+        self.yielded = False  # another writer took the partial over (see _await_other_writer)
 
     # -- entry ----------------------------------------------------------------------------------
 
@@ -167,9 +170,13 @@ class Transfer:
         try:
             self.dest.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LocalError(
-                f"cannot create {self.dest.parent}: {exc.strerror}", path=str(self.dest.parent)
-            ) from exc
+            # FileExistsError: a file stands where a directory of the path should be.
+            reason = "Not a directory" if isinstance(exc, FileExistsError) else exc.strerror
+            err = LocalError(
+                f"cannot create {self.dest.parent}: {reason}", path=str(self.dest.parent)
+            )
+            err.kept = "nothing was fetched and nothing on disk was changed"
+            raise err from exc
         try:
             with self._cleanup_on_error():
                 if self._direct_possible():
@@ -202,12 +209,19 @@ class Transfer:
         """The ``.partial`` protocol, under ``D.partial.lock``."""
         with self.partial.locked(self.d.locking), self._cleanup_on_error():
             self.named = True
-            skipped = None if self.refresh else self._skip_existing()
-            if skipped is not None:
-                return skipped
-            with self.d.slots.hold(self.host, self.cancel):
-                self._adopt_kept()
-                return self._download(first_error=handoff)
+            while True:
+                skipped = None if self.refresh else self._skip_existing()
+                if skipped is not None:
+                    return skipped
+                try:
+                    with self.d.slots.hold(self.host, self.cancel):
+                        self._adopt_kept()
+                        return self._download(first_error=handoff)
+                except PartialTakenOver as exc:
+                    handoff = None
+                    finished = self._await_other_writer(exc)
+                    if finished is not None:
+                        return finished
 
     def _adopt_kept(self) -> None:
         """Make the bytes a failed direct attempt received the start of ``D.partial``.
@@ -330,7 +344,18 @@ class Transfer:
                     if held:
                         with self._cleanup_on_error():
                             self.named = True
-                            return self._download(first_body=outcome)
+                            # A writer may have published D while this answer was coming.
+                            skipped = None if self.refresh else self._skip_existing()
+                            if skipped is not None:
+                                outcome.close()
+                                return skipped
+                            try:
+                                return self._download(first_body=outcome)
+                            except PartialTakenOver as exc:
+                                outcome.close()
+                                finished = self._await_other_writer(exc)
+                                if finished is not None:
+                                    return finished
                 outcome.close()  # someone else is on this file: wait for the lock, then re-check
                 failed = None
         return self._under_lock(failed)
@@ -343,24 +368,31 @@ class Transfer:
         retries, charging it to the budget); or ``None`` after a refused URL was replaced (a
         refreshed signature or a mirror: the protocol starts afresh with it).
         """
+        # Created first: a folder that cannot be written fails before any request is sent.
+        private: PrivateFile | None = PrivateFile(self.dest)
+        assert private is not None
         self.target = target = self.locator.current()
         try:
             body = target.source.open(target.url)
         except TransientError as exc:
+            private.discard()
             return exc
         except PERMANENT as exc:
+            private.discard()
             if self._recover(exc, target):
                 return None
+            raise
+        except BaseException:
+            private.discard()
             raise
         self.locator.succeeded(target)
         info = body.info
         size = info.size
         if body.start != 0 or size is None or size > self.d.block_size or self._segmentable(info):
+            private.discard()
             return body
-        private = None
         try:
             self._adopt_direct(info)
-            private = PrivateFile(self.dest)
             self._receive(body, private, size)
             body.close()
             digests = self.hasher.finish()
@@ -414,6 +446,43 @@ class Transfer:
             self._emit(EventKind.PROGRESS, total=total)
         if self.offset < total:
             raise ProtocolMismatch(f"the body ended at byte {self.offset} of {total}", url=self.url)
+
+    def _await_other_writer(self, taken: PartialTakenOver) -> DownloadResult | None:
+        """Another process took the partial over: its lock did not hold (NFS, Lustre, or
+        ``locking=False``). Stop writing and let it finish, then report the file it published
+        (``skipped``). If it goes quiet instead (it died), return ``None``: this call takes the
+        partial over again and resumes it.
+
+        Quiet means nothing changed (destination, partial, sidecar) for a stall timeout plus the
+        longest backoff, the longest a live writer can be silent.
+        """
+        log.warning("%s; waiting for the other writer to finish", taken)
+        self.yielded = True  # the partial is the other writer's now: never tidy it away
+        self.hasher.close()
+        self.partial.close()
+        stopped, self.partial = self.partial, Partial(self.dest)  # a new token for a take-over
+        self.info, self.segments = None, None
+        quiet = self.d.timeouts.stall + self.d.retry.backoff_max
+        wake = self.cancel or threading.Event()
+        last: object = None
+        checked: object = None  # the destination as last verified (each check may HEAD)
+        since = time.monotonic()
+        while True:
+            state = tuple(_stamp(p) for p in (self.dest, self.partial.data, self.partial.meta))
+            if state[0] is not None and state[1] is None and state[0] != checked:
+                checked = state[0]
+                published = self._skip_existing()
+                if published is not None:
+                    stopped.remove_orphan_sidecar()
+                    return published
+            if state != last:
+                last, since = state, time.monotonic()
+            elif time.monotonic() - since > quiet:
+                log.warning("the other writer of %s went quiet; taking over", self.partial.data)
+                self.yielded = False
+                return None
+            if wake.wait(0.05):
+                raise Cancelled("cancelled", url=self.url)
 
     # -- the download ---------------------------------------------------------------------------
 
@@ -533,7 +602,7 @@ class Transfer:
             self._hash_later()
         if on_disk and self.segments is None:
             log.info("resuming %s at byte %d", self.safe_url, on_disk)
-            self.hasher.submit_file(self.partial.data, on_disk)
+            self.hasher.submit_file(self.partial.fd, on_disk)  # by descriptor: see hash_file
 
     def _resumable(self, info: RemoteInfo | None) -> bool:
         """Bytes of ``info``'s version may be continued: a validator pins the version, or an
@@ -652,6 +721,8 @@ class Transfer:
         block = self.d.block_size
         writes = 0
         while chunk := body.read(block):
+            if writes % 64 == 0:  # before the first write too: the partial may be gone already
+                partial.check_owner()
             partial.write(chunk, self.offset)
             hasher.submit(chunk)
             self.offset += len(chunk)
@@ -662,8 +733,6 @@ class Transfer:
                 flusher.kick()
                 flushed = self.offset
             writes += 1
-            if writes % 64 == 0:
-                partial.check_owner()
             self._emit(EventKind.PROGRESS, total=total)
         if total is not None and self.offset < total:
             raise ProtocolMismatch(f"the body ended at byte {self.offset} of {total}", url=self.url)
@@ -820,7 +889,7 @@ class Transfer:
         return {"size": self.size, **self.expected}
 
     def _tidy(self) -> None:
-        if self.named and self._partial_size() == 0:
+        if self.named and self._partial_size() == 0 and not self.yielded:
             self.partial.discard()  # an empty partial and its sidecar are only clutter
 
     def _fail(self, exc: ResumableError) -> None:
@@ -892,3 +961,12 @@ def _known(validators: Mapping[str, Any]) -> dict[str, Any]:
     checksums = validators.get("checksums")
     known["checksums"] = dict(checksums) if isinstance(checksums, Mapping) else {}
     return known
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a writer works on ``path``: inode, size, modification time."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)

@@ -35,6 +35,7 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 # Extendable-output functions have no fixed digest length; nobody publishes them as checksums.
 _UNSUPPORTED = {"shake_128", "shake_256"}
 BLOCK = 4 << 20
+FileRef = str | os.PathLike[str] | int  # a path, or an open file descriptor
 
 
 class _CRC:
@@ -182,10 +183,10 @@ class InlineHasher:
     def submit(self, data: Any) -> None:
         self._digests.update(data)
 
-    def submit_file(self, path: str | os.PathLike[str], length: int) -> None:
+    def submit_file(self, path: FileRef, length: int) -> None:
         read = hash_file(path, self._digests.update, limit=length)
         if read != length:
-            raise OSError(f"{os.fspath(path)} is shorter than the {length} bytes to re-hash")
+            raise OSError(f"{_name(path)} is shorter than the {length} bytes to re-hash")
 
     def finish(self) -> dict[str, str]:
         return self._digests.hexdigests()
@@ -227,7 +228,7 @@ class BackgroundHasher(InlineHasher):
             except BaseException as exc:
                 self._error = exc
 
-    def _hash_prefix(self, path: str | os.PathLike[str], length: int) -> None:
+    def _hash_prefix(self, path: FileRef, length: int) -> None:
         """Re-hash a prefix, giving up between blocks once abandoned (Ctrl-C stays prompt)."""
 
         def consume(block: bytes) -> None:
@@ -236,12 +237,12 @@ class BackgroundHasher(InlineHasher):
             self._digests.update(block)
 
         if hash_file(path, consume, limit=length) != length:
-            raise OSError(f"{os.fspath(path)} is shorter than the {length} bytes to re-hash")
+            raise OSError(f"{_name(path)} is shorter than the {length} bytes to re-hash")
 
     def submit(self, data: Any) -> None:
         self._queue.put(data)
 
-    def submit_file(self, path: str | os.PathLike[str], length: int) -> None:
+    def submit_file(self, path: FileRef, length: int) -> None:
         self._queue.put((path, length))
 
     def finish(self) -> dict[str, str]:
@@ -263,7 +264,7 @@ class BackgroundHasher(InlineHasher):
 
 
 def hash_file(
-    path: str | os.PathLike[str],
+    path: FileRef,
     consume: Callable[[bytes], object],
     *,
     limit: int | None = None,
@@ -272,8 +273,20 @@ def hash_file(
 
     Returns the number of bytes read. Used to re-hash the prefix of a partial on resume (hashlib
     state cannot be saved) and to verify an existing destination before skipping it.
+
+    ``path`` may be an open file descriptor: it is read with ``pread`` from offset 0 and left
+    open. A partial is re-hashed through the descriptor being written, never by name, since
+    without a working lock another process may rename or replace the file meanwhile.
     """
     done = 0
+    if isinstance(path, int):
+        while limit is None or done < limit:
+            block = os.pread(path, BLOCK if limit is None else min(BLOCK, limit - done), done)
+            if not block:
+                break
+            consume(block)
+            done += len(block)
+        return done
     with open(path, "rb", buffering=0) as f:
         while limit is None or done < limit:
             want = BLOCK if limit is None else min(BLOCK, limit - done)
@@ -283,3 +296,7 @@ def hash_file(
             consume(block)
             done += len(block)
     return done
+
+
+def _name(path: FileRef) -> str:
+    return f"file descriptor {path}" if isinstance(path, int) else os.fspath(path)

@@ -115,3 +115,58 @@ def test_lock_file_is_removed_once_the_destination_is_complete(tmp_path: Path) -
     with partial.locked():
         pass  # a partial remains: its lock file stays beside it
     assert partial.lockfile.exists()
+
+
+def test_a_writer_stops_when_its_sidecar_disappeared(tmp_path: Path) -> None:
+    """Another writer published (or removed) the partial: our descriptor may point into its
+    finished file, so nothing more may be written through it."""
+    dest = tmp_path / "f.bin"
+    partial = Partial(dest)
+    partial.open()
+    partial.write_sidecar("https://h/f", {}, {})
+    os.replace(partial.data, dest)  # what the other writer's promote does
+    os.unlink(partial.meta)
+    with pytest.raises(PartialTakenOver, match="disappeared"):
+        partial.check_owner()
+    with pytest.raises(PartialTakenOver, match="disappeared"):
+        partial.promote()
+    partial.close()
+
+
+def test_a_killed_writers_sidecar_temp_file_is_removed_on_resume(tmp_path: Path) -> None:
+    """kill -9 between writing the sidecar's temp file and renaming it leaves the temp file."""
+    dest = tmp_path / "f.bin"
+    dead = Partial(dest)
+    dead.open()
+    dead.write_sidecar("https://h/f", {}, {})
+    dead.close()
+    stale = tmp_path / f"f.bin.partial.json.{dead.owner}.tmp"
+    stale.write_text("{half a sid")
+    unrelated = tmp_path / "g.bin.partial.json.0123.tmp"  # another destination's: left alone
+    unrelated.write_text("{}")
+    resumed = Partial(dest)
+    resumed.open()  # the partial existed: an interrupted writer's leftovers are cleared
+    resumed.close()
+    assert not stale.exists()
+    assert unrelated.exists()
+    assert resumed.read_sidecar() is not None
+
+
+def test_a_partial_published_under_a_writer_is_never_truncated_through_it(tmp_path: Path) -> None:
+    """Without a working lock: this writer opened D.partial, then another writer published it
+    (renamed it onto D) and removed its sidecar. This writer, finding no sidecar, claims the
+    partial to start over; truncating through its descriptor would empty the published D."""
+    dest = tmp_path / "f.bin"
+    late = Partial(dest)
+    late.data.write_bytes(b"the complete, verified file")
+    late.open()
+    os.replace(late.data, dest)  # the other writer's promote
+    late.write_sidecar("https://h/f", {}, {})
+    with pytest.raises(PartialTakenOver, match="disappeared"):
+        late.truncate(0)
+    with pytest.raises(PartialTakenOver):
+        late.check_owner()  # what a writer runs before its writes and checkpoints
+    assert dest.read_bytes() == b"the complete, verified file"
+    late.remove_orphan_sidecar()  # the claim it wrote for a partial that is gone
+    assert not late.meta.exists()
+    late.close()

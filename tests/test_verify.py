@@ -131,3 +131,21 @@ def test_closing_abandons_a_long_prefix_rehash_promptly(tmp_path: Path) -> None:
     hasher.close()
     assert not hasher._thread.is_alive()
     assert len(read) < 100  # far fewer than the 512 blocks of 4 MiB in the file
+
+
+def test_a_partial_is_rehashed_through_its_descriptor_even_once_renamed(tmp_path: Path) -> None:
+    """Without a working lock another process may publish (rename) the partial while this one
+    resumes it: the re-hash reads the file this process writes, not whatever has the name."""
+    data = b"0123456789" * 1000
+    path = tmp_path / "f.bin.partial"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.replace(path, tmp_path / "f.bin")
+        path.write_bytes(b"another file under the old name")
+        seen: list[bytes] = []
+        assert hash_file(fd, seen.append, limit=len(data)) == len(data)
+        assert b"".join(seen) == data
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 0  # read with pread: the offset is untouched
+    finally:
+        os.close(fd)

@@ -1,0 +1,642 @@
+"""The bad-input catalogue: every malformed argument and hostile local state, in one table.
+
+Each :class:`Case` sets up a destination directory (beside a FaultServer serving the object),
+makes one call, and states the outcome: a typed error whose message matches ``names`` (the
+problem) and says what was kept, or, for local states the protocol is built to survive (a
+corrupt sidecar, a partial longer than the object), the correct file. For every case:
+
+- invalid arguments and refused local states cost **zero requests** at the server
+  (``network=False``): they fail before any traffic;
+- an existing destination and every other file set up beside it are never clobbered
+  (byte-for-byte, unless the case ends with the correct file at the destination);
+- a symlink is never written through.
+
+The list is published in ``docs/reliability.md`` and checked against this table by
+:func:`test_the_published_catalogue_is_this_one` (``RESUMABLE_WRITE_DOCS=1`` rewrites it).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import pickle
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers import FaultServer, make_data
+
+import resumable
+from resumable import ResumableDownloader, RetryPolicy, Timeouts
+from resumable.partial import FORMAT_VERSION
+
+KiB = 1 << 10
+MiB = 1 << 20
+SIZE = 2 * MiB
+OLD = b"an older version: a failed call must leave it alone\n"
+PRECIOUS = b"somebody else's file\n"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
+Bad = resumable.InvalidArgument
+STAT = "stat"  # Case.network: only the existing destination's size check (a HEAD)
+KEPT = re.compile(
+    r"nothing was kept|nothing was fetched|nothing was written|partial kept at|left as they are"
+)
+
+
+@dataclass
+class Ctx:
+    """What a case works with: the server, its object, a fresh directory and a downloader."""
+
+    server: FaultServer
+    d: ResumableDownloader
+    tmp: Path
+    data: bytes
+    url: str
+    dest: Path
+    precious: dict[Path, bytes] = field(default_factory=dict)
+
+    def keep(self, path: Path, content: bytes) -> Path:
+        """Create ``path`` with ``content``; the case must leave it exactly so."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        self.precious[path] = content
+        return path
+
+    def download(self, **kwargs: Any) -> object:
+        url = kwargs.pop("url", self.url)
+        dest = kwargs.pop("dest", self.dest)
+        return self.d.download(url, dest, **kwargs)
+
+    def sidecar(self, **changes: Any) -> None:
+        """A valid sidecar for the object as served now, with ``changes`` applied."""
+        record = {
+            "format": FORMAT_VERSION,
+            "url": self.url,
+            "identity": self.url,
+            "validators": {
+                "size": len(self.data),
+                "etag": self.server.etag("f.bin"),
+                "last_modified": None,
+                "version": None,
+                "checksums": {},
+            },
+            "expected": {"size": None},
+            "owner": "someone-earlier",
+            **changes,
+        }
+        (self.tmp / "f.bin.partial.json").write_text(json.dumps(record))
+
+
+Setup = Callable[[Ctx], None]
+Run = Callable[[Ctx], object]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    problem: str  # for the table
+    run: Run
+    error: type[BaseException] | None  # None: the correct file
+    names: str = ""  # a regex the message must match: it names the problem
+    setup: Setup = lambda ctx: None
+    network: bool | str = False  # False: no request at all; "stat": HEADs only; True: any
+    check: Setup = lambda ctx: None  # extra checks after the call
+
+
+def call(**kwargs: Any) -> Run:
+    return lambda ctx: ctx.download(**kwargs)
+
+
+def with_url(url: Callable[[Ctx], object], **kwargs: Any) -> Run:
+    return lambda ctx: ctx.download(url=url(ctx), **kwargs)
+
+
+def with_dest(dest: Callable[[Ctx], object]) -> Run:
+    return lambda ctx: ctx.download(dest=dest(ctx))
+
+
+def host(ctx: Ctx) -> str:
+    return ctx.url.split("//", 1)[1].split("/", 1)[0]
+
+
+def expand(template: str) -> Run:
+    return lambda ctx: resumable.expand(template)
+
+
+def batch(template: str) -> Run:
+    """A template in a batch: the failure is reported for that item (re-raised here)."""
+
+    def run(ctx: Ctx) -> object:
+        result = ctx.d.download_many([ctx.url.rsplit("/", 1)[0] + "/" + template], ctx.tmp / "b")
+        assert not result.ok
+        raise result.failed[0][1]
+
+    return run
+
+
+def make_dir(path: Callable[[Ctx], Path]) -> Setup:
+    return lambda ctx: path(ctx).mkdir(parents=True)
+
+
+def partial_of(ctx: Ctx) -> Path:
+    return ctx.tmp / "f.bin.partial"
+
+
+def junk_partial(sidecar_text: str) -> Setup:
+    def setup(ctx: Ctx) -> None:
+        partial_of(ctx).write_bytes(b"\xff" * 5000)
+        (ctx.tmp / "f.bin.partial.json").write_text(sidecar_text)
+
+    return setup
+
+
+def restarted_from_zero(ctx: Ctx) -> None:
+    """The junk partial was never used: the whole object was fetched from byte 0."""
+    gets = [r for r in ctx.server.requests_for("f.bin") if r.method == "GET"]
+    assert [r.range for r in gets] == [None], gets
+
+
+def valid_sidecar_cut_in_half(ctx: Ctx) -> None:
+    ctx.sidecar()
+    meta = ctx.tmp / "f.bin.partial.json"
+    meta.write_text(meta.read_text()[:60])
+    partial_of(ctx).write_bytes(b"\xff" * 5000)
+
+
+def future_sidecar(ctx: Ctx) -> None:
+    ctx.keep(partial_of(ctx), ctx.data[:5000])
+    ctx.sidecar(format=FORMAT_VERSION + 1)
+    meta = ctx.tmp / "f.bin.partial.json"
+    ctx.precious[meta] = meta.read_bytes()
+
+
+def other_url_sidecar(ctx: Ctx) -> None:
+    partial_of(ctx).write_bytes(b"\xff" * 5000)
+    ctx.sidecar(url="http://elsewhere/g.bin", identity="http://elsewhere/g.bin")
+
+
+def longer_partial(ctx: Ctx) -> None:
+    partial_of(ctx).write_bytes(ctx.data + b"\xff" * 5000)
+    ctx.sidecar()
+
+
+def partial_symlink(ctx: Ctx) -> None:
+    target = ctx.keep(ctx.tmp / "elsewhere" / "precious.txt", PRECIOUS)
+    partial_of(ctx).symlink_to(target)
+
+
+def dest_symlink(ctx: Ctx) -> None:
+    target = ctx.keep(ctx.tmp / "elsewhere" / "precious.txt", PRECIOUS)
+    ctx.dest.unlink()
+    ctx.dest.symlink_to(target)
+
+
+def dangling_dest_symlink(ctx: Ctx) -> None:
+    ctx.dest.unlink()
+    ctx.dest.symlink_to(ctx.tmp / "nowhere" / "f.bin")
+
+
+def replaced_link(ctx: Ctx) -> None:
+    assert not ctx.dest.is_symlink()  # the link was replaced by the file, not written through
+
+
+def read_only_dir(ctx: Ctx) -> Path:
+    """A directory nobody may write to: a read-only tmpfs as root, else mode 0555."""
+    path = ctx.tmp / "ro"
+    path.mkdir(exist_ok=True)
+    if os.geteuid() == 0:
+        mount = ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)]
+        if subprocess.run(mount, capture_output=True, check=False).returncode != 0:
+            pytest.skip("cannot mount a read-only tmpfs")
+        MOUNTS.append(path)
+    else:
+        path.chmod(0o555)
+    return path
+
+
+MOUNTS: list[Path] = []
+
+
+def disk_full(ctx: Ctx) -> object:
+    """A file size limit (RLIMIT_FSIZE) of 1 MiB in a child process: writes fail with EFBIG,
+    as on a full disk, with no mount and no root. The child pickles its error back."""
+    child = r"""
+import base64, pickle, resource, signal, sys
+import resumable
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+try:
+    resumable.ResumableDownloader(connections=1).download(sys.argv[1], sys.argv[2])
+except resumable.ResumableError as exc:
+    print(base64.b64encode(pickle.dumps(exc)).decode())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", child, ctx.url, str(ctx.dest)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.stdout.strip(), out.stderr[-2000:]
+    raise pickle.loads(base64.b64decode(out.stdout.strip()))
+
+
+def full_disk_partial_kept(ctx: Ctx) -> None:
+    assert partial_of(ctx).stat().st_size == MiB  # what fitted is kept, to resume later
+
+
+def wrong_sha(ctx: Ctx) -> object:
+    return ctx.download(sha256=hashlib.sha256(b"something else").hexdigest())
+
+
+CASES: list[Case] = [
+    # -- URLs -----------------------------------------------------------------------------
+    Case("empty URL", "`''`", with_url(lambda c: ""), Bad, "non-empty"),
+    Case("blank URL", "`'   '`", with_url(lambda c: "   "), Bad, "non-empty"),
+    Case("URL is None", "`None`", with_url(lambda c: None), Bad, "non-empty"),
+    Case(
+        "URL as bytes",
+        "`b'http://...'`",
+        with_url(lambda c: c.url.encode()),
+        Bad,
+        "non-empty string",
+    ),
+    Case(
+        "no scheme",
+        "`127.0.0.1:port/f.bin`",
+        with_url(lambda c: host(c) + "/f.bin"),
+        Bad,
+        "no scheme",
+    ),
+    Case(
+        "unknown scheme",
+        "`gopher://...`",
+        with_url(lambda c: c.url.replace("http", "gopher", 1)),
+        Bad,
+        "no source for URL scheme 'gopher'",
+    ),
+    Case(
+        "no host",
+        "`http:///f.bin`",
+        with_url(lambda c: "http:///f.bin"),
+        Bad,
+        "no host",
+    ),
+    Case(
+        "port out of range",
+        "`http://127.0.0.1:99999999/f.bin`",
+        with_url(lambda c: "http://127.0.0.1:99999999/f.bin"),
+        Bad,
+        "malformed url",
+    ),
+    Case(
+        "broken IPv6 host",
+        "`http://[::1/f.bin`",
+        with_url(lambda c: "http://[::1/f.bin"),
+        Bad,
+        "malformed url",
+    ),
+    Case(
+        "header injection",
+        "a newline and a header in the URL",
+        with_url(lambda c: c.url + "\r\nX-Injected: 1"),
+        Bad,
+        "control characters",
+    ),
+    Case(
+        "space in URL",
+        "an unescaped space",
+        with_url(lambda c: c.url.replace("f.bin", "f .bin")),
+        Bad,
+        "whitespace",
+    ),
+    # -- templates -----------------------------------------------------------------------------
+    Case(
+        "unclosed brace",
+        "`shard-{000..010.tar`",
+        expand("shard-{000..010.tar"),
+        Bad,
+        "never closed",
+    ),
+    Case(
+        "stray closing brace",
+        "`shard-000..010}.tar`",
+        expand("shard-000..010}.tar"),
+        Bad,
+        "closes nothing",
+    ),
+    Case("step of 0", "`{0..10..0}`", expand("{0..10..0}"), Bad, "step"),
+    Case(
+        "enormous range",
+        "`{0..99999999999}` (10^11 names)",
+        expand("{0..99999999999}"),
+        Bad,
+        "100,000,000,000 names",
+    ),
+    Case("mixed range endpoints", "`{a..9}`", expand("{a..9}"), Bad, "endpoints"),
+    Case(
+        "bad template in a batch",
+        "`shard-{0..3.tar` given to `download_many`",
+        batch("shard-{0..3.tar"),
+        Bad,
+        "never closed",
+    ),
+    # -- expected digests and sizes ---------------------------------------------------------------
+    Case("sha256 too short", "`'abc'`", call(sha256="abc"), Bad, "64 hex"),
+    Case("sha256 not hex", "`'z' * 64`", call(sha256="z" * 64), Bad, "64 hex"),
+    Case("sha256 too long", "65 hex digits", call(sha256="0" * 65), Bad, "64 hex"),
+    Case("sha256 not a string", "`12345`", call(sha256=12345), Bad, "64 hex"),
+    Case(
+        "checksum without algorithm",
+        "`checksum='md5'`",
+        call(checksum="md5"),
+        Bad,
+        "algorithm",
+    ),
+    Case(
+        "unknown checksum algorithm",
+        "`checksum='rot13:00'`",
+        call(checksum="rot13:00"),
+        Bad,
+        "unknown checksum",
+    ),
+    Case(
+        "md5 of the wrong length",
+        "`checksum='md5:abc'`",
+        call(checksum="md5:abc"),
+        Bad,
+        "32 hex",
+    ),
+    Case(
+        "two different sha256",
+        "`sha256=` and `checksum='sha256:...'` disagree",
+        call(sha256="0" * 64, checksum="sha256:" + "1" * 64),
+        Bad,
+        "two different sha256",
+    ),
+    Case("negative size", "`size=-1`", call(size=-1), Bad, "non-negative"),
+    Case("fractional size", "`size=1.5`", call(size=1.5), Bad, "non-negative"),
+    Case("boolean size", "`size=True`", call(size=True), Bad, "non-negative"),
+    Case("size as text", "`size='10'`", call(size="10"), Bad, "non-negative"),
+    Case(
+        "zero connections",
+        "`connections=0`",
+        call(connections=0),
+        Bad,
+        "connections",
+    ),
+    Case(
+        "wrong size",
+        "`size=` one byte more than the object",
+        lambda ctx: ctx.download(size=len(ctx.data) + 1),
+        resumable.SizeMismatch,
+        f"remote size mismatch: expected {SIZE + 1} bytes, got {SIZE}",
+        network=True,
+    ),
+    Case(
+        "wrong sha256",
+        "a valid sha256 of other bytes",
+        wrong_sha,
+        resumable.ChecksumMismatch,
+        "sha256 mismatch",
+        network=True,
+    ),
+    # -- the destination -------------------------------------------------------------------------
+    Case("empty destination", "`dest=''`", with_dest(lambda c: ""), Bad, "non-empty"),
+    Case("destination None", "`dest=None`", with_dest(lambda c: None), Bad, "non-empty"),
+    Case(
+        "destination is a directory",
+        "an existing directory",
+        with_dest(lambda c: c.tmp / "dir"),
+        Bad,
+        "is a directory",
+        setup=make_dir(lambda c: c.tmp / "dir"),
+    ),
+    Case(
+        "destination links to a directory",
+        "a symlink to a directory",
+        with_dest(lambda c: c.tmp / "link"),
+        Bad,
+        "is a directory",
+        setup=lambda c: (c.tmp / "link").symlink_to(c.tmp, target_is_directory=True),
+    ),
+    Case(
+        "reserved name",
+        "`dest='f.bin.partial'`",
+        with_dest(lambda c: c.tmp / "f.bin.partial"),
+        Bad,
+        "reserved",
+    ),
+    Case(
+        "parent is a file",
+        "`dest='file.txt/f.bin'`",
+        with_dest(lambda c: c.tmp / "file.txt" / "f.bin"),
+        resumable.LocalError,
+        "cannot create .*file.txt: Not a directory",
+        setup=lambda c: c.keep(c.tmp / "file.txt", PRECIOUS) and None,
+    ),
+    Case(
+        "read-only directory",
+        "the destination's directory cannot be written",
+        with_dest(lambda c: read_only_dir(c) / "f.bin"),
+        resumable.LocalError,
+        "opening the partial failed: (Read-only file system|Permission denied)",
+    ),
+    Case(
+        "missing directory inside a read-only one",
+        "`ro/missing/f.bin`",
+        with_dest(lambda c: read_only_dir(c) / "missing" / "f.bin"),
+        resumable.LocalError,
+        "cannot create .*missing: (Read-only file system|Permission denied)",
+    ),
+    Case(
+        "disk full",
+        "writes fail (EFBIG from `RLIMIT_FSIZE` = 1 MiB) halfway through",
+        disk_full,
+        resumable.LocalError,
+        "writing the partial failed: File too large .free some space",
+        network=True,
+        check=full_disk_partial_kept,
+    ),
+    Case(
+        "destination is a symlink",
+        "`dest` links to somebody else's file",
+        call(),
+        None,
+        setup=dest_symlink,
+        network=True,
+        check=replaced_link,
+    ),
+    Case(
+        "destination is a dangling symlink",
+        "`dest` links to a missing path",
+        call(),
+        None,
+        setup=dangling_dest_symlink,
+        network=True,
+        check=replaced_link,
+    ),
+    # -- the partial and its sidecar -------------------------------------------------------------
+    Case(
+        "sidecar is not JSON",
+        "`{not json` beside a partial of junk",
+        call(),
+        None,
+        setup=junk_partial("{not json"),
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "sidecar truncated",
+        "a valid sidecar cut in half",
+        call(),
+        None,
+        setup=valid_sidecar_cut_in_half,
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "sidecar of the wrong shape",
+        "`[]`",
+        call(),
+        None,
+        setup=junk_partial("[]"),
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "sidecar for another URL",
+        "the partial belongs to another object",
+        call(),
+        None,
+        setup=other_url_sidecar,
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "sidecar from a future format",
+        f"`format: {FORMAT_VERSION + 1}`",
+        call(),
+        resumable.LocalError,
+        "newer resumable .format 2, this one reads 1.; upgrade resumable or delete",
+        setup=future_sidecar,
+        network=STAT,
+    ),
+    Case(
+        "partial longer than the object",
+        "a partial 5000 bytes longer than the object, with a matching sidecar",
+        call(),
+        None,
+        setup=longer_partial,
+        network=True,
+    ),
+    Case(
+        "partial is a symlink",
+        "`f.bin.partial` links to somebody else's file",
+        call(),
+        resumable.LocalError,
+        "is a symlink; refusing to write through it",
+        setup=partial_symlink,
+        network=STAT,
+    ),
+    Case(
+        "partial is a directory",
+        "`f.bin.partial` is a directory",
+        call(),
+        resumable.LocalError,
+        "opening the partial failed: Is a directory",
+        setup=make_dir(partial_of),
+        network=STAT,
+    ),
+]
+
+
+@pytest.fixture
+def ctx(fault_server: FaultServer, tmp_path: Path) -> Iterator[Ctx]:
+    data = make_data(SIZE, seed=41)
+    url = fault_server.add("f.bin", data)
+    policy = RetryPolicy(attempts=2, backoff=0.01, jitter=0, sleep=lambda s: None)
+    with ResumableDownloader(
+        retry=policy, timeouts=Timeouts(connect=5, stall=2), block_size=256 * KiB
+    ) as d:
+        context = Ctx(fault_server, d, tmp_path, data, url, tmp_path / "f.bin")
+        context.keep(context.dest, OLD)
+        yield context
+    for mount in MOUNTS:
+        subprocess.run(["umount", str(mount)], check=False)
+    MOUNTS.clear()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name.replace(" ", "-") for c in CASES])
+def test_case(ctx: Ctx, case: Case) -> None:
+    case.setup(ctx)
+    error: BaseException | None = None
+    try:
+        case.run(ctx)
+    except Exception as exc:
+        error = exc
+    requests = ctx.server.log
+    if not case.network:
+        assert requests == [], f"{len(requests)} requests for an input refused up front"
+    if case.network == STAT:  # an existing destination is checked against the remote first
+        assert {r.method for r in requests} <= {"HEAD"}, requests
+    if case.error is None:
+        assert error is None, f"expected the correct file, got {error!r}"
+        assert ctx.dest.read_bytes() == ctx.data
+        ctx.precious.pop(ctx.dest)
+    else:
+        assert isinstance(error, case.error), f"expected {case.error.__name__}, got {error!r}"
+        assert isinstance(error, resumable.ResumableError)
+        if isinstance(error, resumable.InvalidArgument):
+            assert isinstance(error, ValueError)
+        assert re.search(case.names, str(error)), str(error)
+        if not _raised_by_expand(case):
+            assert KEPT.search(str(error)), f"the message does not say what was kept: {error}"
+    for path, content in ctx.precious.items():  # nothing clobbered, nothing written through
+        assert path.read_bytes() == content, f"{path} was modified"
+    case.check(ctx)
+
+
+def _raised_by_expand(case: Case) -> bool:
+    """``resumable.expand`` and batch items touch no file: there is nothing to report as kept."""
+    return case.run.__qualname__.startswith(("expand.", "batch."))
+
+
+def test_the_catalogue_is_at_least_thirty_cases() -> None:
+    assert len(CASES) >= 30
+    assert len({c.name for c in CASES}) == len(CASES)
+
+
+# -- the published list -----------------------------------------------------------------------
+
+BEGIN = "<!-- bad-inputs:begin (generated from tests/test_bad_inputs.py) -->"
+END = "<!-- bad-inputs:end -->"
+
+
+def render() -> str:
+    lines = [BEGIN, "| case | input | outcome | requests |", "|---|---|---|---|"]
+    for case in CASES:
+        outcome = "correct file" if case.error is None else f"`{case.error.__name__}`"
+        requests = {False: "0", STAT: "HEAD only", True: "any"}[case.network]
+        lines.append(f"| {case.name} | {case.problem} | {outcome} | {requests} |")
+    lines += ["", f"**{len(CASES)} cases.**", END]
+    return "\n".join(lines)
+
+
+def test_the_published_catalogue_is_this_one() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    assert BEGIN in text, f"{DOCS} has no bad-inputs section"
+    before, rest = text.split(BEGIN, 1)
+    _, after = rest.split(END, 1)
+    updated = before + render() + after
+    if os.environ.get("RESUMABLE_WRITE_DOCS"):
+        DOCS.write_text(updated, encoding="utf-8")
+        return
+    assert text == updated, "docs/reliability.md is stale: run with RESUMABLE_WRITE_DOCS=1"
