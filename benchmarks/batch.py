@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing
 import shutil
 import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from common import DATA, MiB, parse, record, table
@@ -47,11 +48,23 @@ def make_shards(root: Path, count: int, size: int) -> dict[str, str]:
     return sums
 
 
+def _warm(_: int) -> None:
+    """Import the library in a pool's process (before the timed runs)."""
+    import resumable.chunks
+    import resumable.sources.http  # noqa: F401
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--naive", action="store_true", help="also time a requests thread pool")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="also time download_many(executor=ProcessPoolExecutor(N)) (for scale)",
+    )
     args = parse(parser, count=20)
     if not nginx_available() or not shutil.which("curl") or not shutil.which("aria2c"):
         print("needs nginx, curl and aria2c (run .ci/install-system-deps)", file=sys.stderr)
@@ -120,7 +133,19 @@ def main() -> int:
                     for done in [pool.submit(fetch, session, u, n) for u, n in pairs]:
                         done.result()
 
+        def fanned() -> None:
+            items = [resumable.Item(u, sha256=sums[n]) for u, n in zip(urls, names, strict=True)]
+            with resumable.ResumableDownloader(workers=8) as d:
+                d.download_many(items, out, executor=processes).raise_for_errors()
+
         tools = {OURS: ours, CURL: curl, ARIA2C: aria2c}
+        processes = None
+        if args.processes:
+            # One process per core, started (and resumable imported in each) before timing.
+            context = multiprocessing.get_context("forkserver")
+            processes = ProcessPoolExecutor(args.processes, mp_context=context)
+            list(processes.map(_warm, range(args.processes * 2)))
+            tools[f"resumable workers=8 x {args.processes} processes + sha256"] = fanned
         if args.naive:
             tools[NAIVE] = naive
         times: dict[str, list[float]] = {name: [] for name in tools}
@@ -136,6 +161,8 @@ def main() -> int:
                 if got != args.count:
                     raise SystemExit(f"{name} wrote {got} files, not {args.count}")
         shutil.rmtree(out, ignore_errors=True)
+        if processes is not None:
+            processes.shutdown()
 
     total = args.count * size
     title = f"{args.count} x 256 KiB shards ({total / MiB:.0f} MiB) from nginx on loopback"
@@ -170,6 +197,19 @@ def main() -> int:
             statistics.median(times[NAIVE]),
             reference_name="requests pool(16) + sha256",
             **shared,
+        )
+    if args.processes:
+        fanned_name = f"resumable workers=8 x {args.processes} processes + sha256"
+        fanned_median = statistics.median(times[fanned_name])
+        print(f"{args.processes} processes / curl: {fanned_median / curl_median:.2f}")
+        record(
+            f"{scenario}: {args.processes} processes (executor=) vs curl",
+            fanned_median,
+            curl_median,
+            target=1.5,
+            reference_name="xargs -P16 curl",
+            ours_name=f"download_many(workers=8, executor=ProcessPoolExecutor({args.processes}))",
+            runs=times[fanned_name],
         )
     return 0
 
