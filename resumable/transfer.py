@@ -678,7 +678,16 @@ class Transfer:
         if self.size is not None and info.size is not None and info.size != self.size:
             check_size(self.size, info.size, url=self.url, what="remote size")
         if self.info is None or self.info.validators() != info.validators():
-            self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
+            # About to go segmented: say so in the first sidecar already. A sidecar without
+            # ranges means "the file's length is the resume offset", which a preallocated file
+            # is not; without a working lock another process may read it in between.
+            segmented = self.offset == 0 and self._segmentable(info)
+            self.partial.write_sidecar(
+                self.url,
+                info.validators(),
+                self._expected_record(),
+                ranges=RangeSet() if segmented else None,
+            )
         self.info = info
         self.loose = False
         # At offset 0 nothing is hashed yet: now that the size and the provider's checksums are

@@ -101,6 +101,9 @@ class CountingProxy:
                 client.close()
                 continue
             server.settimeout(None)
+            # A small send buffer towards the client, so that what counts as sent is close to
+            # what the client could have read (the kernel would otherwise grow it to MiBs).
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
             with self._lock:
                 self._sockets.update((client, server))
             threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
