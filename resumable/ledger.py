@@ -15,7 +15,8 @@ Why record mtime and SHA-256: a rerun skips a done file by ``stat`` alone, inste
 Why a writer thread: one commit per file behind one lock made every worker of a batch of small
 files queue on the ledger. Records go to a queue and are committed in batches (at most ~50 ms
 apart); reads use their own connection (WAL readers never wait for the writer). A crash loses at
-most the last batch of rows, and those files are then verified again on the rerun.
+most the last batch of rows, and those files are then verified again on the rerun. The queue is
+bounded, so a writer that falls behind slows the workers down rather than growing memory.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ _FIELDS = (
     "last_modified"
 )
 _ADDED = {"last_modified": "TEXT"}  # columns newer than the first ledgers: added on open
+_BACKLOG = 2000  # rows queued for the writer at most (see Ledger.__init__)
 # What resumable.extract recorded per archive: a JSON record (see extract/_record.py). A table of
 # its own, so ledgers written before it existed gain it with CREATE TABLE IF NOT EXISTS.
 _EXTRACTED = """
@@ -101,7 +103,8 @@ class Ledger:
         folder = dest_dir / self.DIRNAME
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self._db = self._connect(folder / "ledger.sqlite")
+            self._path = folder / "ledger.sqlite"
+            self._db = self._connect(self._path)
             self._db.execute(_SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
             for column, kind in _ADDED.items():
@@ -116,7 +119,11 @@ class Ledger:
         # The paths already in the ledger, read once: a fresh directory then needs no lookups,
         # and a rerun looks up only the paths it knows.
         self._known = {row[0] for row in self._db.execute("SELECT path FROM items")}
-        self._pending: queue.Queue[tuple[str, tuple[object, ...]] | None] = queue.Queue()
+        # Bounded: if the writer falls behind (a starved thread on a busy machine), workers wait
+        # for it instead of the backlog growing with the batch (100k rows held ~100 MiB).
+        self._pending: queue.Queue[tuple[str, tuple[object, ...]] | None] = queue.Queue(
+            maxsize=_BACKLOG
+        )
         self._writer = threading.Thread(target=self._write, name="resumable-ledger", daemon=True)
         self._writer.start()
 
@@ -148,6 +155,20 @@ class Ledger:
             for _ in batch:
                 self._pending.task_done()
 
+    def _put(self, item: tuple[str, tuple[object, ...]] | None) -> None:
+        """Queue a statement, waiting while the backlog is full (never forever: a writer that
+        died would never make room)."""
+        while True:
+            try:
+                self._pending.put(item, timeout=1.0)
+                return
+            except queue.Full:
+                if not self._writer.is_alive():
+                    raise LocalError(
+                        "the ledger's writer stopped; the batch cannot record its items",
+                        path=str(self._path),
+                    ) from None
+
     def flush(self) -> None:
         """Wait until every record so far is committed."""
         self._pending.join()
@@ -164,7 +185,7 @@ class Ledger:
     def record(self, entry: Entry) -> None:
         values = _values(entry, updated=time.time())
         sql = f"INSERT OR REPLACE INTO items ({_FIELDS}) VALUES ({', '.join('?' * 12)})"
-        self._pending.put((sql, values))
+        self._put((sql, values))
         self._known.add(entry.path)
 
     def done(
@@ -218,10 +239,10 @@ class Ledger:
     def record_extraction(self, path: str, record: str) -> None:
         """Queue an extraction record (``flush()`` makes it committed)."""
         sql = "INSERT OR REPLACE INTO extracted (path, record, updated) VALUES (?, ?, ?)"
-        self._pending.put((sql, (path, record, time.time())))
+        self._put((sql, (path, record, time.time())))
 
     def forget(self, path: str) -> None:
-        self._pending.put(("DELETE FROM items WHERE path = ?", (path,)))
+        self._put(("DELETE FROM items WHERE path = ?", (path,)))
 
     def by_origin(self, origin: str) -> Iterator[Entry]:
         """Every entry a batch input produced, streamed (for sync)."""
@@ -245,7 +266,7 @@ class Ledger:
     def close(self) -> None:
         """Commit what is queued, stop the writer, close both connections."""
         if self._writer.is_alive():
-            self._pending.put(None)
+            self._put(None)
             self._writer.join()
         with self._lock:
             self._db.close()
