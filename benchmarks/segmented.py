@@ -35,7 +35,10 @@ ARIA2C = "aria2c -x16 -s16 -k1M (no hash)"
 CHILD = """
 import resource, sys, resumable
 resumable.download(sys.argv[1], sys.argv[2], sha256=sys.argv[3], connections=16)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM: this process's own peak (ru_maxrss would include the peak of the benchmark process
+# that started it: Linux keeps the peak of the image replaced by exec, the parent's after vfork).
+peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+print(int(peak[0].split()[1]) if peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
@@ -144,7 +147,7 @@ def main() -> int:
                 capture_output=True,
                 text=True,
             )
-            rss.append(int(proc.stdout.split()[-1]) / 1024)  # ru_maxrss is KiB on Linux
+            rss.append(int(proc.stdout.split()[-1]) / 1024)  # VmHWM is in KiB
             dest.unlink()
     if throttled is not None and unthrottled is not None:
         print(f"\nsegmented 16 / aria2c median ratio: {throttled:.2f} (target <= 1.05)")
