@@ -32,7 +32,7 @@ from typing import Any
 from .errors import LocalError, PartialTakenOver, identity, redact
 from .ranges import RangeSet
 
-__all__ = ["FORMAT_VERSION", "Partial", "Sidecar", "fsync_dir"]
+__all__ = ["FORMAT_VERSION", "Partial", "Sidecar", "fsync_dir", "local_error"]
 
 FORMAT_VERSION = 1
 TMP_SUFFIX = ".tmp"  # sidecar temp files: D.partial.json.<owner token>.tmp
@@ -403,12 +403,7 @@ class Partial:
                     log.warning("could not remove %s: %s", path, exc.strerror)
 
     def _local_error(self, exc: OSError, doing: str) -> LocalError:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            reason = f"{reason} (free some space, then run again: the partial resumes)"
-        err = LocalError(f"{doing} failed: {reason}", path=str(self.data))
-        err.errno = exc.errno
-        return err
+        return local_error(exc, doing, self.data)
 
 
 class Flusher:
@@ -459,3 +454,13 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def local_error(exc: OSError, doing: str, path: Path) -> LocalError:
+    """The typed error for a failed operation on a partial (a full disk says what to do)."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        reason = f"{reason} (free some space, then run again: the partial resumes)"
+    err = LocalError(f"{doing} failed: {reason}", path=str(path))
+    err.errno = exc.errno
+    return err

@@ -23,14 +23,12 @@ refuse (EXDEV on the machines this was written on), and it exists only on Linux.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import LocalError
-from .partial import fsync_dir
+from .partial import fsync_dir, local_error
 
 __all__ = ["PrivateFile"]
 
@@ -45,7 +43,7 @@ class PrivateFile:
         try:
             self._fd: int | None = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
         except OSError as exc:
-            raise _local_error(exc, "opening the partial", self.path) from exc
+            raise local_error(exc, "opening the partial", self.path) from exc
 
     def write(self, data: bytes | memoryview, offset: int) -> None:
         """Write all of ``data`` at ``offset``."""
@@ -56,7 +54,7 @@ class PrivateFile:
                 view = view[written:]
                 offset += written
         except OSError as exc:
-            raise _local_error(exc, "writing the partial", self.path) from exc
+            raise local_error(exc, "writing the partial", self.path) from exc
 
     def publish(self, sync_dir: Callable[[Path], None] | None = None) -> None:
         """fsync, rename onto the destination, fsync the directory (or call ``sync_dir``)."""
@@ -64,7 +62,7 @@ class PrivateFile:
             os.fsync(self._require())
             os.replace(self.path, self.dest)
         except OSError as exc:
-            raise _local_error(exc, f"moving the partial onto {self.dest}", self.path) from exc
+            raise local_error(exc, f"moving the partial onto {self.dest}", self.path) from exc
         self._close_fd()
         (sync_dir or fsync_dir)(self.dest.parent)
 
@@ -84,12 +82,3 @@ class PrivateFile:
         if self._fd is None:
             raise RuntimeError("the file is closed")
         return self._fd
-
-
-def _local_error(exc: OSError, doing: str, path: Path) -> LocalError:
-    reason = os.strerror(exc.errno) if exc.errno else str(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        reason = f"{reason} (free some space, then run again)"
-    err = LocalError(f"{doing} failed: {reason}", path=str(path))
-    err.errno = exc.errno
-    return err

@@ -369,29 +369,29 @@ class Transfer:
         refreshed signature or a mirror: the protocol starts afresh with it).
         """
         # Created first: a folder that cannot be written fails before any request is sent.
-        private: PrivateFile | None = PrivateFile(self.dest)
-        assert private is not None
-        self.target = target = self.locator.current()
+        private = PrivateFile(self.dest)
+        body: Body | None = None
         try:
-            body = target.source.open(target.url)
-        except TransientError as exc:
-            private.discard()
-            return exc
-        except PERMANENT as exc:
-            private.discard()
-            if self._recover(exc, target):
-                return None
-            raise
-        except BaseException:
-            private.discard()
-            raise
-        self.locator.succeeded(target)
-        info = body.info
-        size = info.size
-        if body.start != 0 or size is None or size > self.d.block_size or self._segmentable(info):
-            private.discard()
-            return body
-        try:
+            self.target = target = self.locator.current()
+            try:
+                body = target.source.open(target.url)
+            except TransientError as exc:
+                return exc
+            except PERMANENT as exc:
+                if self._recover(exc, target):
+                    return None
+                raise
+            self.locator.succeeded(target)
+            info = body.info
+            size = info.size
+            if (
+                body.start != 0
+                or size is None
+                or size > self.d.block_size
+                or self._segmentable(info)
+            ):
+                answer, body = body, None  # handed over open
+                return answer
             self._adopt_direct(info)
             self._receive(body, private, size)
             body.close()
@@ -399,11 +399,10 @@ class Transfer:
             self._check(digests)
             self._emit(EventKind.VERIFIED)
             private.publish(self.sync_dir)
-        except TransientError as exc:
+        except TransientError as exc:  # the body broke: the open's own errors returned above
             self.direct_progressed = self.offset > 0
-            if private is not None and self.offset > 0:
+            if self.offset > 0:
                 self.kept = (private, info)  # becomes D.partial under the lock (_adopt_kept)
-                private = None
             self.offset = 0  # what is on disk is decided again under the lock
             self._hash_later()
             return exc
@@ -411,14 +410,15 @@ class Transfer:
             raise  # the bytes are wrong: nothing is kept
         except BaseException:
             # Ctrl-C, a cancel, a callback's exception: the bytes stay resumable, as a partial.
-            if private is not None and self.offset > 0:
-                self.kept, private = (private, info), None
+            if self.offset > 0:
+                self.kept = (private, info)
                 self._adopt_kept()
             raise
         finally:
-            body.close()
-            if private is not None:
-                private.discard()  # a no-op once published
+            if body is not None:
+                body.close()
+            if self.kept is None:  # kept: discarded once it became D.partial
+                private.discard()  # a no-op once published or adopted
         self._emit(EventKind.DONE)
         return self._result("downloaded", self.offset, digests)
 
@@ -501,14 +501,7 @@ class Transfer:
             self.started = True
             self._emit(EventKind.STARTED)
         if first_error is not None:  # the direct attempt failed: it counts against the budget
-            try:
-                progressed = self.direct_progressed
-                budget, wait = self._charge(budget, first_error, progressed=progressed)
-                self.d.retry.wait(wait, self.cancel)
-            except RetriesExhausted as gave_up:  # attempts=1 and a dead host: a mirror may do
-                if not self._recover(gave_up, self.target):
-                    raise
-                budget = self.d.retry.budget()
+            budget = self._retry_after(budget, first_error, progressed=self.direct_progressed)
         if self.segments is not None:
             try:
                 self._run_segmented(None)
@@ -526,14 +519,7 @@ class Transfer:
                 self._fall_back(fallback)
                 continue
             except TransientError as exc:
-                try:
-                    budget, wait = self._charge(budget, exc, progressed=self.high_water > before)
-                except RetriesExhausted as gave_up:  # a dead host: a mirror may do
-                    if not self._recover(gave_up, self.target):
-                        raise
-                    budget = self.d.retry.budget()
-                    continue
-                self.d.retry.wait(wait, self.cancel)
+                budget = self._retry_after(budget, exc, progressed=self.high_water > before)
             except PERMANENT as exc:  # refused for good: a refreshed URL or a mirror may do
                 if self.final or not self._recover(exc, self.target):
                     raise
@@ -542,17 +528,27 @@ class Transfer:
                 first_body = None
         return self._finish()
 
-    def _charge(
+    def _retry_after(
         self, budget: RetryBudget, exc: TransientError, *, progressed: bool
-    ) -> tuple[RetryBudget, float]:
-        """Count a failed attempt (raising when the budget is spent); return the wait."""
+    ) -> RetryBudget:
+        """Count a failed attempt and wait out its backoff; return the budget left.
+
+        When the budget is spent (a dead host), a refreshed URL or a mirror starts over with a
+        fresh budget at once; without one, :class:`RetriesExhausted` is raised.
+        """
         if progressed:
             budget, wait = budget.interrupted(exc)
         else:
-            budget, wait = budget.failed(exc, url=self.url)
+            try:
+                budget, wait = budget.failed(exc, url=self.url)
+            except RetriesExhausted as gave_up:
+                if not self._recover(gave_up, self.target):
+                    raise
+                return self.d.retry.budget()
         log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
         self._emit(EventKind.RETRYING, error=exc, wait=wait)
-        return budget, wait
+        self.d.retry.wait(wait, self.cancel)
+        return budget
 
     def _recover(self, exc: ResumableError, target: Target) -> bool:
         """Replace the URL that failed with ``exc`` (refresh hook, then mirrors), if possible."""
