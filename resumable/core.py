@@ -12,6 +12,7 @@ This module never imports requests, fsspec or tqdm.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -251,7 +252,7 @@ class ResumableDownloader:
             raise InvalidArgument(f"mirrors must be a list of URLs, got {mirrors!r}")
         schemes = [_check_url(mirror, self._given) for mirror in mirrors]
         _check_refresh(refresh_url)
-        target = _check_dest(dest)
+        target = _check_dest(dest, look=sync_dir is None)  # a batch: one stat per file less
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise InvalidArgument(f"size must be a non-negative integer, got {size!r}")
         expected = parse_expected(sha256, checksum)
@@ -438,11 +439,14 @@ def _check_refresh(refresh_url: object) -> None:
         raise InvalidArgument(f"refresh_url must be a callable or None, got {refresh_url!r}")
 
 
+_UNSAFE = re.compile(r"[\s\x00-\x1f]")  # whitespace (str.isspace) and control characters
+
+
 def _check_url(url: object, given: Mapping[str, Source]) -> str:
     """Validate a URL without touching the network; return its scheme."""
     if not isinstance(url, str) or not url.strip():
         raise InvalidArgument(f"url must be a non-empty string, got {url!r}")
-    if any(c.isspace() or ord(c) < 32 for c in url):
+    if _UNSAFE.search(url):
         raise InvalidArgument("url contains whitespace or control characters", url=url)
     try:
         parts = urlsplit(url)
@@ -498,11 +502,13 @@ def _check_connections(connections: object) -> None:
         raise InvalidArgument(f"connections must be None or >= 1, got {connections!r}")
 
 
-def _check_dest(dest: object) -> Path:
+def _check_dest(dest: object, *, look: bool = True) -> Path:
+    """``look=False`` skips the ``stat``: Transfer.run refuses a directory too, before it
+    creates anything, with the one ``stat`` of ``dest`` it makes anyway."""
     if not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
         raise InvalidArgument(f"dest must be a non-empty path, got {dest!r}")
     path = Path(os.fspath(dest)).expanduser()
-    if path.is_dir():
+    if look and path.is_dir():
         raise InvalidArgument(f"dest {path} is a directory; give the file's path")
     if path.name.endswith((".partial", ".partial.json", ".partial.lock")):
         raise InvalidArgument(f"dest {path} uses a name reserved for resumable's own files")

@@ -56,6 +56,7 @@ _FIELDS = (
 )
 _ADDED = {"last_modified": "TEXT"}  # columns newer than the first ledgers: added on open
 _BACKLOG = 2000  # rows queued for the writer at most (see Ledger.__init__)
+_GATHER = 0.05  # seconds the writer lets rows gather before one transaction commits them
 # What resumable.extract recorded per archive: a JSON record (see extract/_record.py). A table of
 # its own, so ledgers written before it existed gain it with CREATE TABLE IF NOT EXISTS.
 _EXTRACTED = """
@@ -139,10 +140,13 @@ class Ledger:
         stop = False
         while not stop:
             batch = [self._pending.get()]
-            deadline = time.monotonic() + 0.05
-            while len(batch) < 500 and (left := deadline - time.monotonic()) > 0:
+            if batch[0] is not None:
+                # Sleep while rows gather, then take them all: waiting on the queue instead
+                # woke this thread once per row, a GIL hand-over per downloaded file.
+                time.sleep(_GATHER)
+            while len(batch) < _BACKLOG:
                 try:
-                    batch.append(self._pending.get(timeout=left))
+                    batch.append(self._pending.get_nowait())
                 except queue.Empty:
                     break
             statements = [item for item in batch if item is not None]

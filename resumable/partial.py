@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +75,17 @@ class Partial:
         self.data = dest.with_name(dest.name + ".partial")
         self.meta = dest.with_name(dest.name + ".partial.json")
         self.lockfile = dest.with_name(dest.name + ".partial.lock")
-        self.owner = uuid.uuid4().hex
+        self._owner: str | None = None
         self._fd: int | None = None
         self._inode: tuple[int, int] | None = None
+
+    @property
+    def owner(self) -> str:
+        """This writer's random token, made when first needed: a small file that takes the
+        direct path never uses it (and a token costs a ``getrandom`` call)."""
+        if self._owner is None:
+            self._owner = os.urandom(16).hex()
+        return self._owner
 
     # -- locking --------------------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,15 +32,27 @@ from .partial import fsync_dir, local_error
 __all__ = ["PrivateFile"]
 
 
+_FLAGS = (
+    os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
 class PrivateFile:
     """A uniquely named hidden file beside ``dest``, renamed onto it by :meth:`publish`."""
 
-    def __init__(self, dest: Path) -> None:
+    def __init__(self, dest: Path, make_parent: Callable[[], None] | None = None) -> None:
+        """``make_parent``: creates the destination's folder when it is missing (tried only
+        then: in a batch the folder almost always exists, and a ``mkdir`` per file costs)."""
         self.dest = dest
-        self.path = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.partial")
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        self.path = dest.with_name(f".{dest.name}.{os.urandom(16).hex()}.partial")
         try:
-            self._fd: int | None = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:
+                self._fd: int | None = os.open(self.path, _FLAGS, 0o644)
+            except FileNotFoundError:
+                if make_parent is None:
+                    raise
+                make_parent()
+                self._fd = os.open(self.path, _FLAGS, 0o644)
         except OSError as exc:
             raise local_error(exc, "opening the partial", self.path) from exc
 

@@ -25,6 +25,7 @@ import contextlib
 import functools
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 
 from .errors import (
     Cancelled,
+    InvalidArgument,
     LocalError,
     PartialTakenOver,
     ProtocolMismatch,
@@ -167,6 +169,22 @@ class Transfer:
     # -- entry ----------------------------------------------------------------------------------
 
     def run(self) -> DownloadResult:
+        present = self._dest_size()  # refuses a directory before anything is created
+        direct = self._direct_possible()
+        if not direct:
+            self._make_parent()  # the direct path makes it only if its file cannot be created
+        try:
+            with self._cleanup_on_error():
+                if direct:
+                    return self._direct_first(present)
+                return self._under_lock(None)
+        finally:
+            self.hasher.close()
+            self.partial.close()
+            if self.kept is not None:
+                self.kept[0].discard()
+
+    def _make_parent(self) -> None:
         try:
             self.dest.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -177,16 +195,6 @@ class Transfer:
             )
             err.kept = "nothing was fetched and nothing on disk was changed"
             raise err from exc
-        try:
-            with self._cleanup_on_error():
-                if self._direct_possible():
-                    return self._direct_first()
-                return self._under_lock(None)
-        finally:
-            self.hasher.close()
-            self.partial.close()
-            if self.kept is not None:
-                self.kept[0].discard()
 
     @contextlib.contextmanager
     def _cleanup_on_error(self) -> Iterator[None]:
@@ -250,16 +258,32 @@ class Transfer:
 
     # -- an existing destination -----------------------------------------------------------------
 
-    def _skip_existing(self) -> DownloadResult | None:
-        """Return a ``skipped`` result if ``dest`` is already the complete file."""
+    def _dest_size(self) -> int | None:
+        """The size of ``dest`` (following a symlink), or ``None`` when there is none yet."""
         try:
-            size = self.dest.stat().st_size
-        except FileNotFoundError:
+            st = os.stat(self.dest)
+        except (FileNotFoundError, NotADirectoryError):  # the folder is made (or refused) later
             return None
         except OSError as exc:
             raise LocalError(
                 f"cannot read {self.dest}: {exc.strerror}", path=str(self.dest)
             ) from exc
+        if stat.S_ISDIR(st.st_mode):
+            raise InvalidArgument(
+                f"dest {self.dest} is a directory; give the file's path",
+                kept="nothing was fetched and nothing on disk was changed",
+            )
+        return st.st_size
+
+    def _skip_existing(
+        self, present: int | Literal["look"] | None = "look"
+    ) -> DownloadResult | None:
+        """Return a ``skipped`` result if ``dest`` is already the complete file.
+
+        ``present``: its size (or ``None``: absent) when :meth:`run` has just looked."""
+        size = self._dest_size() if present == "look" else present
+        if size is None:
+            return None
         if self.size is not None and size != self.size:
             return None
         if not self.expected and self.size is None:
@@ -323,14 +347,14 @@ class Transfer:
             pass
         return False
 
-    def _direct_first(self) -> DownloadResult:
+    def _direct_first(self, present: int | None) -> DownloadResult:
         """Try :meth:`_direct`; hand what it cannot finish to the ``.partial`` protocol.
 
         Without the ``D.partial`` lock: the direct path writes nothing anyone else can see until
         it publishes. A larger object's answer is kept and continued under the lock if the lock
         is free at once (never waiting for a lock while holding a connection slot).
         """
-        skipped = None if self.refresh else self._skip_existing()
+        skipped = None if self.refresh else self._skip_existing(present)
         if skipped is not None:
             return skipped
         with self.d.slots.hold(self.host, self.cancel):
@@ -369,7 +393,7 @@ class Transfer:
         refreshed signature or a mirror: the protocol starts afresh with it).
         """
         # Created first: a folder that cannot be written fails before any request is sent.
-        private = PrivateFile(self.dest)
+        private = PrivateFile(self.dest, self._make_parent)
         body: Body | None = None
         try:
             self.target = target = self.locator.current()
