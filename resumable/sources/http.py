@@ -41,6 +41,7 @@ from ..errors import (
 )
 from ..retry import parse_retry_after
 from . import RemoteInfo, SourceConfig
+from ._http_plain import PlainAnswer, PlainPool
 from ._http_safety import SafeSession, check_redirect, install_log_filter, scrub_chain
 
 __all__ = ["HTTPBody", "HTTPSource"]
@@ -84,9 +85,10 @@ class HTTPSource:
         session.headers["Accept-Encoding"] = "identity"
         session.headers.update(config.headers)
         self._session = session
+        self._pool_size = max(config.max_connections, 1)
         # For _plain_get: a pool per (scheme, host), or False when requests must handle it.
         self._pools: dict[tuple[str, str], Any] = {}
-        self._headers = dict(session.headers)
+        self._headers: dict[str, str | bytes] = dict(session.headers)
         self._urllib3_timeout = urllib3.Timeout(
             connect=config.timeouts.connect, read=config.timeouts.stall
         )
@@ -129,7 +131,7 @@ class HTTPSource:
                 if validator:
                     headers["If-Range"] = validator
         with _translated(url, self._stall):
-            response: requests.Response | _Answer | None = self._plain_get(url, headers)
+            response: _Response | None = self._plain_get(url, headers)
             if response is None:
                 response = self._session.get(
                     url, headers=headers, stream=True, timeout=self._timeout, allow_redirects=True
@@ -142,14 +144,14 @@ class HTTPSource:
             encoded = _is_encoded(response)
             if encoded and response.status_code == 206:
                 raise ProtocolMismatch("a compressed answer to a byte-range request", url=url)
-            if encoded:
+            if encoded and not isinstance(response, PlainAnswer):  # (which is never encoded)
                 response.raw.decode_content = True
             return HTTPBody(response, url, body_start, info, self._stall)
         except BaseException:
             response.close()
             raise
 
-    def _plain_get(self, url: str, headers: dict[str, str]) -> _Answer | None:
+    def _plain_get(self, url: str, headers: dict[str, str]) -> _Answer | PlainAnswer | None:
         """The GET straight through the adapter's urllib3 pool, when requests adds nothing.
 
         requests' own work per request (preparing, merging settings and cookies, hooks) costs
@@ -170,6 +172,18 @@ class HTTPSource:
         if pool is False:
             return None
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if isinstance(pool, PlainPool):
+            answer = pool.get(target, {**self._headers, **headers})
+            if not 300 <= answer.status_code < 400 and not _is_encoded(answer):
+                return answer
+            # A redirect (followed by requests, under our rules) or a body compressed despite
+            # Accept-Encoding: identity (requests decodes it): this host goes through requests.
+            location = answer.headers.get("Location")
+            answer.close()
+            if location and 300 <= answer.status_code < 400:
+                check_redirect(url, location, answer.status_code)  # refused here, not asked again
+            self._pools[key] = False
+            return None
         raw = pool.urlopen(
             "GET",
             target,
@@ -201,6 +215,15 @@ class HTTPSource:
         adapter = self._session.get_adapter(url)
         if not isinstance(adapter, HTTPAdapter):
             return False
+        if url.startswith("http://"):  # no TLS: the standard library's client is enough
+            parts = urlsplit(url)
+            return PlainPool(
+                parts.hostname or "",
+                parts.port,
+                connect=self._timeout[0],
+                stall=self._stall,
+                size=self._pool_size,
+            )
         prepared = requests.Request("GET", url).prepare()
         return adapter.get_connection_with_tls_context(
             prepared, settings["verify"], None, settings["cert"]
@@ -231,6 +254,9 @@ class HTTPSource:
         )
 
     def close(self) -> None:
+        for pool in self._pools.values():
+            if isinstance(pool, PlainPool):
+                pool.close()
         self._session.close()
 
 
@@ -277,7 +303,7 @@ class _Answer:
         self.raw.release_conn()
 
 
-_Response = requests.Response | _Answer
+_Response = requests.Response | _Answer | PlainAnswer
 
 
 class HTTPBody:
@@ -294,7 +320,7 @@ class HTTPBody:
         self.start = start
         self.info = info
         self._response = response
-        self._raw: urllib3.HTTPResponse = response.raw
+        self._raw: urllib3.HTTPResponse | http.client.HTTPResponse = response.raw
         self._url = url
         self._stall = stall
         self._empty = response.status_code == 416
