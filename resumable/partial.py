@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import logging
 import os
@@ -73,11 +74,18 @@ class Partial:
     def __init__(self, dest: Path) -> None:
         self.dest = dest
         self.data = dest.with_name(dest.name + ".partial")
-        self.meta = dest.with_name(dest.name + ".partial.json")
-        self.lockfile = dest.with_name(dest.name + ".partial.lock")
         self._owner: str | None = None
         self._fd: int | None = None
         self._inode: tuple[int, int] | None = None
+
+    # Made when first used: a small file on the direct path never needs them.
+    @functools.cached_property
+    def meta(self) -> Path:
+        return self.dest.with_name(self.dest.name + ".partial.json")
+
+    @functools.cached_property
+    def lockfile(self) -> Path:
+        return self.dest.with_name(self.dest.name + ".partial.lock")
 
     @property
     def owner(self) -> str:
