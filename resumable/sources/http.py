@@ -335,8 +335,10 @@ class HTTPBody:
         """
         if self._empty:
             return b""
-        with _translated(self._url, self._stall):
+        try:  # (not the _translated context manager: this runs for every block)
             return self._raw.read1(amount)
+        except Exception as exc:
+            _translate(exc, self._url, self._stall)
 
     def close(self) -> None:
         # Closing mid-body discards the connection rather than draining gigabytes to reuse it.
