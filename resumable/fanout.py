@@ -151,7 +151,7 @@ class FanoutJob(Job):
                 full = len(running) >= self._capacity()
                 while not ended and not full and len(tasks) < self._chunk_size:
                     try:
-                        work = self._queue.get(timeout=0.05 if running or tasks else 0.2)
+                        work = self._take(timeout=0.05 if running or tasks else 0.2)
                     except queue.Empty:
                         break
                     if work is _END:

@@ -153,7 +153,14 @@ class Job:
         self._cancel = threading.Event()
         self._finished = threading.Event()
         self._ledger = Ledger(dest_dir)
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(2 * downloader.workers, 16))
+        # Inputs wait here for the workers, between a low and a high mark: the feeder tops the
+        # queue up to ``_high`` and then sleeps until the workers have taken it down to
+        # ``_low``. A queue bounded at one size woke the feeder for every item taken (a GIL
+        # hand-over per file).
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._high = max(2 * downloader.workers, 16)
+        self._low = self._high // 2
+        self._hungry = threading.Event()
         self._ok: list[DownloadResult] = []
         self._failed: list[tuple[object, BaseException]] = []
         self._in_flight: dict[Path, FileProgress] = {}
@@ -262,11 +269,12 @@ class Job:
                 with self._lock:
                     self._counts["queued"] += 1
                 while not self._cancel.is_set():
-                    try:
-                        self._queue.put(work, timeout=0.1)
+                    if self._queue.qsize() < self._high:
+                        self._queue.put(work)
                         break
-                    except queue.Full:
-                        continue
+                    self._hungry.clear()
+                    if self._queue.qsize() >= self._high:  # (re-read: a set() may have come)
+                        self._hungry.wait(0.1)
             else:
                 with self._lock:
                     self._exhausted = True
@@ -276,8 +284,15 @@ class Job:
             for _ in self._workers:
                 self._queue.put(_END)
 
+    def _take(self, timeout: float | None = None) -> Any:
+        """The next input (``queue.Empty`` after ``timeout``); wakes the feeder at the low mark."""
+        work = self._queue.get(timeout=timeout)
+        if self._queue.qsize() <= self._low:
+            self._hungry.set()
+        return work
+
     def _work(self) -> None:
-        while (work := self._queue.get()) is not _END:
+        while (work := self._take()) is not _END:
             with self._lock:
                 self._counts["queued"] -= 1
             if self._cancel.is_set():
