@@ -505,9 +505,12 @@ def _check_connections(connections: object) -> None:
 def _check_dest(dest: object, *, look: bool = True) -> Path:
     """``look=False`` skips the ``stat``: Transfer.run refuses a directory too, before it
     creates anything, with the one ``stat`` of ``dest`` it makes anyway."""
-    if not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
+    if isinstance(dest, Path) and dest.is_absolute() and not look:
+        path = dest  # a batch's, made by safe_destination: no need to parse it again
+    elif not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
         raise InvalidArgument(f"dest must be a non-empty path, got {dest!r}")
-    path = Path(os.fspath(dest)).expanduser()
+    else:
+        path = Path(os.fspath(dest)).expanduser()
     if look and path.is_dir():
         raise InvalidArgument(f"dest {path} is a directory; give the file's path")
     if path.name.endswith((".partial", ".partial.json", ".partial.lock")):

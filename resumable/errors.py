@@ -92,6 +92,14 @@ _SECRET_PARAMS = re.compile(
 REDACTED = "REDACTED"
 
 
+# A URL without userinfo, query, parameters or fragment, in a lower-case scheme: redact() and
+# identity() return it as it is (what parsing it and putting it back together gives), without
+# the parsing, which a batch of small files paid several times per file.
+_NOTHING_TO_HIDE = re.compile(
+    r"[a-z][a-z0-9+.-]*://[^/@?#;\s\x00-\x1f\x7f]+(/[^@?#;\s\x00-\x1f\x7f]*)?\Z"
+)
+
+
 def redact(url: str) -> str:
     """Return ``url`` with its password and secret query parameters replaced by ``REDACTED``.
 
@@ -100,6 +108,8 @@ def redact(url: str) -> str:
     prints a URL prints this instead. Anything that does not parse as a URL is returned unchanged
     apart from ``user:password@`` removal, because a message must never fail to build.
     """
+    if _NOTHING_TO_HIDE.match(url):
+        return url
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -176,6 +186,8 @@ def identity(url: str) -> str:
     signature, SAS fields) are dropped, so a presigned URL signed again tomorrow still resumes
     the same partial, while a different path or a different ``versionId`` does not.
     """
+    if _NOTHING_TO_HIDE.match(url):
+        return url
     url = redact(url)
     try:
         parts = urlsplit(url)
