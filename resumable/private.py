@@ -48,6 +48,7 @@ class PrivateFile:
         """``make_parent``: creates the destination's folder when it is missing (tried only
         then: in a batch the folder almost always exists, and a ``mkdir`` per file costs)."""
         self.dest = dest
+        self.end = 0  # bytes written from the start (what an interrupted write left on disk)
         self.path = dest.with_name(f".{dest.name}.{os.urandom(16).hex()}.partial")
         try:
             try:
@@ -68,6 +69,7 @@ class PrivateFile:
             while views:
                 written = os.pwritev(self._require(), views[:_IOV_MAX], offset)
                 offset += written
+                self.end = max(self.end, offset)
                 while views and written >= len(views[0]):  # drop what was written
                     written -= len(views[0])
                     views.pop(0)

@@ -489,8 +489,10 @@ class Transfer:
                     raise Cancelled("cancelled", url=self.url)
         finally:
             if pending:
-                private.write(pending, self.offset)
-                self.offset = received
+                try:
+                    private.write(pending, self.offset)
+                finally:  # a failed write (a full disk) keeps what it wrote: it is resumable
+                    self.offset = private.end
         if self.offset < total:
             raise ProtocolMismatch(f"the body ended at byte {self.offset} of {total}", url=self.url)
 
