@@ -104,9 +104,6 @@ class DownloadResult:
     extracted: ExtractResult | None = field(default=None, repr=False)
 
 
-_PROGRESS_STEP = 1 << 20  # bytes between two progress events of a file on the direct path
-
-
 class _Restart(Exception):
     """Internal: the answer belongs to another version; start over at once (not a failure)."""
 
@@ -468,7 +465,7 @@ class Transfer:
         finds every received byte in ``private`` first, for :meth:`_adopt_kept`.
         """
         pending: list[bytes] = []
-        received = reported = self.offset
+        received = self.offset
         try:
             while chunk := body.read(self.d.block_size):
                 if received + len(chunk) > total:
@@ -480,13 +477,7 @@ class Transfer:
                 received += len(chunk)
                 self.fetched += len(chunk)
                 self.d._meter(len(chunk), self.cancel)
-                # A progress event per _PROGRESS_STEP and at the end, not per read: the first
-                # read is often just what came with the headers.
-                if received - reported >= _PROGRESS_STEP or received == total:
-                    self._emit(EventKind.PROGRESS, done=received, total=total)
-                    reported = received
-                elif self.cancel is not None and self.cancel.is_set():
-                    raise Cancelled("cancelled", url=self.url)
+                self._emit(EventKind.PROGRESS, done=received, total=total)
         finally:
             if pending:
                 try:
