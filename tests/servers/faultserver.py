@@ -657,6 +657,16 @@ class FaultServer:
 
     # -- internals used by the handler ------------------------------------------------
 
+    def close_idle(self) -> int:
+        """Close every open connection, as a server's keep-alive timeout does (a FIN, with no
+        ``Connection: close`` beforehand); call it between requests. Returns how many."""
+        with self._lock:
+            conns = list(self._conns)
+        for sock in conns:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        return len(conns)
+
     def _add_error(self, exc: BaseException) -> None:
         with self._lock:
             self._errors.append(exc)
