@@ -103,4 +103,5 @@ def test_the_pool_keeps_at_most_its_size_idle(fault_server: FaultServer) -> None
         pool.close()
     ids = _gets(fault_server, "x.bin")
     assert len(set(ids[:2])) == 2  # two connections while both answers were open
-    assert len(set(ids[2:])) == 1 and ids[2] in ids[:2]  # then only the one kept
+    assert len(set(ids[2:])) == 1  # then only the one kept
+    assert ids[2] in ids[:2]
