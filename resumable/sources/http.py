@@ -1,6 +1,8 @@
 """HTTP(S) source: one pooled keep-alive ``requests.Session``, ranges checked, errors translated.
 
-Only this module imports requests and urllib3. Three rules shape it:
+Only this module imports requests and urllib3; ``GET``\ s to plain ``http://`` hosts go through
+the standard library's ``http.client`` (:mod:`._http_plain`, see :meth:`HTTPSource._plain_get`).
+Three rules shape it:
 
 - **Never trust a Range request.** The answer's status and ``Content-Range`` say where the body
   really starts (``Body.start``); a 200 to a ranged request starts at 0. The downloader compares.
@@ -161,6 +163,10 @@ class HTTPSource:
         re-quoting, the request goes to the same connection pool directly: the same TLS
         settings, headers and timeouts. Anything else (and any redirect: the host is then
         remembered) goes through requests, whose redirect rules (:class:`SafeSession`) apply.
+
+        A plain ``http://`` host skips urllib3 too: :class:`~._http_plain.PlainPool` (why is
+        in that module). A body compressed despite ``Accept-Encoding: identity`` also hands
+        the host to requests, which decodes it.
         """
         if not _PLAIN_URL.match(url):
             return None
