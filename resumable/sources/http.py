@@ -1,6 +1,6 @@
 """HTTP(S) source: one pooled keep-alive ``requests.Session``, ranges checked, errors translated.
 
-Only this module imports requests and urllib3; ``GET``\ s to plain ``http://`` hosts go through
+Only this module imports requests and urllib3; GET requests to plain ``http://`` hosts go through
 the standard library's ``http.client`` (:mod:`._http_plain`, see :meth:`HTTPSource._plain_get`).
 Three rules shape it:
 
