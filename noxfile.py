@@ -82,7 +82,7 @@ def bench(session: nox.Session) -> None:
     for script, *options in (
         ("http_vs_curl.py", "--naive"),
         ("segmented.py",),
-        ("batch.py", "--naive", "--processes", "2"),
+        ("batch.py", "--naive", "--floor", "--processes", "2"),
         ("resume.py",),
         ("lazy.py",),
         ("s3.py",),
