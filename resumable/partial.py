@@ -35,6 +35,7 @@ from .ranges import RangeSet
 __all__ = ["FORMAT_VERSION", "Partial", "Sidecar", "fsync_dir", "local_error"]
 
 FORMAT_VERSION = 1
+_HOLE_MARGIN = 1 << 20  # bytes before a hole not trusted (see Partial.written_prefix)
 TMP_SUFFIX = ".tmp"  # sidecar temp files: D.partial.json.<owner token>.tmp
 log = logging.getLogger("resumable")
 
@@ -249,6 +250,35 @@ class Partial:
         if existed:  # an earlier writer was interrupted: it may have left a sidecar temp file
             self.remove_stale_temps()
         return st.st_size
+
+    def written_prefix(self, size: int) -> int:
+        """How much of a single-stream partial of ``size`` bytes can be trusted: up to its
+        first hole.
+
+        A single stream's sidecar records no ranges: its bytes are the file's whole length.
+        But a segmented writer racing it without a working lock (``locking=False``, or NFS)
+        may have written pieces further on, or reserved the full size, through a descriptor
+        opened before this partial was taken over: the file is then longer than what was
+        written, with holes (or reserved, unwritten space, which ``SEEK_HOLE`` reports as a
+        hole) in between. Trusting the whole length published a file with zero-filled pieces
+        when no digest was given (a race of single-stream and segmented processes found it).
+        Where the filesystem cannot say, the whole length is trusted, as before.
+
+        A hole starts at a block boundary, and the block before it may be written only in part
+        (its end then reads as zeros): the trusted prefix stops ``_HOLE_MARGIN`` before the
+        hole, more than any filesystem's block.
+        """
+        if size == 0 or not hasattr(os, "SEEK_HOLE"):
+            return size
+        try:
+            hole = os.lseek(self.fd, 0, os.SEEK_HOLE)
+        except OSError:
+            return size
+        if hole >= size:
+            return size
+        trusted = max(0, hole - _HOLE_MARGIN)
+        log.info("%s has a hole at byte %d of %d; resuming at %d", self.data, hole, size, trusted)
+        return trusted
 
     @property
     def fd(self) -> int:

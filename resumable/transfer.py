@@ -628,6 +628,7 @@ class Transfer:
                 self.url, info.validators(), self._expected_record(), ranges=sidecar.ranges
             )
         else:
+            on_disk = self.partial.written_prefix(on_disk)
             self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
         self.info = info
         self.offset = self.resumed_from = self.high_water = on_disk
