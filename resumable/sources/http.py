@@ -74,10 +74,9 @@ class HTTPSource:
         self._stall = config.timeouts.stall
         install_log_filter()  # urllib3 logs request lines, signatures included, at DEBUG
         session = _Session(verify=config.verify)
+        self._pool_size = max(config.max_connections, 1)  # per host, both kinds of pool
         adapter = HTTPAdapter(
-            pool_connections=max(config.max_connections, 1),
-            pool_maxsize=max(config.max_connections, 1),
-            max_retries=0,
+            pool_connections=self._pool_size, pool_maxsize=self._pool_size, max_retries=0
         )
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -87,7 +86,6 @@ class HTTPSource:
         session.headers["Accept-Encoding"] = "identity"
         session.headers.update(config.headers)
         self._session = session
-        self._pool_size = max(config.max_connections, 1)
         # For _plain_get: a pool per (scheme, host), or False when requests must handle it.
         self._pools: dict[tuple[str, str], Any] = {}
         self._headers: dict[str, str | bytes] = dict(session.headers)
@@ -178,38 +176,37 @@ class HTTPSource:
         if pool is False:
             return None
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        answer: _Answer | PlainAnswer
         if isinstance(pool, PlainPool):
             answer = pool.get(target, {**self._headers, **headers})
             if not 300 <= answer.status_code < 400 and not _is_encoded(answer):
                 return answer
-            # A redirect (followed by requests, under our rules) or a body compressed despite
-            # Accept-Encoding: identity (requests decodes it): this host goes through requests.
-            location = answer.headers.get("Location")
             answer.close()
-            if location and 300 <= answer.status_code < 400:
-                check_redirect(url, location, answer.status_code)  # refused here, not asked again
-            self._pools[key] = False
-            return None
-        raw = pool.urlopen(
-            "GET",
-            target,
-            headers={**self._headers, **headers},
-            redirect=False,
-            retries=False,
-            preload_content=False,
-            decode_content=False,
-            timeout=self._urllib3_timeout,
-            release_conn=False,
-        )
-        if 300 <= raw.status < 400:  # requests follows redirects, under our rules
-            location = raw.headers.get("Location")
-            raw.drain_conn()
+        else:
+            raw = pool.urlopen(
+                "GET",
+                target,
+                headers={**self._headers, **headers},
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+                timeout=self._urllib3_timeout,
+                release_conn=False,
+            )
+            answer = _Answer(raw)
+            if not 300 <= answer.status_code < 400:
+                return answer
+            raw.drain_conn()  # a redirect's short body: its connection stays in the pool
             raw.release_conn()
-            if location:
-                check_redirect(url, location, raw.status)  # refused here, not asked again
-            self._pools[key] = False
-            return None
-        return _Answer(raw)
+        # A redirect (requests follows it, under our rules) or, from http.client, a body
+        # compressed despite Accept-Encoding: identity (requests decodes it): from now on this
+        # host goes through requests.
+        location = answer.headers.get("Location")
+        if location and 300 <= answer.status_code < 400:
+            check_redirect(url, location, answer.status_code)  # refused here, not asked again
+        self._pools[key] = False
+        return None
 
     def _plain_pool(self, url: str, user: str | None, password: str | None) -> Any:
         """The adapter's pool for ``url``'s host, or ``False`` if requests must handle it."""
