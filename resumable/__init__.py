@@ -10,6 +10,7 @@ imported the first time its URL scheme is used, and tqdm when a ``TqdmProgress``
 """
 
 from ._version import __version__
+from .checksums import read_checksums
 from .core import DownloadResult, ResumableDownloader, download
 from .errors import (
     AccessDenied,
@@ -105,6 +106,7 @@ __all__ = [
     "__version__",
     "download",
     "expand",
+    "read_checksums",
     "read_links",
     "read_object_list",
     "register",

@@ -27,11 +27,9 @@ from .errors import InvalidArgument
 from .items import Item
 from .sources import source_class
 
-__all__ = ["UsageError", "batch_inputs", "read_checksums"]
+__all__ = ["UsageError", "batch_inputs", "checksums_option", "read_checksums"]
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_GNU = re.compile(r"(?P<hex>[0-9a-fA-F]{64}) [ *](?P<name>.+)")
-_BSD = re.compile(r"SHA256 \((?P<name>.+)\) ?= ?(?P<hex>[0-9a-fA-F]{64})")
 
 
 class UsageError(Exception):
@@ -132,30 +130,32 @@ def _object_name(url: str) -> str:
 
 
 def read_checksums(path: str) -> dict[str, str]:
-    """``{name: sha256}`` from a ``sha256sum`` (GNU or BSD style) file."""
+    """``{name: sha256}`` from a ``sha256sum`` (GNU or BSD style) file, for ``--sha256 FILE``
+    (``--checksums FILE`` takes any algorithm: see :func:`checksums_option`)."""
     if not Path(path).is_file():
         raise UsageError(
             f"--sha256 must be 64 hex digits or a sha256sum file, got {path!r} (no such file)"
         )
-    sums: dict[str, str] = {}
+    sums = checksums_option(path, "--sha256")
+    other = sorted({spec.partition(":")[0] for spec in sums.values()} - {"sha256"})
+    if other:
+        raise UsageError(f"{path} lists {', '.join(other)} digests: give it to --checksums")
+    return {name: spec.partition(":")[2] for name, spec in sums.items()}
+
+
+def checksums_option(path: str | None, option: str = "--checksums") -> dict[str, str]:
+    """``{name: "algo:hex"}`` from the checksum file given to ``option`` (any algorithm);
+    an empty mapping when the option is not given."""
+    if path is None:
+        return {}
+    from .checksums import read_checksums as read
+
+    if path != "-" and not Path(path).is_file():
+        raise UsageError(f"{option}: no such checksum file: {path!r}")
     try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the checksum file {path}: {exc}") from None
-    for lineno, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        match = _GNU.fullmatch(text) or _BSD.fullmatch(text)
-        if match is None:
-            raise UsageError(
-                f"{path}, line {lineno}: expected '<sha256>  <name>' or "
-                f"'SHA256 (<name>) = <sha256>': {text[:120]!r}"
-            )
-        sums[match["name"].removeprefix("./")] = match["hex"].lower()
-    if not sums:
-        raise UsageError(f"the checksum file {path} lists no files")
-    return sums
+        return read(sys.stdin.read() if path == "-" else Path(path))
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _read_input_file(name: str, urls: list[str]) -> tuple[list[object], bool]:

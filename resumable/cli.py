@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._cli_inputs import UsageError, batch_inputs
+from ._cli_inputs import UsageError, batch_inputs, checksums_option
 from ._version import __version__
 from .core import ResumableDownloader
 from .errors import InvalidArgument, ResumableError, redact
@@ -166,6 +166,13 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
         metavar="HEX|FILE",
         help="expected SHA-256: 64 hex digits for a single URL, or a sha256sum file whose "
         "lines are matched to the files by name",
+    )
+    group.add_argument(
+        "--checksums",
+        metavar="FILE",
+        help="a checksum file of any algorithm (SHA256SUMS, MD5SUMS, SHA512SUMS, B2SUMS; GNU "
+        "or BSD --tag format): each file listed there is verified, matched by its path "
+        "relative to --dir or its name; files it does not list are not verified",
     )
 
 
@@ -363,6 +370,7 @@ def run_demo_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def run_download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Download (or plan) what the arguments name; return the exit code."""
     inputs, total_files = batch_inputs(args)
+    checksums = checksums_option(args.checksums) or None
     _configure_logging(args, err)
     try:
         downloader = ResumableDownloader(**_downloader_options(args))
@@ -377,7 +385,12 @@ def run_download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         started = time.monotonic()
         with _sigterm_interrupts(), _progress(args, total_files, err) as progress:
             result = downloader.download_many(
-                inputs, args.dir, sync=args.sync, progress=progress, process=args.extract
+                inputs,
+                args.dir,
+                sync=args.sync,
+                progress=progress,
+                process=args.extract,
+                checksums=checksums,
             )
         if not args.quiet:
             _print_summary(result, args.dir, time.monotonic() - started, out)

@@ -150,7 +150,7 @@ class ResumableDownloader:
         size: int | None = None,
         sha256: str | None = None,
         checksum: str | Iterable[str] | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ProgressCallback | bool | None = None,
         connections: int | None = None,
         process: Processor | None = None,
         mirrors: Sequence[str] = (),
@@ -160,11 +160,15 @@ class ResumableDownloader:
 
         Args:
             url: ``http(s)://...`` or any registered scheme.
-            dest: the destination file; missing parent directories are created.
+            dest: the destination file; missing parent directories are created. An existing
+                directory, or a path ending with a separator (``"data/"``), means
+                ``dest/<object name>``, the name as ``download_many`` gives it (the URL path's
+                last segment, percent-decoded); a URL without one is an ``InvalidArgument``.
             size: the expected size in bytes; checked against the source before fetching.
             sha256: the expected SHA-256 (64 hex digits).
             checksum: ``"<algorithm>:<hex>"`` (any hashlib algorithm), or several.
-            progress: called with a :class:`ProgressEvent` as the download moves.
+            progress: called with a :class:`ProgressEvent` as the download moves; ``True``
+                means a new :class:`~resumable.TqdmProgress`; ``None`` or ``False``: none.
             connections: most connections for this file (default: the downloader's).
             process: what to do with the verified file, e.g. ``Untar(...)``, ``Unzip(...)``,
                 ``Decompress()`` (see :mod:`resumable.extract`); runs once per version of the
@@ -191,7 +195,10 @@ class ResumableDownloader:
         The partial is kept (resumable) after every error except a verification failure; an
         existing ``dest`` is never modified by a failed call.
         """
+        owned = progress is True  # our TqdmProgress: closed when the download ends
         try:
+            progress = check_progress(progress)
+            dest = _in_directory(dest, url, self._given)
             processor = check_processor(process)
             if processor is None:
                 job = self._prepare(
@@ -208,7 +215,9 @@ class ResumableDownloader:
         except InvalidArgument as exc:
             exc.kept = exc.kept or "nothing was fetched and nothing on disk was changed"
             raise
-        if processor is not None:
+        try:
+            if processor is None:
+                return job.run()
             from .extract._glue import download_one
 
             return download_one(
@@ -224,7 +233,9 @@ class ResumableDownloader:
                 mirrors=mirrors,
                 refresh_url=refresh_url,
             )
-        return job.run()
+        finally:
+            if owned:
+                _close(progress)
 
     def _prepare(
         self,
@@ -289,9 +300,10 @@ class ResumableDownloader:
         dest_dir: PathLike,
         *,
         sync: bool = False,
-        progress: ProgressCallback | None = None,
+        progress: ProgressCallback | bool | None = None,
         executor: Executor | None = None,
         process: Processor | None = None,
+        checksums: str | os.PathLike[str] | Mapping[str, str] | None = None,
     ) -> Job:
         """Start a batch in the background and return its :class:`~resumable.Job` handle.
 
@@ -301,9 +313,20 @@ class ResumableDownloader:
         ``executor``: fan the batch out (see :meth:`download_many`).
         ``process``: a processor (``Untar(...)``...) for every file whose ``Item`` has none;
         completion is recorded in the ledger, so a rerun skips extracted archives.
+        ``progress``: a callable, or ``True`` for a new :class:`~resumable.TqdmProgress`.
+        ``checksums``: a checksum file's path or text (``SHA256SUMS``, ``MD5SUMS``... see
+        :func:`resumable.read_checksums`) or a mapping ``{name: "algo:hex"}``; each item is
+        verified against the entry named by its destination relative to ``dest_dir`` (or its
+        base name, see :class:`resumable.checksums.ChecksumTable`). An item the file does not
+        name is downloaded without a digest to check (logged); one whose own digest of the same
+        algorithm differs fails with ``InvalidArgument``.
         """
+        from .checksums import checksum_table
         from .job import Job
 
+        owned = progress is True  # our TqdmProgress: the job closes it when it ends
+        progress = check_progress(progress)
+        table = checksum_table(checksums)
         inputs, folder = _as_inputs(items), _check_dest_dir(dest_dir)
         processor = check_processor(process)
         if executor is not None:  # see resumable.fanout
@@ -314,8 +337,22 @@ class ResumableDownloader:
                     "process= cannot be combined with executor= yet: extract after the batch, "
                     "or run the batch without an executor"
                 )
-            return FanoutJob(self, inputs, folder, executor, sync=sync, progress=progress)
-        return Job(self, inputs, folder, sync=sync, progress=progress, process=processor)
+            job: Job = FanoutJob(
+                self, inputs, folder, executor, sync=sync, progress=progress, checksums=table
+            )
+        else:
+            job = Job(
+                self,
+                inputs,
+                folder,
+                sync=sync,
+                progress=progress,
+                process=processor,
+                checksums=table,
+            )
+        if owned:
+            job._close_at_end(_close, progress)
+        return job
 
     def download_many(
         self,
@@ -323,9 +360,10 @@ class ResumableDownloader:
         dest_dir: PathLike,
         *,
         sync: bool = False,
-        progress: ProgressCallback | None = None,
+        progress: ProgressCallback | bool | None = None,
         executor: Executor | None = None,
         process: Processor | None = None,
+        checksums: str | os.PathLike[str] | Mapping[str, str] | None = None,
     ) -> BatchResult:
         """Download a batch and return a :class:`~resumable.BatchResult`; never raises for a
         failed item (see ``BatchResult.failed`` and ``raise_for_errors()``).
@@ -339,10 +377,17 @@ class ResumableDownloader:
         or a ``ProcessPoolExecutor``: items go to it in chunks, each worker downloads with its own
         copy of this downloader's configuration into ``dest_dir`` as given (a shared filesystem,
         or each node's own disk), and this process keeps the ledger (see ``docs/dask.md``).
-        ``process`` applies a processor to each verified file (see :meth:`start`).
+        ``process`` applies a processor to each verified file, and ``checksums`` verifies
+        each item against a checksum file (see :meth:`start`).
         """
         job = self.start(
-            items, dest_dir, sync=sync, progress=progress, executor=executor, process=process
+            items,
+            dest_dir,
+            sync=sync,
+            progress=progress,
+            executor=executor,
+            process=process,
+            checksums=checksums,
         )
         try:
             return job.wait()
@@ -404,7 +449,7 @@ def download(
     size: int | None = None,
     sha256: str | None = None,
     checksum: str | Iterable[str] | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressCallback | bool | None = None,
     connections: int | None = None,
     process: Processor | None = None,
     mirrors: Sequence[str] = (),
@@ -484,6 +529,50 @@ def _check_dest_dir(dest_dir: object) -> Path:
     except OSError as exc:
         raise LocalError(f"cannot create {path}: {exc.strerror}", path=str(path)) from exc
     return path
+
+
+def check_progress(progress: ProgressCallback | bool | None) -> ProgressCallback | None:
+    """``progress=``: ``None``/``False`` (none), ``True`` (a new ``TqdmProgress``) or a
+    callable; anything else is an :class:`InvalidArgument`, before any traffic."""
+    if progress is None or progress is False:
+        return None
+    if progress is True:
+        from .progress_bars import TqdmProgress
+
+        return TqdmProgress()
+    if isinstance(progress, type):
+        raise InvalidArgument(
+            f"progress must be a callable instance, got the class {progress.__name__}; "
+            f"write progress={progress.__name__}() or progress=True"
+        )
+    if not callable(progress):
+        raise InvalidArgument(
+            f"progress must be a callable, True (TqdmProgress()), False or None, got {progress!r}"
+        )
+    return progress
+
+
+def _close(progress: object) -> None:
+    close = getattr(progress, "close", None)
+    if callable(close):
+        close()
+
+
+def _in_directory(dest: PathLike, url: str, given: Mapping[str, Source]) -> PathLike:
+    """``dest`` itself, or ``dest/<object name>`` when ``dest`` is an existing directory or ends
+    with a separator (as pooch, huggingface_hub and ``fs.get`` take a folder)."""
+    if not isinstance(dest, (str, os.PathLike)) or not isinstance(url, str):
+        return dest  # _prepare names the bad argument
+    text = os.fspath(dest)
+    if not isinstance(text, str) or not text:
+        return dest
+    separators = (os.sep, os.altsep) if os.altsep else (os.sep,)
+    if not (text.endswith(separators) or os.path.isdir(os.path.expanduser(text))):
+        return dest
+    from .items import object_name, relative_name
+
+    _check_url(url, given)  # a bad URL is named as such, not as a missing object name
+    return Path(os.path.expanduser(text)) / relative_name(object_name(url))
 
 
 def check_processor(process: object) -> Processor | None:

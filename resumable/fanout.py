@@ -47,6 +47,8 @@ from .progress import EventKind, ProgressCallback, ProgressEvent
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from .checksums import ChecksumTable
+
     from .core import ResumableDownloader
     from .items import Work
 
@@ -108,6 +110,7 @@ class FanoutJob(Job):
         *,
         sync: bool = False,
         progress: ProgressCallback | None = None,
+        checksums: ChecksumTable | None = None,
     ) -> None:
         if not callable(getattr(executor, "submit", None)):
             raise InvalidArgument(
@@ -130,7 +133,9 @@ class FanoutJob(Job):
         self._submitted: dict[Path, Work] = {}  # destinations of items out on the executor
         self._callback_errors: dict[Path, BaseException] = {}
         try:
-            super().__init__(downloader, items, dest_dir, sync=sync, progress=progress)
+            super().__init__(
+                downloader, items, dest_dir, sync=sync, progress=progress, checksums=checksums
+            )
         except BaseException:  # e.g. the ledger cannot be opened: no subscription left behind
             self._channel.close()
             raise

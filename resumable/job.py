@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ from .progress import EventKind, ProgressCallback, ProgressEvent
 from .sources import RemoteInfo
 
 if TYPE_CHECKING:
+    from .checksums import ChecksumTable
     from .core import DownloadResult, ResumableDownloader
     from .extract import Processor
 
@@ -142,9 +143,12 @@ class Job:
         sync: bool = False,
         progress: ProgressCallback | None = None,
         process: Processor | None = None,
+        checksums: ChecksumTable | None = None,
     ) -> None:
         self._d = downloader
         self._process = process
+        self._checksums = checksums
+        self._at_end: list[tuple[Callable[[Any], None], Any]] | None = []  # None: ended
         self.dest_dir = dest_dir
         self._sync = sync
         self._progress = progress
@@ -266,6 +270,8 @@ class Job:
             for work in iter_work(items, self._list):
                 if self._cancel.is_set():
                     break
+                if self._checksums is not None and isinstance(work, Work):
+                    work = self._checksums.attach(work)
                 with self._lock:
                     self._counts["queued"] += 1
                 while not self._cancel.is_set():
@@ -318,7 +324,26 @@ class Job:
                 self._sync_directories()
             finally:
                 self._ledger.close()
+                self._run_at_end()
                 self._finished.set()
+
+    def _close_at_end(self, close: Callable[[Any], None], what: Any) -> None:
+        """Call ``close(what)`` once the job has ended (at once if it has): the progress bars
+        ``progress=True`` made for it."""
+        with self._lock:
+            if self._at_end is not None:
+                self._at_end.append((close, what))
+                return
+        close(what)
+
+    def _run_at_end(self) -> None:
+        with self._lock:
+            pending, self._at_end = self._at_end or [], None
+        for close, what in pending:
+            try:
+                close(what)
+            except Exception:  # a renderer failing to close must not hide the job's end
+                log.debug("closing the progress renderer failed", exc_info=True)
 
     def _defer_sync(self, directory: Path) -> None:
         with self._lock:

@@ -57,6 +57,7 @@ EXPECTED = {
     "__version__",
     "download",
     "expand",
+    "read_checksums",
     "read_links",
     "read_object_list",
     "register",
