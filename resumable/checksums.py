@@ -43,7 +43,9 @@ ChecksumsArg = str | os.PathLike[str] | Mapping[str, str]
 # The algorithm of an untagged (GNU) line, by the number of hex digits.
 _BY_LENGTH = {32: "md5", 40: "sha1", 56: "sha224", 64: "sha256", 96: "sha384", 128: "sha512"}
 _GNU = re.compile(r"(?P<hex>[0-9a-fA-F]+) (?P<mode>[ *]?)(?P<name>.+)", re.S)
-_TAG = re.compile(r"(?P<tag>[A-Za-z][A-Za-z0-9/-]*) ?\((?P<name>.+)\) ?= ?(?P<hex>[0-9a-fA-F]+)", re.S)
+_TAG = re.compile(
+    r"(?P<tag>[A-Za-z][A-Za-z0-9/-]*) ?\((?P<name>.+)\) ?= ?(?P<hex>[0-9a-fA-F]+)", re.S
+)
 _UNESCAPE = {"\\\\": "\\", "\\n": "\n", "\\r": "\r"}
 _ESCAPES = re.compile(r"\\.")
 # Algorithm names in a checksum file's own name (SHA512SUMS, data.md5, B2SUMS...).
@@ -109,9 +111,7 @@ def _algorithm(spec: str) -> str:
 
 def _text_of(path_or_text: object) -> tuple[str, str]:
     """The text and how to name it in errors (the path, or ``<text>``)."""
-    if isinstance(path_or_text, str) and (
-        "\n" in path_or_text or _looks_like_a_line(path_or_text)
-    ):
+    if isinstance(path_or_text, str) and ("\n" in path_or_text or _looks_like_a_line(path_or_text)):
         return path_or_text.removeprefix("\ufeff"), "<checksum text>"
     if not isinstance(path_or_text, (str, os.PathLike)) or not os.fspath(path_or_text):
         raise InvalidArgument(
@@ -191,9 +191,12 @@ def _tag_algorithm(tag: str, length: int) -> str | None:
 
 
 def _length_algorithm(length: int, hint: str | None) -> str | None:
-    if hint is not None and hint in hashlib.algorithms_available:
-        if hashlib.new(hint).digest_size * 2 == length:
-            return hint
+    if (
+        hint is not None
+        and hint in hashlib.algorithms_available
+        and hashlib.new(hint).digest_size * 2 == length
+    ):
+        return hint
     return _BY_LENGTH.get(length)
 
 
@@ -317,5 +320,5 @@ def with_digest(item: Item, spec: str) -> Item:
         return item
     if algorithm == "sha256":
         return dataclasses.replace(item, sha256=digest)
-    given = [] if item.checksum is None else [item.checksum] if isinstance(item.checksum, str) else list(item.checksum)
+    given = [item.checksum] if isinstance(item.checksum, str) else list(item.checksum or ())
     return dataclasses.replace(item, checksum=[*given, spec])

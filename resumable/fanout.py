@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from .checksums import ChecksumTable
-
     from .core import ResumableDownloader
     from .items import Work
 

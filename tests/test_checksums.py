@@ -46,9 +46,7 @@ def files(tmp_path: Path) -> dict[str, bytes]:
 def coreutils(tool: str, *args: str, cwd: Path) -> str:
     if shutil.which(tool) is None:
         pytest.skip(f"{tool} is not installed")
-    return subprocess.run(
-        [tool, *args], cwd=cwd, capture_output=True, text=True, check=True
-    ).stdout
+    return subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
 # -- the parser, against the real tools ---------------------------------------------------------
@@ -209,8 +207,7 @@ def test_download_many_verifies_each_item_by_name(
     contents = serve(nginx, unique_prefix, ["a.bin", "b.bin", "c.bin"])
     sums = tmp_path / "MD5SUMS"
     sums.write_text(
-        f"{digest('md5', contents['a.bin'])}  ./a.bin\n"
-        f"{digest('md5', b'something else')} *b.bin\n"
+        f"{digest('md5', contents['a.bin'])}  ./a.bin\n{digest('md5', b'something else')} *b.bin\n"
     )
     template = f"{nginx.url}/{unique_prefix}/{{a,b,c}}.bin"
     with resumable.ResumableDownloader(workers=2) as d:
