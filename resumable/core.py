@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import InvalidArgument, LocalError
 from .limits import HostSlots, TokenBucket
@@ -569,10 +569,17 @@ def _in_directory(dest: PathLike, url: str, given: Mapping[str, Source]) -> Path
     separators = (os.sep, os.altsep) if os.altsep else (os.sep,)
     if not (text.endswith(separators) or os.path.isdir(os.path.expanduser(text))):
         return dest
-    from .items import object_name, relative_name
+    from .items import relative_name
 
     _check_url(url, given)  # a bad URL is named as such, not as a missing object name
-    return Path(os.path.expanduser(text)) / relative_name(object_name(url))
+    name = unquote(urlsplit(url).path.rpartition("/")[2])
+    if not name:
+        raise InvalidArgument(
+            f"dest {text} is a directory and the URL has no object name to put in it "
+            "(it ends with '/'); give the file's path",
+            url=url,
+        )
+    return Path(os.path.expanduser(text)) / relative_name(name)
 
 
 def check_processor(process: object) -> Processor | None:

@@ -145,9 +145,6 @@ def _object_name(url: str) -> str:
     return name
 
 
-object_name = _object_name  # the public spelling (core: a directory as destination)
-
-
 def relative_name(name: str) -> str:
     """``name`` as a clean relative POSIX path, or :class:`InvalidArgument` if it escapes."""
     if not name or "\x00" in name:

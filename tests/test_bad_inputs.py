@@ -411,21 +411,20 @@ CASES: list[Case] = [
     # -- the destination -------------------------------------------------------------------------
     Case("empty destination", "`dest=''`", with_dest(lambda c: ""), Bad, "non-empty"),
     Case("destination None", "`dest=None`", with_dest(lambda c: None), Bad, "non-empty"),
-    Case(
+    Case(  # issue 18: a directory means dir/<object name>, as pooch, hf and fs.get take it
         "destination is a directory",
-        "an existing directory",
-        with_dest(lambda c: c.tmp / "dir"),
-        Bad,
-        "is a directory",
-        setup=make_dir(lambda c: c.tmp / "dir"),
+        "an existing directory: the file lands in it, as `dir/f.bin`",
+        with_dest(lambda c: c.tmp),
+        None,
+        network=True,
     ),
     Case(
         "destination links to a directory",
-        "a symlink to a directory",
+        "a symlink to a directory: the file lands in the directory it names",
         with_dest(lambda c: c.tmp / "link"),
-        Bad,
-        "is a directory",
+        None,
         setup=lambda c: (c.tmp / "link").symlink_to(c.tmp, target_is_directory=True),
+        network=True,
     ),
     Case(
         "reserved name",
@@ -554,6 +553,38 @@ CASES: list[Case] = [
         "opening the partial failed: Is a directory",
         setup=make_dir(partial_of),
         network=STAT,
+    ),
+    # -- conventions (issue 18): a directory as destination, progress= -------------------------
+    Case(
+        "directory, URL without a name",
+        "`dest` a directory, the URL ends with `/`",
+        lambda c: c.d.download(c.url.rsplit("/", 1)[0] + "/", c.tmp),
+        Bad,
+        "no object name",
+    ),
+    Case(
+        "trailing-slash destination, URL without a name",
+        "`dest='new/'`, the URL ends with `/`",
+        lambda c: c.d.download(c.url.rsplit("/", 1)[0] + "/", str(c.tmp / "new") + "/"),
+        Bad,
+        "no object name",
+        check=lambda c: not (c.tmp / "new").exists() or pytest.fail("new/ was created"),
+    ),
+    Case(
+        "directory, object name '..'",
+        "`dest` a directory, the URL's name is `%2E%2E`",
+        lambda c: c.d.download(c.url.rsplit("/", 1)[0] + "/%2E%2E", c.tmp),
+        Bad,
+        "escape",
+    ),
+    Case("progress is a string", "`progress='yes'`", call(progress="yes"), Bad, "progress must"),
+    Case("progress is a number", "`progress=1`", call(progress=1), Bad, "progress must"),
+    Case(
+        "progress is a class",
+        "`progress=TqdmProgress` (not an instance)",
+        call(progress=resumable.TqdmProgress),
+        Bad,
+        "callable instance",
     ),
 ]
 
