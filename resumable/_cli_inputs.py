@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from . import templates
+from .aria2c_input import aria2c_checksum, is_aria2c_input, read_aria2c_input
 from .errors import InvalidArgument
 from .items import Item
 from .sources import source_class
@@ -64,11 +65,34 @@ def batch_inputs(args: argparse.Namespace) -> tuple[list[object], int | None]:
     sums = None
     if digest is not None and not _HEX64.fullmatch(digest):
         sums = read_checksums(digest)
-    if args.out is not None or (digest is not None and sums is None):
+    spec = _checksum_option(getattr(args, "checksum", None))
+    if args.out is not None or (digest is not None and sums is None) or spec is not None:
         inputs = [_single_item(inputs, args.out, digest, sums)]
+        if spec is not None:
+            inputs = [_with_spec(inputs[0], spec)]
     elif sums is not None:
         inputs = _with_checksums(inputs, sums, sync=args.sync)
     return inputs, total
+
+
+def _checksum_option(value: str | None) -> str | None:
+    """aria2c's ``--checksum=sha-256=HEX`` as ``sha256:hex`` (``None`` when not given)."""
+    if value is None:
+        return None
+    try:
+        return aria2c_checksum(value)
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _with_spec(item: object, spec: str) -> Item:
+    from .checksums import with_digest
+
+    assert isinstance(item, Item)
+    try:
+        return with_digest(item, spec)
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _single_item(
@@ -82,7 +106,7 @@ def _single_item(
         or templates.has_template(url)
     ):
         raise UsageError(
-            "-o and --sha256 HEX apply to a single URL (no template, prefix or -i); "
+            "-o, --sha256 HEX and --checksum apply to a single URL (no template, prefix or -i); "
             "for many files give --sha256 a checksum file"
         )
     if sums is not None:
@@ -93,6 +117,10 @@ def _single_item(
 def _with_checksums(inputs: list[object], sums: dict[str, str], *, sync: bool) -> list[object]:
     items: list[object] = []
     for raw in inputs:
+        if isinstance(raw, Item):  # from an aria2c input file
+            name = str(raw.dest) if raw.dest is not None else _object_name(raw.url)
+            items.append(_add_sha256(raw, _lookup(sums, name)))
+            continue
         if isinstance(raw, templates.Link):
             items.append(Item(raw.url, dest=raw.name, sha256=_lookup(sums, raw.name)))
             continue
@@ -113,6 +141,15 @@ def _with_checksums(inputs: list[object], sums: dict[str, str], *, sync: bool) -
             urls = [raw]
         items.extend(Item(url, sha256=_lookup(sums, _object_name(url))) for url in urls)
     return items
+
+
+def _add_sha256(item: Item, digest: str) -> Item:
+    from .checksums import with_digest
+
+    try:
+        return with_digest(item, f"sha256:{digest}")
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _lookup(sums: dict[str, str], name: str) -> str:
@@ -182,6 +219,8 @@ def _read_input_file(name: str, urls: list[str]) -> tuple[list[object], bool]:
             if not isinstance(names, list):
                 raise UsageError(f"{source} must hold a JSON array of object names")
             return list(templates.read_object_list(names, urls[0])), True
+        if is_aria2c_input(text.splitlines()):
+            return list(read_aria2c_input(text.splitlines(), source)), False
         lines = _NamedLines(text.splitlines(), source)
         return list(templates.read_links(lines)), False
     except InvalidArgument as exc:

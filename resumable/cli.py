@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transfer_options(parser)
     _add_batch_options(parser)
     _add_extract_options(parser)
+    _add_aria2c_options(parser)
     _add_output_options(parser)
     return parser
 
@@ -248,6 +249,70 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
         "'untar:route=*.jpg=images,*.json=annotations:delete' (see docs/extraction.md); "
         "reruns skip archives already extracted",
     )
+
+
+def _add_aria2c_options(parser: argparse.ArgumentParser) -> None:
+    """aria2c's spellings, where the meaning matches (see the table in docs/cli.md); ``-i``
+    also reads aria2c's input-file format, and ``-d``, ``-o``, ``-j``, ``-x`` and
+    ``--connect-timeout`` are spelled as in aria2c already."""
+    group = parser.add_argument_group("aria2c spellings")
+    group.add_argument(
+        "-c",
+        "--continue",
+        "--continue=true",
+        "--continue=false",
+        dest="aria2c_continue",
+        action="store_true",
+        help="accepted and ignored: partial files always resume",
+    )
+    group.add_argument(
+        "-s", "--split", type=_positive_int, metavar="N", help="connections per file (as -x)"
+    )
+    group.add_argument(
+        "--max-connection-per-server",
+        dest="connections",
+        type=_positive_int,
+        metavar="N",
+        help="as -x",
+    )
+    group.add_argument(
+        "--max-concurrent-downloads",
+        dest="workers",
+        type=_positive_int,
+        metavar="N",
+        help="as -j",
+    )
+    group.add_argument(
+        "--max-tries",
+        type=_tries,
+        metavar="N",
+        help="as --retries (attempts without progress; aria2c's 0, unlimited, is refused)",
+    )
+    group.add_argument(
+        "--checksum",
+        metavar="TYPE=HEX",
+        help="expected digest of a single URL: sha-1, sha-224, sha-256, sha-384, sha-512, md5",
+    )
+    group.add_argument(
+        "--max-overall-download-limit",
+        dest="rate_limit",
+        type=_rate_or_unlimited,
+        metavar="RATE",
+        help="as --rate-limit (K and M are KiB and MiB, as in aria2c); 0: no limit",
+    )
+
+
+def _tries(text: str) -> int:
+    if text.strip() == "0":
+        raise argparse.ArgumentTypeError(
+            "0 (unlimited) is not supported: resumable gives up after N attempts without "
+            "progress (an attempt that fetched bytes resets the count); give a number"
+        )
+    return _positive_int(text)
+
+
+def _rate_or_unlimited(text: str) -> int | None:
+    return None if text.strip() == "0" else _size(text)
 
 
 def _processor(spec: str) -> Any:
@@ -429,8 +494,10 @@ def _configure_logging(args: argparse.Namespace, err: TextIO) -> None:
 
 
 def _downloader_options(args: argparse.Namespace) -> dict[str, Any]:
+    split = getattr(args, "split", None)
+    given = [n for n in (args.connections, split) if n is not None]
     options: dict[str, Any] = {
-        "connections": args.connections,
+        "connections": min(given) if given else None,  # aria2c: -s pieces, -x per server
         "rate_limit": args.rate_limit,
         "limit_bph": args.limit_bph,
         "max_per_host": args.max_per_host,
@@ -438,8 +505,9 @@ def _downloader_options(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.workers is not None:
         options["workers"] = args.workers
-    if args.retries is not None:
-        options["retry"] = RetryPolicy(attempts=args.retries)
+    retries = args.retries if args.retries is not None else getattr(args, "max_tries", None)
+    if retries is not None:
+        options["retry"] = RetryPolicy(attempts=retries)
     timeouts = {
         name: value
         for name, value in (("connect", args.connect_timeout), ("stall", args.stall_timeout))
