@@ -80,7 +80,7 @@ def test_invalid_arguments_fail_before_any_source_call(
 
 @pytest.mark.parametrize("dest", ["", None, "dir", "f.bin.partial"])
 def test_invalid_destinations_fail_before_any_source_call(tmp_path: Path, dest: Any) -> None:
-    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "f").mkdir(parents=True)  # "dir" means dir/f (issue 18): a directory
     target = tmp_path / dest if isinstance(dest, str) and dest else dest
     with pytest.raises(resumable.InvalidArgument):
         resumable.ResumableDownloader().download("rec://h/f", target)

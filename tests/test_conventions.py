@@ -62,12 +62,14 @@ def test_progress_true_is_tqdm_progress_for_one_file(
     result = d.download(url, tmp_path / "a.bin", progress=True)
     assert result.path.read_bytes() == DATA
     kinds = [str(e.kind) for e in spy.events]
-    assert kinds[0] == "started" and kinds[-1] == "done"
+    assert kinds[0] == "started"
+    assert kinds[-1] == "done"
     assert spy.closed == 1  # the bars we made are closed when the call returns
 
     spy.events.clear()
     resumable.download(url, tmp_path / "b.bin", progress=True)
-    assert spy.events and spy.closed == 2
+    assert spy.events
+    assert spy.closed == 2
 
 
 def test_progress_true_for_a_batch_and_a_started_job(
