@@ -331,3 +331,23 @@ def test_cli_checksums_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "SUMS").write_text("garbage\n")
     assert main(["https://h/a.bin", "--checksums", str(tmp_path / "SUMS")]) == EXIT_USAGE
     assert main(["https://h/a.bin", "--checksums", str(tmp_path / "none")]) == EXIT_USAGE
+
+
+def test_checksums_travel_with_a_fanned_out_batch(
+    nginx: NginxServer, unique_prefix: str, tmp_path: Path
+) -> None:
+    """With ``executor=``, the digests are attached before the items leave this process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    contents = serve(nginx, unique_prefix, ["f0.bin", "f1.bin"])
+    sums = {
+        "f0.bin": "sha1:" + digest("sha1", contents["f0.bin"]),
+        "f1.bin": "sha1:" + digest("sha1", b"not f1"),
+    }
+    template = f"{nginx.url}/{unique_prefix}/f{{0..1}}.bin"
+    with ThreadPoolExecutor(2) as pool, resumable.ResumableDownloader(workers=2) as d:
+        result = d.download_many(template, tmp_path, executor=pool, checksums=sums)
+    assert [r.path.name for r in result.ok] == ["f0.bin"]
+    [(_, error)] = result.failed
+    assert isinstance(error, resumable.ChecksumMismatch)
+    assert not (tmp_path / "f1.bin").exists()
