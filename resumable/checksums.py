@@ -217,13 +217,16 @@ class ChecksumTable:
 
     def __init__(self, sums: Mapping[str, str]) -> None:
         self._sums: dict[str, str] = {}
-        self._by_base: dict[str, set[str]] = {}
+        self._by_base: dict[str, list[str]] = {}  # base name -> listed keys
         for name, value in sums.items():
             if not isinstance(name, str) or not _key(name):
                 raise InvalidArgument(f"checksums: a name must be a non-empty str, got {name!r}")
             key, spec = _key(name), _spec(name, value)
+            if self._sums.get(key, spec) != spec:
+                raise InvalidArgument(f"checksums: {key!r} is given twice with different digests")
+            if key not in self._sums:
+                self._by_base.setdefault(key.rpartition("/")[2], []).append(key)
             self._sums[key] = spec
-            self._by_base.setdefault(key.rpartition("/")[2], set()).add(spec)
         self._warned = False
 
     def __len__(self) -> int:
@@ -240,24 +243,42 @@ class ChecksumTable:
             return (work.item, exc)
 
     def lookup(self, rel: str) -> str | None:
-        """The expected digest of the item written to ``dest_dir/rel``: the entry named
-        ``rel``, else the entry named by its base name, else the one entry whose base name is
-        the same (``train/a.tar`` listed, ``a.tar`` downloaded). ``None`` if none matches.
-        Several entries with that base name and different digests raise
-        :class:`InvalidArgument` (for that item) rather than guess."""
+        """The expected digest of the item written to ``dest_dir/rel``, or ``None``.
+
+        The entry named ``rel`` itself; else the entries whose path and ``rel`` end alike, one
+        being the tail of the other (``x.tar`` listed for ``train/x.tar``, or
+        ``train/x.tar`` listed for ``x.tar``), the longest shared tail winning. ``val/x.tar``
+        is never taken for ``train/x.tar``. Entries that tie with different digests raise
+        :class:`InvalidArgument` (that item fails) rather than guess.
+        """
         key = _key(rel)
-        base = key.rpartition("/")[2]
-        found = self._sums.get(key) or self._sums.get(base)
+        found = self._sums.get(key)
         if found is not None:
             return found
-        candidates = self._by_base.get(base, set())
-        if len(candidates) > 1:
+        parts = key.split("/")
+        best: list[str] = []
+        longest = 0
+        for other in self._by_base.get(parts[-1], ()):
+            listed = other.split("/")
+            shared = _shared_tail(parts, listed)
+            if shared < min(len(parts), len(listed)):
+                continue  # different folders: another file of the same name
+            if shared > longest:
+                best, longest = [other], shared
+            elif shared == longest:
+                best.append(other)
+        specs = {self._sums[other] for other in best}
+        if len(specs) > 1:
             raise InvalidArgument(
-                f"{rel!r} matches several entries of the checksum file with different digests; "
-                "name it as listed there (dest relative to dest_dir)"
+                f"{rel!r} matches {', '.join(sorted(best))} in the checksum file, with "
+                "different digests; give the item the destination listed there"
             )
-        if candidates:
-            return next(iter(candidates))
+        if specs:
+            return specs.pop()
+        self._not_listed(rel)
+        return None
+
+    def _not_listed(self, rel: str) -> None:
         if not self._warned:
             self._warned = True
             log.warning(
@@ -267,7 +288,14 @@ class ChecksumTable:
             )
         else:
             log.debug("%s is not in the checksum file: no digest to check", rel)
-        return None
+
+
+def _shared_tail(a: list[str], b: list[str]) -> int:
+    """How many trailing path components ``a`` and ``b`` share."""
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return n
 
 
 def _spec(name: str, value: object) -> str:

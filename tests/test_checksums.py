@@ -351,3 +351,19 @@ def test_checksums_travel_with_a_fanned_out_batch(
     [(_, error)] = result.failed
     assert isinstance(error, resumable.ChecksumMismatch)
     assert not (tmp_path / "f1.bin").exists()
+
+
+def test_matching_rules_of_the_table() -> None:
+    from resumable.checksums import ChecksumTable
+
+    a, b, c = ("sha256:" + digest("sha256", x) for x in (b"a", b"b", b"c"))
+    table = ChecksumTable({"./train/x.tar": a, "val/x.tar": b, "y.tar": c, "deep/er/z.tar": a})
+    assert table.lookup("train/x.tar") == a  # as listed
+    assert table.lookup("data/train/x.tar") == a  # the listed path is its tail
+    assert table.lookup("test/x.tar") is None  # another folder: another file, not verified
+    assert table.lookup("sub/y.tar") == c  # listed flat
+    assert table.lookup("z.tar") == a  # listed deeper, one candidate
+    with pytest.raises(InvalidArgument, match=r"train/x\.tar, val/x\.tar"):
+        table.lookup("x.tar")  # two candidates, two digests: no guess
+    with pytest.raises(InvalidArgument, match="twice with different digests"):
+        ChecksumTable({"a.tar": a, "./a.tar": b})
