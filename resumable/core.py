@@ -316,8 +316,8 @@ class ResumableDownloader:
         ``progress``: a callable, or ``True`` for a new :class:`~resumable.TqdmProgress`.
         ``checksums``: a checksum file's path or text (``SHA256SUMS``, ``MD5SUMS``... see
         :func:`resumable.read_checksums`) or a mapping ``{name: "algo:hex"}``; each item is
-        verified against the entry named by its destination relative to ``dest_dir`` (or its
-        base name, see :class:`resumable.checksums.ChecksumTable`). An item the file does not
+        verified against the entry named by its destination relative to ``dest_dir`` (or a
+        listed path with the same tail, see :meth:`resumable.checksums.ChecksumTable.lookup`). An item the file does not
         name is downloaded without a digest to check (logged); one whose own digest of the same
         algorithm differs fails with ``InvalidArgument``.
         """
