@@ -316,10 +316,10 @@ class ResumableDownloader:
         ``progress``: a callable, or ``True`` for a new :class:`~resumable.TqdmProgress`.
         ``checksums``: a checksum file's path or text (``SHA256SUMS``, ``MD5SUMS``... see
         :func:`resumable.read_checksums`) or a mapping ``{name: "algo:hex"}``; each item is
-        verified against the entry named by its destination relative to ``dest_dir`` (or a
-        listed path with the same tail, see :meth:`resumable.checksums.ChecksumTable.lookup`). An item the file does not
-        name is downloaded without a digest to check (logged); one whose own digest of the same
-        algorithm differs fails with ``InvalidArgument``.
+        verified against the entry named by its destination relative to ``dest_dir``, or else
+        a listed path with the same tail (``x.tar`` for ``train/x.tar``; see docs/batches.md).
+        An item the file does not name is downloaded without a digest to check (logged); one
+        whose own digest of the same algorithm differs fails with ``InvalidArgument``.
         """
         from .checksums import checksum_table
         from .job import Job
