@@ -246,3 +246,35 @@ def test_aria2c_spelling_usage_errors(
 def test_read_aria2c_input_errors_are_typed() -> None:
     with pytest.raises(InvalidArgument, match="lists no URIs"):
         read_aria2c_input(["# nothing"], "x")
+
+
+def test_aria2c_itself_reads_the_list_the_same_way(
+    nginx: NginxServer, unique_prefix: str, shards: dict[str, bytes], tmp_path: Path
+) -> None:
+    """The list is real aria2c syntax: aria2c puts every file where resumable does."""
+    import shutil
+
+    if shutil.which("aria2c") is None:
+        pytest.skip("aria2c is not installed")
+    listing = tmp_path / "sa1b.aria2"
+    listing.write_text(sa1b_list(nginx, unique_prefix, shards))
+    theirs, ours = tmp_path / "aria2c", tmp_path / "ours"
+    theirs.mkdir()
+    aria = subprocess.run(
+        ["aria2c", "-i", str(listing), "-q", "--max-tries=2", "--retry-wait=1",
+         "--auto-file-renaming=false", "--allow-overwrite=true"],
+        cwd=theirs, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert aria.returncode == 0, aria.stdout + aria.stderr
+    proc = run("-i", listing, "-d", ours)
+    assert proc.returncode == EXIT_OK, proc.stderr
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in root.rglob("*")
+            if p.is_file() and ".resumable" not in p.parts and not p.name.endswith(".aria2")
+        }
+
+    assert tree(theirs) == tree(ours)
+    assert len(tree(ours)) == 3
