@@ -102,11 +102,11 @@ def iter_work(
 
 def _expand(raw: object, lister: Lister) -> Iterator[Work | tuple[object, Exception]]:
     if isinstance(raw, Item):
-        yield _work(raw, raw.dest, None)
+        yield _work(raw, _in_folder(raw.dest, raw.url), None)
     elif isinstance(raw, Link):  # from read_links / read_object_list: (name, url)
         yield _work(Item(raw.url, raw.name), raw.name, None)
     elif isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[0], str):
-        yield _work(Item(raw[0], raw[1]), raw[1], None)
+        yield _work(Item(raw[0], raw[1]), _in_folder(raw[1], raw[0]), None)
     elif isinstance(raw, str):
         templated = has_template(raw)
         origin = identity(raw) if templated else None
@@ -131,6 +131,13 @@ def _listed(prefix: str, lister: Lister, origin: str) -> Iterator[Work | tuple[o
             yield _work(Item(url, relative, size=info.size), relative, origin)
         except ResumableError as exc:
             yield (url, exc)
+
+
+def _in_folder(dest: str | os.PathLike[str] | None, url: str) -> str | os.PathLike[str] | None:
+    """A ``dest`` ending with ``/`` is a folder: ``dest/<object name>``, as in ``download``."""
+    if isinstance(dest, str) and dest.endswith(("/", "\\")):
+        return dest + _object_name(url)
+    return dest
 
 
 def _work(item: Item, dest: str | os.PathLike[str] | None, origin: str | None) -> Work:

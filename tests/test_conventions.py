@@ -202,3 +202,19 @@ def test_a_file_path_is_still_a_file(url: str, d: ResumableDownloader, tmp_path:
     """Without a trailing separator, a path that is not a directory names the file itself."""
     assert d.download(url, tmp_path / "data").path == tmp_path / "data"
     assert (tmp_path / "data").read_bytes() == DATA
+
+
+def test_a_batch_destination_ending_with_a_slash_is_a_folder(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    """The same convention for a batch's ``(url, dest)`` pairs and ``Item.dest``."""
+    one = fault_server.add("one.bin", b"1" * 1000)
+    two = fault_server.add("two.bin", b"2" * 1000)
+    result = d.download_many([(one, "sub/"), resumable.Item(two, dest="other/deeper/")], tmp_path)
+    assert sorted(str(r.path.relative_to(tmp_path)) for r in result.ok) == [
+        "other/deeper/two.bin",
+        "sub/one.bin",
+    ]
+    bad = d.download_many([(fault_server.url.rstrip("/") + "/", "sub/")], tmp_path / "b")
+    [(_, error)] = bad.failed
+    assert isinstance(error, InvalidArgument)
