@@ -7,7 +7,10 @@
 
 ``import resumable`` imports neither requests, urllib3, fsspec nor tqdm: a source's library is
 imported the first time its URL scheme is used, and tqdm when a ``TqdmProgress`` is made.
+Nor asyncio: ``resumable.adownload`` (from :mod:`resumable.aio`) loads it on first use.
 """
+
+from typing import Any
 
 from ._version import __version__
 from .checksums import read_checksums
@@ -104,6 +107,7 @@ __all__ = [
     "Unzip",
     "VerificationError",
     "__version__",
+    "adownload",
     "download",
     "expand",
     "read_checksums",
@@ -112,3 +116,12 @@ __all__ = [
     "register",
     "shard",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``resumable.adownload``: imported on first use (asyncio costs more than the rest)."""
+    if name == "adownload":
+        from .aio import adownload
+
+        return adownload
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

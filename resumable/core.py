@@ -155,6 +155,7 @@ class ResumableDownloader:
         process: Processor | None = None,
         mirrors: Sequence[str] = (),
         refresh_url: RefreshURL | None = None,
+        cancel: threading.Event | None = None,
     ) -> DownloadResult:
         """Download ``url`` to ``dest``, resuming a partial from an earlier call.
 
@@ -178,6 +179,9 @@ class ResumableDownloader:
                 for good (404, 403, another 4xx, retries exhausted); the download goes on from
                 the same offset. ``url`` names the file in the sidecar, results and errors.
             refresh_url: a fresh-URL hook for this download (default: the downloader's).
+            cancel: a ``threading.Event``; setting it (from any thread) stops the download at
+                its next read or wait with :class:`~resumable.Cancelled`, the partial kept
+                resumable (what :meth:`adownload` does when its task is cancelled).
 
         Returns:
             A :class:`DownloadResult`; ``dest`` holds the complete, verified file (unless a
@@ -198,6 +202,7 @@ class ResumableDownloader:
         owned = progress is True  # our TqdmProgress: closed when the download ends
         try:
             progress = check_progress(progress)
+            _check_cancel(cancel)
             dest = _in_directory(dest, url, self._given)
             processor = check_processor(process)
             if processor is None:
@@ -211,6 +216,7 @@ class ResumableDownloader:
                     connections=connections,
                     mirrors=mirrors,
                     refresh_url=refresh_url,
+                    cancel=cancel,
                 )
         except InvalidArgument as exc:
             exc.kept = exc.kept or "nothing was fetched and nothing on disk was changed"
@@ -232,6 +238,7 @@ class ResumableDownloader:
                 connections=connections,
                 mirrors=mirrors,
                 refresh_url=refresh_url,
+                cancel=cancel,
             )
         finally:
             if owned:
@@ -402,6 +409,25 @@ class ResumableDownloader:
 
         return make_plan(self, _as_inputs(items), _check_dest_dir(dest_dir))
 
+    async def adownload(self, url: str, dest: PathLike, **options: Any) -> DownloadResult:
+        """:meth:`download` for asyncio callers: same parameters and result; the transfer
+        runs in a thread, so the event loop keeps running. Cancelling the awaiting task stops
+        the transfer, keeps the partial resumable and raises ``asyncio.CancelledError``
+        (see :mod:`resumable.aio`)."""
+        from .aio import adownload_with
+
+        return await adownload_with(self, url, dest, **options)
+
+    async def adownload_many(
+        self, items: Iterable[object] | str, dest_dir: PathLike, **options: Any
+    ) -> BatchResult:
+        """:meth:`download_many` for asyncio callers: same parameters and result. Cancelling
+        the awaiting task cancels the batch (running items stop and stay resumable), waits
+        for it to stop and raises ``asyncio.CancelledError`` (see :mod:`resumable.aio`)."""
+        from .aio import adownload_many
+
+        return await adownload_many(self, items, dest_dir, **options)
+
     def _meter(self, amount: int, cancel: threading.Event | None = None) -> None:
         """Spend ``amount`` bytes from the rate limit and the hourly budget (waits if needed)."""
         for bucket in self._buckets:
@@ -454,6 +480,7 @@ def download(
     process: Processor | None = None,
     mirrors: Sequence[str] = (),
     refresh_url: RefreshURL | None = None,
+    cancel: threading.Event | None = None,
 ) -> DownloadResult:
     """Download one file with a shared default :class:`ResumableDownloader`.
 
@@ -476,7 +503,13 @@ def download(
         process=process,
         mirrors=mirrors,
         refresh_url=refresh_url,
+        cancel=cancel,
     )
+
+
+def _check_cancel(cancel: object) -> None:
+    if cancel is not None and not isinstance(cancel, threading.Event):
+        raise InvalidArgument(f"cancel must be a threading.Event or None, got {cancel!r}")
 
 
 def _check_refresh(refresh_url: object) -> None:
