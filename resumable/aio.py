@@ -172,7 +172,8 @@ def _start_thread(work: Callable[[], T]) -> asyncio.Future[T]:
         try:
             result = context.run(work)
         except BaseException as exc:
-            deliver(lambda: None if future.done() else future.set_exception(exc))
+            error = exc  # ``exc`` is unbound when the except block ends, before the callback
+            deliver(lambda: None if future.done() else future.set_exception(error))
         else:
             deliver(lambda: None if future.done() else future.set_result(result))
 

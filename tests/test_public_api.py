@@ -55,6 +55,7 @@ EXPECTED = {
     "UntrustedCertificate",
     "VerificationError",
     "__version__",
+    "adownload",
     "download",
     "expand",
     "read_checksums",
@@ -83,7 +84,7 @@ def test_import_resumable_imports_no_heavy_dependency() -> None:
     code = (
         "import sys, resumable; "
         "print(','.join(m for m in ('requests', 'urllib3', 'fsspec', 'tqdm', 'filelock', "
-        "'distributed', 'dask') "
+        "'distributed', 'dask', 'asyncio') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
