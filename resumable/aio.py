@@ -19,6 +19,7 @@ use through ``resumable.__getattr__`` and the downloader's methods).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -163,10 +164,8 @@ def _start_thread(work: Callable[[], T]) -> asyncio.Future[T]:
     context = contextvars.copy_context()
 
     def deliver(outcome: Callable[[], None]) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             loop.call_soon_threadsafe(outcome)
-        except RuntimeError:  # the loop was closed meanwhile: nobody is waiting any more
-            pass
 
     def run() -> None:
         try:

@@ -35,6 +35,7 @@ from .items import Work, iter_work, safe_destination
 from .ledger import Entry, Ledger
 from .partial import fsync_dir
 from .progress import EventKind, ProgressCallback, ProgressEvent
+from .progress_lines import format_bytes  # one unit system: binary, as the bars
 from .sources import RemoteInfo
 
 if TYPE_CHECKING:
@@ -77,14 +78,23 @@ class BatchResult:
         counts = {"downloaded": 0, "resumed": 0, "skipped": 0}
         for result in self.ok:
             counts[result.status] += 1
-        head = "Cancelled" if self.cancelled else "Done"
-        text = f"{head}: {counts['downloaded']} files downloaded"
+        # Items stopped by the cancel are not errors: their partials are kept to resume.
+        stopped = sum(isinstance(exc, Cancelled) for _, exc in self.failed)
+        errors = len(self.failed) - stopped
+        if self.cancelled:
+            text = f"Cancelled: {len(self.ok)} files done ({counts['downloaded']} downloaded"
+        else:
+            text = f"Done: {counts['downloaded']} files downloaded"
         for status in ("resumed", "skipped"):
             if counts[status]:
                 text += f", {counts[status]} {status}"
+        text += ")" if self.cancelled else ""
+        if stopped:
+            text += f", {stopped} in flight kept resumable"
         if self.deleted:
             text += f", {len(self.deleted)} deleted by sync"
-        errors = len(self.failed)
+        if self.cancelled and not errors:
+            return text
         return f"{text}, {errors} error{'s' if errors != 1 else ''}"
 
     def __str__(self) -> str:
@@ -127,7 +137,7 @@ class JobStatus:
         return (
             f"{state}: {done} done ({self.skipped} skipped), {self.failed} failed, "
             f"{self.active} active, {self.queued} queued; "
-            f"{self.bytes_transferred / 1e6:.1f} MB at {self.rate / 1e6:.1f} MB/s{eta}"
+            f"{format_bytes(self.bytes_transferred)} at {format_bytes(self.rate)}/s{eta}"
         )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .errors import ResumableError, identity
 from .items import Work, iter_work, safe_destination
 from .ledger import Ledger
+from .progress_lines import format_bytes  # one unit system: binary, as the bars
 
 if TYPE_CHECKING:
     from .core import ResumableDownloader
@@ -38,9 +39,9 @@ class Plan:
 
     def __str__(self) -> str:
         return (
-            f"{self.files} files, {self.total_bytes / 1e9:.2f} GB: {self.present} present "
-            f"({self.present_bytes / 1e9:.2f} GB), {self.to_fetch} to fetch "
-            f"({self.fetch_bytes / 1e9:.2f} GB"
+            f"{self.files} files, {format_bytes(self.total_bytes)}: {self.present} present "
+            f"({format_bytes(self.present_bytes)}), {self.to_fetch} to fetch "
+            f"({format_bytes(self.fetch_bytes)}"
             + (f", {self.unknown_size} of unknown size" if self.unknown_size else "")
             + f"), {len(self.failed)} invalid"
         )

@@ -105,7 +105,7 @@ def test_dry_run_prints_the_plan_and_fetches_nothing(
     proc = run(template, "-d", tmp_path, "--dry-run")
     assert proc.returncode == EXIT_OK, proc.stderr
     assert proc.stdout.strip() == (
-        "plan: 4 files, 0.00 GB: 1 present (0.00 GB), 3 to fetch (0.00 GB), 0 invalid"
+        "plan: 4 files, 976.6 KiB: 1 present (244.1 KiB), 3 to fetch (732.4 KiB), 0 invalid"
     )
     assert sorted(p.name for p in tmp_path.glob("shard-*")) == ["shard-000.tar"]
     gets = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import subprocess
 import sys
 import threading
@@ -46,7 +47,7 @@ async def ticking(work: Any) -> tuple[Any, list[float]]:
     finally:
         stop.set()
         await task
-    return result, [b - a for a, b in zip(ticks, ticks[1:])]
+    return result, [b - a for a, b in itertools.pairwise(ticks)]
 
 
 def test_adownload_keeps_the_loop_running_and_equals_download(
@@ -96,8 +97,10 @@ def test_cancelled_adownload_keeps_a_partial_that_resumes_with_range(
     assert again.status == "resumed"
     assert dest.read_bytes() == data
     ranged = gets(fault_server, "big.bin")[len(first) :]
-    assert ranged and ranged[0].range is not None
-    assert ranged[0].range.startswith("bytes=") and not ranged[0].range.startswith("bytes=0-")
+    assert ranged
+    assert ranged[0].range is not None
+    assert ranged[0].range.startswith("bytes=")
+    assert not ranged[0].range.startswith("bytes=0-")
 
 
 def test_task_cancel_stops_a_batch_and_raises_cancelled_error(
@@ -166,7 +169,8 @@ def test_adownload_many_equals_download_many(
         return ok, failed, r.cancelled
 
     assert outline(result) == outline(sync)
-    assert len(result.ok) == 6 and len(result.failed) == 1
+    assert len(result.ok) == 6
+    assert len(result.failed) == 1
     for name, blob in blobs.items():
         assert (tmp_path / "a" / name).read_bytes() == blob
 
