@@ -535,6 +535,7 @@ def _progress(args: argparse.Namespace, total_files: int | None, err: TextIO) ->
         style=args.progress,
         interval=args.progress_interval,
         file=err,
+        show_failures=False,  # listed once, after the summary (_print_failures)
     )
     with contextlib.ExitStack() as stack:
         stack.enter_context(bars)

@@ -58,6 +58,9 @@ class TqdmProgress:
             ``"bars"`` or ``"lines"``.
         interval: seconds between two log lines in the ``"lines"`` style.
         clock: the monotonic clock (inject a fake one in tests).
+        show_failures: write a line for each failed file in the ``"lines"`` style; ``False``
+            when the caller reports failures itself (the command line lists them at the end),
+            so that each failure is printed once.
         **tqdm_kwargs: passed to every ``tqdm`` bar (``file=``, ``disable=``, ``mininterval=``,
             ``colour=``...); ``file`` is also where lines go when logging is not configured.
     """
@@ -72,6 +75,7 @@ class TqdmProgress:
         style: Style = "auto",
         interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        show_failures: bool = True,
         **tqdm_kwargs: Any,
     ) -> None:
         if style not in ("auto", "bars", "lines"):
@@ -103,6 +107,7 @@ class TqdmProgress:
                 file=tqdm_kwargs.get("file"),
                 max_shown=max_bars,
                 clock=clock,
+                show_failures=show_failures,
             )
             if style == "lines"
             else None

@@ -59,8 +59,10 @@ class LineProgress:
         file: TextIO | None = None,
         max_shown: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        show_failures: bool = True,
     ) -> None:
         self._tally = tally
+        self._show_failures = show_failures
         self._interval = interval
         self._file = file
         self._max_shown = max_shown
@@ -72,7 +74,7 @@ class LineProgress:
 
     def on_event(self, event: ProgressEvent) -> None:
         """Called after the tally has taken ``event``."""
-        if event.kind is EventKind.FAILED:
+        if event.kind is EventKind.FAILED and self._show_failures:
             self._say(f"{event.path.name} failed: {event.error}", logging.WARNING)
         now = self._clock()
         if now - self._last >= self._interval:

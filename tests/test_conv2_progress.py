@@ -5,7 +5,11 @@ it was cancelled and how many files it kept resumable, not "N errors"."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+from servers import NginxServer
 
 import resumable
 from resumable import BatchResult, Cancelled, JobStatus, Plan, SourceNotFound
@@ -57,3 +61,22 @@ def test_a_cancelled_batch_is_not_reported_as_errors() -> None:
 
 def test_cli_plan_line_in_binary_units(tmp_path: Path) -> None:
     assert "GB" not in str(resumable.Plan())
+
+
+def test_the_cli_prints_a_failure_once(
+    nginx: NginxServer, unique_prefix: str, tmp_path: Path
+) -> None:
+    """Without a terminal the progress lines and the final list both reported each failure."""
+    url = nginx.add(f"{unique_prefix}/ok.bin", b"x" * 5000)
+    missing = nginx.url_for(f"{unique_prefix}/missing-file.bin")
+    proc = subprocess.run(
+        [sys.executable, "-m", "resumable", url, missing, "-d", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "missing-file.bin" in line]
+    assert len(lines) == 1, proc.stderr
+    assert f"failed: {missing}: " in proc.stderr
