@@ -91,6 +91,9 @@ class TqdmProgress:
         self._leave = leave
         self._tally = Tally(total_files)
         self._bars: dict[Path, Any] = {}
+        # Bars of files that ended, kept for the next files (leave=False): a notebook shows each
+        # bar ever made as an output, so a batch reuses at most ``max_bars`` of them.
+        self._idle: list[Any] = []
         self._overall: Any = None
         self._label = ""
         self._lock = threading.Lock()
@@ -177,11 +180,24 @@ class TqdmProgress:
         elif ended:
             if event.kind is not EventKind.DONE:
                 bar.set_postfix_str(event.kind.value)
-            bar.close()
             del self._bars[event.path]
+            if self._leave:
+                bar.close()
+            else:
+                bar.refresh()
+                self._idle.append(bar)
 
     def _open_file_bar(self, event: ProgressEvent) -> Any:
         self._ensure_overall()
+        if self._idle:  # the bar of a file that ended: the same output shows this file now
+            bar = self._idle.pop()
+            bar.reset(total=event.total)
+            bar.set_description_str(event.path.name, refresh=False)
+            bar.set_postfix_str("", refresh=False)
+            if event.done:
+                bar.update(event.done)
+            self._bars[event.path] = bar
+            return bar
         options: dict[str, Any] = {
             "total": event.total,
             "initial": event.done,
@@ -232,9 +248,10 @@ class TqdmProgress:
         """Close every bar still open (after an interrupted batch) and the overall bar, or write
         the last line."""
         with self._lock:
-            for bar in [*self._bars.values(), *self._extract_bars.values()]:
+            for bar in [*self._bars.values(), *self._extract_bars.values(), *self._idle]:
                 bar.close()
             self._bars.clear()
+            self._idle.clear()
             self._extract_bars.clear()
             if self._overall is not None:
                 self._overall.close()

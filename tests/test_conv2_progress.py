@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from servers import NginxServer
 
 import resumable
@@ -80,3 +81,35 @@ def test_the_cli_prints_a_failure_once(
     lines = [line for line in proc.stderr.splitlines() if "missing-file.bin" in line]
     assert len(lines) == 1, proc.stderr
     assert f"failed: {missing}: " in proc.stderr
+
+
+def test_a_50_file_batch_draws_a_bounded_set_of_outputs_in_a_notebook(
+    nginx: NginxServer, unique_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each tqdm bar is one display output of the cell, kept in the .ipynb: a batch must reuse
+    its per-file bars (one overall bar plus at most ``max_bars``), not make one per file."""
+    from test_notebook import require_jupyter
+
+    require_jupyter()
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    import nbformat
+    from nbclient import NotebookClient
+
+    for i in range(50):
+        nginx.add(f"{unique_prefix}/s{i:02d}.bin", bytes([i]) * (20_000 + i))
+    template = f"{nginx.url}/{unique_prefix}/s{{00..49}}.bin"
+    code = f"""
+import resumable
+with resumable.ResumableDownloader(workers=4) as d:
+    r = d.download_many({template!r}, {str(tmp_path)!r}, progress=True)
+print("result:", r.summary)
+"""
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(code))
+    NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True).execute()
+    outputs = nb.cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "result: Done: 50 files downloaded, 0 errors" in text
+    displays = [o for o in outputs if o.output_type == "display_data"]
+    assert 2 <= len(displays) <= 10, len(displays)
+    assert len(list(tmp_path.glob("s*.bin"))) == 50
