@@ -134,9 +134,16 @@ class JobStatus:
         done = self.downloaded + self.resumed + self.skipped
         eta = f", ETA {self.eta:.0f}s" if self.eta is not None else ""
         state = "cancelled" if self.cancelled else "finished" if self.finished else "running"
+        counts = f"{self.failed} failed, {self.active} active, {self.queued} queued"
+        if self.cancelled:  # stopped by the cancel is not failed: those partials are kept
+            stopped = sum(isinstance(exc, Cancelled) for _, exc in self.errors)
+            errors = self.failed - stopped
+            counts = f"{stopped} in flight kept resumable, " + (
+                f"{errors} failed, " if errors else ""
+            )
+            counts += f"{self.active} active, {self.queued} not started"
         return (
-            f"{state}: {done} done ({self.skipped} skipped), {self.failed} failed, "
-            f"{self.active} active, {self.queued} queued; "
+            f"{state}: {done} done ({self.skipped} skipped), {counts}; "
             f"{format_bytes(self.bytes_transferred)} at {format_bytes(self.rate)}/s{eta}"
         )
 

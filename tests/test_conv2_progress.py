@@ -113,3 +113,16 @@ print("result:", r.summary)
     displays = [o for o in outputs if o.output_type == "display_data"]
     assert 2 <= len(displays) <= 10, len(displays)
     assert len(list(tmp_path.glob("s*.bin"))) == 50
+
+
+def test_a_cancelled_job_status_says_cancelled_not_failed() -> None:
+    stopped = tuple((f"https://h/f{i}", Cancelled("cancelled")) for i in range(4))
+    status = JobStatus(
+        queued=7, active=0, downloaded=3, resumed=0, skipped=0, failed=4,
+        bytes_transferred=0, rate=0.0, eta=None, in_flight=(), errors=stopped,
+        finished=True, cancelled=True,
+    )  # fmt: skip
+    text = str(status)
+    assert text.startswith("cancelled: 3 done (0 skipped), 4 in flight kept resumable, ")
+    assert "7 not started" in text
+    assert "failed" not in text
