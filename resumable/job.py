@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cancel import CancelToken
 from .errors import (
     BatchError,
     Cancelled,
@@ -150,7 +151,7 @@ class Job:
         self._progress = progress
         self._callback_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._cancel = threading.Event()
+        self._cancel = CancelToken()  # set() also shuts the connections in use
         self._finished = threading.Event()
         self._ledger = Ledger(dest_dir)
         # Inputs wait here for the workers, between a low and a high mark: the feeder tops the

@@ -200,12 +200,15 @@ def test_a_truncated_gzip_body_is_never_published(engine: Engine, tmp_path: Path
     data = make_data(200 * KiB, seed=17)
     packed = gzip.compress(data, mtime=0)
     engine.server.add("t.bin", data)
-    engine.server.plan("t.bin", *[Fault.encoded("gzip", packed[: len(packed) // 2])] * 3)
+    engine.server.plan("t.bin", *[Fault.encoded("gzip", packed[: len(packed) // 2])] * 10)
     dest = tmp_path / "t.bin"
-    with engine.downloader(**quick()) as d, pytest.raises(resumable.ResumableError):
+    with engine.downloader(**quick()) as d, pytest.raises(resumable.RetriesExhausted) as caught:
         d.download(engine.url("t.bin"), dest)
+    assert "compressed stream" in str(caught.value)
     assert not dest.exists()
-    assert [r.fault for r in gets(engine.server, "t.bin")] == ["encoded"] * 3
+    log = gets(engine.server, "t.bin")
+    assert len(log) >= 3
+    assert all(r.fault == "encoded" for r in log)
 
 
 # -- 15c: a time bound on receiving headers -----------------------------------------------------

@@ -1,0 +1,156 @@
+"""What both HTTP engines read off the wire the same way: the answer's head, and cancellation.
+
+Both engines (``http.client`` directly, see :mod:`._http_plain`, and urllib3 under requests)
+parse an answer with ``http.client.HTTPResponse``; :class:`Response` replaces it in both, and
+the connection classes here put every connection in the current cancel scope
+(:mod:`resumable.cancel`) when a request is sent on it. What :class:`Response` changes:
+
+- **Interim answers are skipped.** ``http.client`` skips ``100 Continue`` only; a
+  ``103 Early Hints`` (or ``102 Processing``) before the real answer became the answer, an
+  "unexpected HTTP 103", and left the real one on the connection for the next request. Every
+  ``1xx`` but ``101 Switching Protocols`` (never asked for) is read and dropped, at most
+  :data:`MAX_INTERIM` of them.
+- **The head has a time bound.** The stall timeout bounds each wait for bytes, so a server
+  that trickles one header line a second was bounded only by the 100-header limit, and one
+  that sends ``103`` answers forever not at all. The status line and headers (interim answers
+  included) must all arrive within one stall timeout (the socket's timeout when the answer is
+  awaited); past it the attempt ends in :class:`HeadTimeout`, a timeout that is retried.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+from typing import Any
+
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from ..cancel import shut_if_aborted, track
+
+__all__ = ["MAX_INTERIM", "Adapter", "HeadTimeout", "Response"]
+
+MAX_INTERIM = 32
+"""Most interim (1xx) answers accepted before the real one."""
+
+
+class HeadTimeout(TimeoutError):
+    """The status line and headers did not all arrive within the time bound."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the answer's status line and headers took longer than {seconds:g}s")
+        self.seconds = seconds
+
+
+class _Bounded:
+    """The answer's file while its head is read: each line waits at most what is left."""
+
+    def __init__(self, fp: Any, sock: socket.socket, stall: float) -> None:
+        self._fp, self._sock, self._stall = fp, sock, stall
+        self._deadline = time.monotonic() + stall
+
+    def readline(self, limit: int = -1) -> bytes:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise HeadTimeout(self._stall)
+        self._sock.settimeout(min(self._stall, left))
+        try:
+            line: bytes = self._fp.readline(limit)
+        except TimeoutError:
+            if time.monotonic() >= self._deadline:
+                raise HeadTimeout(self._stall) from None
+            raise
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+
+class Response(http.client.HTTPResponse):
+    """``http.client``'s answer, skipping interim answers, with a time bound on its head."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self._sock = sock
+
+    def begin(self) -> None:
+        if self.headers is not None:
+            return
+        stall = self._sock.gettimeout()
+        if stall is None:  # no timeout asked for: no bound either
+            super().begin()
+            return
+        fp = self.fp
+        self.fp = _Bounded(fp, self._sock, stall)
+        try:
+            super().begin()
+        finally:
+            self.fp = fp
+            if self._sock.fileno() != -1:
+                self._sock.settimeout(stall)
+
+    def _read_status(self) -> tuple[str, int, str]:
+        for _ in range(MAX_INTERIM + 1):
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 100 <= status < 200 or status == 101:
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # an interim answer's headers: dropped
+        raise http.client.HTTPException(f"more than {MAX_INTERIM} interim (1xx) answers")
+
+
+# -- urllib3: the same answer, and every connection in the current cancel scope ----------------
+
+
+class _HTTPConnection(HTTPConnection):
+    response_class = Response
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        track(self)
+        super().request(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        shut_if_aborted(self, sock)
+        return sock
+
+
+class _HTTPSConnection(HTTPSConnection):
+    response_class = Response
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        track(self)
+        super().request(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        shut_if_aborted(self, sock)
+        return sock
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class Adapter(HTTPAdapter):
+    """requests' adapter with the pools above (direct and through an HTTP proxy; a SOCKS
+    proxy keeps its own connection classes)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: Any, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if manager.pool_classes_by_scheme is urllib3.poolmanager.pool_classes_by_scheme:
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
