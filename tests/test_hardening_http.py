@@ -211,6 +211,24 @@ def test_a_truncated_gzip_body_is_never_published(engine: Engine, tmp_path: Path
     assert all(r.fault == "encoded" for r in log)
 
 
+@pytest.mark.parametrize("coding", ["gzip, chunked", "x-custom"])
+def test_a_transfer_coding_other_than_chunked_is_refused(
+    engine: Engine, tmp_path: Path, coding: str
+) -> None:
+    """``Transfer-Encoding: gzip, chunked`` (or an unknown coding): ``http.client`` reads only
+    ``chunked`` alone and would store the coded bytes as the file. A ``RemoteError`` instead."""
+    engine.server.add("f.bin", make_data(64 * KiB, seed=26))
+    body = gzip.compress(b"framed differently")
+    headers = {"Transfer-Encoding": coding, "ETag": '"x"'}
+    engine.server.plan("f.bin", Fault.status(200, headers=headers, body=body))
+    dest = tmp_path / "f.bin"
+    with engine.downloader(**quick()) as d, pytest.raises(resumable.RemoteError) as caught:
+        d.download(engine.url("f.bin"), dest)
+    assert "Transfer-Encoding" in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert [(r.fault, r.status) for r in gets(engine.server, "f.bin")] == [("status", 200)]
+
+
 # -- 15c: a time bound on receiving headers -----------------------------------------------------
 
 
@@ -436,3 +454,49 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+_SEGMENTED_CALL = """
+import sys
+from resumable import ResumableDownloader, Timeouts
+options = dict(
+    timeouts=Timeouts(connect=5, stall=20), block_size=256 << 10, segment_threshold=1 << 20
+)
+with ResumableDownloader(**options) as d:
+    try:
+        d.download(sys.argv[1], sys.argv[2], connections=4)
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+
+
+def test_ctrl_c_in_a_segmented_download_call_is_prompt(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """``download()`` on the main thread, segmented, every connection stalled mid-piece: Ctrl-C
+    reaches the calling thread, which stops its workers at once (not one stall timeout per
+    worker), and the recorded ranges resume."""
+    data = make_data(8 * MiB, seed=27)
+    fault_server.add("k.bin", data)
+    fault_server.plan("k.bin", *[Fault.stall(after=256 * KiB, seconds=60)] * 4)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    dest = tmp_path / "k.bin"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SEGMENTED_CALL, fault_server.url_for("k.bin"), str(dest)], env=env
+    )
+    try:
+        wait_until(lambda: fault_server.arrived >= 4)
+        time.sleep(1.0)  # every connection has its first 256 KiB and is blocked
+        began = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=LONG_STALL * 2)
+        took = time.monotonic() - began
+    finally:
+        process.kill()
+        process.wait()
+    assert code == 130
+    assert took < 1.5 * PROMPT, f"exit took {took:.2f} s"
+    with ResumableDownloader(block_size=256 * KiB, segment_threshold=MiB) as d:
+        assert d.download(fault_server.url_for("k.bin"), dest, connections=4).status == "resumed"
+    assert dest.read_bytes() == data
+    assert sum(r.fault == "stall" for r in gets(fault_server, "k.bin")) == 4

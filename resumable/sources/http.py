@@ -144,6 +144,7 @@ class HTTPSource:
                 return self._unsatisfiable(response, url, start)
             _raise_for_status(response, url)
             _check_encoding(response, url)
+            _check_framing(response, url)
             body_start, info = _describe(response, url)
             encoded = _is_encoded(response)
             if encoded and response.status_code == 206:
@@ -426,6 +427,20 @@ def _check_encoding(response: _Response, url: str) -> None:
             f"{response.headers.get('Content-Encoding')!r} although identity was asked for, "
             f"and this client cannot decode {', '.join(unknown)} (urllib3 decodes br with the "
             "brotli package and zstd with backports.zstd, when installed)",
+            url=url,
+            status=response.status_code,
+        )
+
+
+def _check_framing(response: _Response, url: str) -> None:
+    """Refuse a transfer coding other than ``chunked``. ``http.client`` recognises only
+    ``chunked`` alone; with any other (``gzip, chunked``, an unknown name) it would read the
+    body as it comes, chunk-size lines and coded bytes included, and they would be stored."""
+    value = str(response.headers.get("Transfer-Encoding", "")).strip().lower()
+    codings = [coding.strip() for coding in value.split(",") if coding.strip()]
+    if codings and codings not in (["chunked"], ["identity"]):
+        raise RemoteError(
+            f"the body came with Transfer-Encoding {value!r}; this client reads only chunked",
             url=url,
             status=response.status_code,
         )
