@@ -82,6 +82,15 @@ def seen(kind: str, status: int | None = None) -> Proof:
     return prove
 
 
+def seen_times(kind: str, times: int) -> Proof:
+    """The log holds ``times`` GETs that got fault ``kind``."""
+
+    def prove(log: list[Record], sleeps: list[float]) -> None:
+        assert sum(r.fault == kind for r in log) == times, [(r.fault, r.status) for r in log]
+
+    return prove
+
+
 def all_of(*proofs: Proof) -> Proof:
     def prove(log: list[Record], sleeps: list[float]) -> None:
         for proof in proofs:
@@ -340,9 +349,10 @@ ROWS: list[Row] = [
         lambda s, n, seg: s.plan(
             n,
             *lead(seg),
-            Fault.encoded("gzip", gzip.compress(s.content(n), mtime=0)[: SIZE // 2]),  # type: ignore[arg-type]
+            # twice: a plain http:// GET hands a compressed answer over to requests unread
+            *[Fault.encoded("gzip", gzip.compress(s.content(n), mtime=0)[: SIZE // 2])] * 2,  # type: ignore[arg-type]
         ),
-        seen("encoded", 200),
+        all_of(seen("encoded", 200), seen_times("encoded", 2)),
         OK,
         OK,
         "the end of the compressed stream is required: a short one is an error, retried",
