@@ -31,12 +31,15 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["CancelToken", "Scope", "aborted", "current", "watching"]
+__all__ = ["SPARE", "CancelToken", "Scope", "aborted", "current", "watching"]
 
 _current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
     "resumable_scope", default=None
 )
 _OWNER = "_resumable_scope"  # the attribute a connection's owning scope is kept in
+SPARE = "_resumable_spare"
+"""A connection's attribute for a second descriptor of a socket still being set up: a TLS
+handshake detaches the socket object's own descriptor before ``sock`` is assigned again."""
 
 
 class Scope:
@@ -78,6 +81,7 @@ class Scope:
         for connection in connections:
             if getattr(connection, _OWNER, None) is self:
                 shut(getattr(connection, "sock", None))
+                shut(getattr(connection, SPARE, None))
         for child in children:
             child.abort()
 

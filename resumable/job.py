@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cancel import CancelToken
+from .cancel import CancelToken, watching
 from .errors import (
     BatchError,
     Cancelled,
@@ -305,7 +305,8 @@ class Job:
                         self._incomplete.add(identity(raw))
                 self._record_failure(*work)
                 continue
-            self._run(work)
+            with watching(self._cancel):  # the item's requests (a sync's HEAD too) stop on cancel
+                self._run(work)
 
     def _close_when_done(self) -> None:
         self._feeder.join()

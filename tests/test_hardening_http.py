@@ -12,6 +12,7 @@ machine running the tests is shared.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -500,3 +501,33 @@ def test_ctrl_c_in_a_segmented_download_call_is_prompt(
         assert d.download(fault_server.url_for("k.bin"), dest, connections=4).status == "resumed"
     assert dest.read_bytes() == data
     assert sum(r.fault == "stall" for r in gets(fault_server, "k.bin")) == 4
+
+
+def test_cancel_during_a_tls_handshake_is_prompt(tmp_path: Path) -> None:
+    """A server that accepts TCP connections and never answers the TLS ClientHello: urllib3
+    connects (handshake included) before it sends the request, and a cancel still stops the
+    wait at once."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])  # and never a byte back
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/silent.bin"
+    try:
+        with slow_downloader() as d:
+            job = d.start([url], tmp_path)
+            wait_until(lambda: len(accepted) >= 1)
+            time.sleep(0.3)  # the ClientHello is out; the handshake waits for an answer
+            took = cancel_promptly(job)
+        assert took < PROMPT, f"cancel took {took:.2f} s"
+    finally:
+        listener.close()
+        for sock in accepted:
+            sock.close()

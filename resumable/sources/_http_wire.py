@@ -19,6 +19,7 @@ the connection classes here put every connection in the current cancel scope
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import time
@@ -29,7 +30,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ..cancel import shut_if_aborted, track
+from ..cancel import SPARE, shut_if_aborted, track
 
 __all__ = ["MAX_INTERIM", "Adapter", "HeadTimeout", "Response"]
 
@@ -74,23 +75,24 @@ class Response(http.client.HTTPResponse):
 
     def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
-        self._sock = sock
+        self._sock: socket.socket | None = sock  # until the head is read
 
     def begin(self) -> None:
-        if self.headers is not None:
-            return
-        stall = self._sock.gettimeout()
-        if stall is None:  # no timeout asked for: no bound either
-            super().begin()
+        sock, self._sock = self._sock, None
+        stall = sock.gettimeout() if sock is not None else None
+        if self.headers is not None or sock is None or stall is None:
+            super().begin()  # (no timeout asked for: no bound either)
             return
         fp = self.fp
-        self.fp = _Bounded(fp, self._sock, stall)
+        bounded = _Bounded(fp, sock, stall)
+        self.fp = bounded
         try:
             super().begin()
         finally:
-            self.fp = fp
-            if self._sock.fileno() != -1:
-                self._sock.settimeout(stall)
+            if self.fp is bounded:  # (http.client sets it to None when it gives up)
+                self.fp = fp
+            with contextlib.suppress(OSError):
+                sock.settimeout(stall)
 
     def _read_status(self) -> tuple[str, int, str]:
         for _ in range(MAX_INTERIM + 1):
@@ -104,8 +106,21 @@ class Response(http.client.HTTPResponse):
 # -- urllib3: the same answer, and every connection in the current cancel scope ----------------
 
 
-class _HTTPConnection(HTTPConnection):
+class _Tracked(HTTPConnection):
+    """Joins the current cancel scope when it connects (urllib3 connects an HTTPS connection,
+    TLS handshake included, before sending the request) and for every request."""
+
     response_class = Response
+
+    def connect(self) -> None:
+        track(self)
+        try:
+            super().connect()
+        finally:
+            spare = getattr(self, SPARE, None)
+            setattr(self, SPARE, None)
+            if spare is not None:
+                spare.close()
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         track(self)
@@ -113,21 +128,19 @@ class _HTTPConnection(HTTPConnection):
 
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
-        shut_if_aborted(self, sock)
+        # Wrapping it in TLS detaches this object's descriptor during the handshake: a cancel
+        # shuts the socket through a descriptor of its own meanwhile.
+        setattr(self, SPARE, sock.dup())
+        shut_if_aborted(self, sock)  # a cancel that came while connecting
         return sock
 
 
-class _HTTPSConnection(HTTPSConnection):
-    response_class = Response
+class _HTTPConnection(_Tracked):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        track(self)
-        super().request(*args, **kwargs)
 
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        shut_if_aborted(self, sock)
-        return sock
+class _HTTPSConnection(_Tracked, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
