@@ -108,6 +108,23 @@ def test_informational_answers_before_the_answer_are_skipped(
     assert [(r.fault, r.status) for r in log] == [("informational", 200)]  # no retry
 
 
+def test_101_is_never_an_interim_answer_and_its_connection_is_not_reused(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """``101 Switching Protocols`` (never asked for) is the final answer: an unexpected status.
+    What follows it on that connection is another protocol, never the next file's answer."""
+    engine.server.add("a.bin", make_data(64 * KiB, seed=28))
+    wanted = make_data(64 * KiB, seed=29)
+    engine.server.add("b.bin", wanted)
+    engine.server.plan("a.bin", Fault.informational(101))
+    with engine.downloader(**quick()) as d:
+        with pytest.raises(resumable.RemoteError, match="101"):
+            d.download(engine.url("a.bin"), tmp_path / "a.bin")
+        d.download(engine.url("b.bin"), tmp_path / "b.bin")
+    assert (tmp_path / "b.bin").read_bytes() == wanted
+    assert [r.fault for r in gets(engine.server, "a.bin")] == ["informational"]
+
+
 def test_informational_answers_on_a_range_request(
     fault_server: FaultServer, tmp_path: Path
 ) -> None:
@@ -233,12 +250,16 @@ def test_a_transfer_coding_other_than_chunked_is_refused(
 # -- 15c: a time bound on receiving headers -----------------------------------------------------
 
 
-def test_trickled_headers_are_bounded_in_time(engine: Engine, tmp_path: Path) -> None:
-    """Header lines trickled one per 0.2 s (never a stall) end in a retryable timeout after
-    about one stall timeout, not after 100 header lines or never; the retry then succeeds."""
+@pytest.mark.parametrize("bytewise", [False, True], ids=["lines", "bytes"])
+def test_trickled_headers_are_bounded_in_time(
+    engine: Engine, tmp_path: Path, bytewise: bool
+) -> None:
+    """Header lines trickled one per 0.2 s (or one endless line, a byte per 0.2 s: never a
+    stall) end in a retryable timeout after about one stall timeout, not after 100 header lines
+    (or a 64 KiB line) or never; the retry then succeeds."""
     data = make_data(100 * KiB, seed=18)
     engine.server.add("h.bin", data)
-    engine.server.plan("h.bin", Fault.slow_headers(0.2))
+    engine.server.plan("h.bin", Fault.slow_headers(0.2, bytewise=bytewise))
     stall = 1.5
     began = time.monotonic()
     with engine.downloader(**quick(timeouts=Timeouts(connect=5, stall=stall))) as d:

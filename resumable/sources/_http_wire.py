@@ -54,17 +54,28 @@ class _Bounded:
         self._deadline = time.monotonic() + stall
 
     def readline(self, limit: int = -1) -> bytes:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise HeadTimeout(self._stall)
-        self._sock.settimeout(min(self._stall, left))
-        try:
-            line: bytes = self._fp.readline(limit)
-        except TimeoutError:
-            if time.monotonic() >= self._deadline:
-                raise HeadTimeout(self._stall) from None
-            raise
-        return line
+        """One line, each wait for bytes bounded by what is left (a line trickled a byte at a
+        time is bounded too: ``readline`` itself would wait once per byte)."""
+        line = bytearray()
+        while limit < 0 or len(line) < limit:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise HeadTimeout(self._stall)
+            self._sock.settimeout(min(self._stall, left))
+            try:
+                available = self._fp.peek(1)  # what is buffered; at most one recv when empty
+            except TimeoutError:
+                if time.monotonic() >= self._deadline:
+                    raise HeadTimeout(self._stall) from None
+                raise
+            if not available:
+                break  # the end of the stream
+            want = len(available) if limit < 0 else min(len(available), limit - len(line))
+            end = available.find(b"\n", 0, want)
+            line += self._fp.read(end + 1 if end >= 0 else want)  # buffered: no wait
+            if end >= 0:
+                break
+        return bytes(line)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fp, name)
@@ -78,6 +89,11 @@ class Response(http.client.HTTPResponse):
         self._sock: socket.socket | None = sock  # until the head is read
 
     def begin(self) -> None:
+        self._begin()
+        if self.status == 101:  # the connection now speaks another protocol: never reuse it
+            self.will_close = True
+
+    def _begin(self) -> None:
         sock, self._sock = self._sock, None
         stall = sock.gettimeout() if sock is not None else None
         if self.headers is not None or sock is None or stall is None:

@@ -101,6 +101,7 @@ class Fault:
     data: bytes = b""
     codes: tuple[int, ...] = ()
     encoding: str = ""
+    bytewise: bool = False
 
     @classmethod
     def cut(cls, after: int, *, reset: bool = False) -> Fault:
@@ -199,10 +200,11 @@ class Fault:
         )
 
     @classmethod
-    def slow_headers(cls, interval: float) -> Fault:
+    def slow_headers(cls, interval: float, *, bytewise: bool = False) -> Fault:
         """A status line, then one more header line every ``interval`` seconds, never ending
-        (until the client goes away). :attr:`Record.header_lines` counts the lines sent."""
-        return cls("slow_headers", seconds=interval)
+        (until the client goes away). :attr:`Record.header_lines` counts the lines sent.
+        ``bytewise``: one header line that never ends, a byte per interval (counted)."""
+        return cls("slow_headers", seconds=interval, bytewise=bytewise)
 
 
 @dataclass(frozen=True)
@@ -332,6 +334,7 @@ class _Reply:
     rate: float = 0.0
     interim: tuple[int, ...] = ()  # 1xx status codes sent before the answer
     header_interval: float = 0.0  # slow headers: one line per interval, forever
+    header_bytewise: bool = False  # ... or one byte of one endless line per interval
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -445,8 +448,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.flush_headers()
         stopping = self.server.owner._stopping
         self.close_connection = True
-        while not stopping.wait(reply.header_interval) and self.header_lines < 100_000:
-            self.wfile.write(f"X-Slow-{self.header_lines}: {self.header_lines}\r\n".encode())
+        if reply.header_bytewise:
+            self.wfile.write(b"X-Slow: ")
+        while not stopping.wait(reply.header_interval) and self.header_lines < 60_000:
+            if reply.header_bytewise:
+                self.wfile.write(b"a")
+            else:
+                self.wfile.write(f"X-Slow-{self.header_lines}: {self.header_lines}\r\n".encode())
             self.header_lines += 1
 
     def _deliver(self, reply: _Reply) -> int:
@@ -806,7 +814,7 @@ class FaultServer:
             ]
             return _Reply(200, headers, body)
         if fault is not None and fault.kind == "slow_headers":
-            return _Reply(200, [], header_interval=fault.seconds)
+            return _Reply(200, [], header_interval=fault.seconds, header_bytewise=fault.bytewise)
         if fault is not None and fault.kind == "gzip":
             body = gzip.compress(obj.data, mtime=0)
             headers = [
