@@ -405,7 +405,7 @@ def _undecodable(response: _Response) -> list[str]:
     known = urllib3.response.HTTPResponse.CONTENT_DECODERS
     codings = _codings(response)
     unknown = [coding for coding in codings if coding not in known]
-    if len(codings) > urllib3.response.MultiDecoder.max_decode_links:
+    if len(codings) > getattr(urllib3.response.MultiDecoder, "max_decode_links", 5):
         unknown = unknown or codings
     return unknown
 
