@@ -552,3 +552,20 @@ def test_cancel_during_a_tls_handshake_is_prompt(tmp_path: Path) -> None:
         listener.close()
         for sock in accepted:
             sock.close()
+
+
+def test_cancel_of_a_fanned_out_batch_is_prompt(fault_server: FaultServer, tmp_path: Path) -> None:
+    """``executor=``: the cancel reaches the chunk's threads through the link's token, and
+    their reads blocked on a silent server end at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [f"p{i}.bin" for i in range(3)]
+    for name in names:
+        fault_server.add(name, make_data(64 * KiB, seed=30))
+        fault_server.plan(name, Fault.hang(seconds=60))
+    with ThreadPoolExecutor(2) as pool, slow_downloader(workers=3) as d:
+        job = d.start([fault_server.url_for(n) for n in names], tmp_path, executor=pool)
+        wait_until(lambda: fault_server.arrived >= 3)
+        time.sleep(0.2)
+        took = cancel_promptly(job)
+    assert took < PROMPT, f"cancel took {took:.2f} s"
