@@ -8,8 +8,11 @@ call, but a socket shut down with ``shutdown(SHUT_RDWR)`` from any thread makes 
 
 - :class:`CancelToken` is the ``threading.Event`` a job (or a fanned-out chunk) is cancelled
   with. Its ``set()`` also aborts every :class:`Scope` attached to it. Waits that are not on a
-  socket (retry back-off, a rate limit, a connection slot, another writer's lock) wait on the
-  token itself, which ``set()`` ends.
+  socket wait on the token itself, which ``set()`` ends (retry back-off, a rate limit), or
+  check it every 0.1 s at most (a connection slot, another process's lock on the partial,
+  another writer finishing the file).
+- Connections being set up are covered as they connect (a TLS handshake included); only the
+  TCP connect itself (and a DNS lookup) still waits out the connect timeout.
 - :class:`Scope` is what one download has on the network: the connections it is using. A
   source adds a connection to the thread's current scope (:func:`current`) each time it sends
   a request on it; :meth:`Scope.abort` shuts down the sockets of the connections it still

@@ -569,3 +569,48 @@ def test_cancel_of_a_fanned_out_batch_is_prompt(fault_server: FaultServer, tmp_p
         time.sleep(0.2)
         took = cancel_promptly(job)
     assert took < PROMPT, f"cancel took {took:.2f} s"
+
+
+_SINGLE_CALL = """
+import sys
+from resumable import ResumableDownloader, Timeouts
+with ResumableDownloader(timeouts=Timeouts(connect=5, stall=20)) as d:
+    try:
+        d.download(sys.argv[1], sys.argv[2], connections=1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_ctrl_c_in_a_single_stream_download_call_is_prompt(
+    fault_server: FaultServer, tmp_path: Path, where: str
+) -> None:
+    """``download()`` on the main thread, one stream blocked on a silent server: Ctrl-C ends
+    it at once, and bytes received before it are kept for the next call."""
+    data = make_data(4 * MiB, seed=31)
+    fault_server.add("s.bin", data)
+    fault = Fault.hang(seconds=60) if where == "headers" else Fault.stall(after=MiB, seconds=60)
+    fault_server.plan("s.bin", fault)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    dest = tmp_path / "s.bin"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SINGLE_CALL, fault_server.url_for("s.bin"), str(dest)], env=env
+    )
+    try:
+        wait_until(lambda: fault_server.arrived >= 1)
+        time.sleep(1.0)
+        began = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=LONG_STALL * 2)
+        took = time.monotonic() - began
+    finally:
+        process.kill()
+        process.wait()
+    assert code == 130
+    assert took < 1.5 * PROMPT, f"exit took {took:.2f} s"
+    if where == "body":
+        assert _size(tmp_path / "s.bin.partial") >= MiB
+        with ResumableDownloader() as d:
+            assert d.download(fault_server.url_for("s.bin"), dest).status == "resumed"
+        assert dest.read_bytes() == data
