@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cancel import CancelToken, watching
 from .errors import (
     BatchError,
     Cancelled,
@@ -171,7 +172,7 @@ class Job:
         self._progress = progress
         self._callback_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._cancel = threading.Event()
+        self._cancel = CancelToken()  # set() also shuts the connections in use
         self._finished = threading.Event()
         self._ledger = Ledger(dest_dir)
         # Inputs wait here for the workers, between a low and a high mark: the feeder tops the
@@ -327,7 +328,8 @@ class Job:
                         self._incomplete.add(identity(raw))
                 self._record_failure(*work)
                 continue
-            self._run(work)
+            with watching(self._cancel):  # the item's requests (a sync's HEAD too) stop on cancel
+                self._run(work)
 
     def _close_when_done(self) -> None:
         self._feeder.join()

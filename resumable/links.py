@@ -38,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from .cancel import CancelToken
 from .progress import ProgressEvent
 
 __all__ = ["Channel", "Link", "channel_for"]
@@ -107,7 +108,7 @@ class _Watcher:
         """The event for job ``key``, set once ``check()`` is true (checked now if new, so a
         chunk that starts after a cancel fetches nothing)."""
         with self._lock:
-            _, event, count = self._jobs.get(key, (check, threading.Event(), 0))
+            _, event, count = self._jobs.get(key, (check, CancelToken(), 0))
             self._jobs[key] = (check, event, count + 1)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="resumable-cancel-watch")
@@ -171,7 +172,7 @@ class LocalLink:
 class LocalChannel:
     def __init__(self) -> None:
         self._sink: queue.SimpleQueue[list[ProgressEvent]] = queue.SimpleQueue()
-        self._cancel = threading.Event()
+        self._cancel = CancelToken()  # set() also shuts the connections in use
         self.link: Link = LocalLink(self._sink, self._cancel)
 
     def drain(self) -> list[ProgressEvent]:

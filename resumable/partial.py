@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import LocalError, PartialTakenOver, identity, redact
+from .errors import Cancelled, LocalError, PartialTakenOver, identity, redact
 from .ranges import RangeSet
 
 __all__ = ["FORMAT_VERSION", "Partial", "Sidecar", "fsync_dir", "local_error"]
@@ -99,14 +99,17 @@ class Partial:
     # -- locking --------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def locked(self, enabled: bool = True, *, blocking: bool = True) -> Iterator[bool]:
+    def locked(
+        self, enabled: bool = True, *, blocking: bool = True, cancel: threading.Event | None = None
+    ) -> Iterator[bool]:
         """Hold ``D.partial.lock`` while downloading; yield whether to go on.
 
         Disabled, or on a filesystem without working locks, yields ``True`` without a lock: that
         only costs duplicate work, so a failure to lock is logged and ignored. With
         ``blocking=False`` a lock held by someone else yields ``False`` at once. The lock file is
         removed on release when no partial remains (``D`` is in place, or nothing was kept); a
-        waiter then re-checks ``D`` before doing any work.
+        waiter then re-checks ``D`` before doing any work. Setting ``cancel`` ends a wait for
+        the lock with :class:`~resumable.errors.Cancelled`.
         """
         if not enabled:
             yield True
@@ -115,7 +118,7 @@ class Partial:
 
         lock = FileLock(str(self.lockfile))
         try:
-            lock.acquire(blocking=blocking)
+            _acquire(lock, blocking, cancel)
         except Timeout:
             yield False
             return
@@ -449,6 +452,24 @@ class Partial:
 
     def _local_error(self, exc: OSError, doing: str) -> LocalError:
         return local_error(exc, doing, self.data)
+
+
+def _acquire(lock: Any, blocking: bool, cancel: threading.Event | None) -> None:
+    """``lock.acquire(blocking=...)``, in short waits that give up when ``cancel`` is set (the
+    lock's holder may be another process downloading the same file for a long time)."""
+    if not blocking or cancel is None:
+        lock.acquire(blocking=blocking)
+        return
+    from filelock import Timeout
+
+    while True:
+        if cancel.is_set():
+            raise Cancelled(f"cancelled while waiting for {lock.lock_file}")
+        try:
+            lock.acquire(timeout=0.1)
+            return
+        except Timeout:
+            continue
 
 
 class Flusher:

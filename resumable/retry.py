@@ -39,7 +39,8 @@ class Timeouts:
         connect: seconds to establish a connection.
         stall: seconds without a single byte arriving (while waiting for the answer or inside the
             body) before the attempt is abandoned and retried. A slow but moving transfer is never
-            interrupted, whatever its size.
+            interrupted, whatever its size; an HTTP answer's status line and headers, though,
+            must all arrive within one stall timeout (a server trickling headers is abandoned).
 
     >>> Timeouts(connect=5, stall=30)
     Timeouts(connect=5, stall=30)

@@ -23,6 +23,9 @@ Design (and why):
   reads back 4 MiB at a time from the page cache.
 
 Only the calling thread runs the user's progress callback; workers report through shared state.
+The workers' connections are in a child of the download's cancel scope (:mod:`resumable.cancel`):
+a stop for any reason (a failure, a callback's exception, Ctrl-C, a cancel) shuts them, so no
+stop waits for a worker blocked on a silent server.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ProtocolMismatch, ResumableError, RetriesExhausted, TransientError
+from .cancel import Scope, current
+from .errors import Cancelled, ProtocolMismatch, ResumableError, RetriesExhausted, TransientError
 from .locator import PERMANENT, Locator, Target
 from .partial import Partial
 from .ranges import RangeSet
@@ -195,6 +199,7 @@ class SegmentedFetch:
         self._retries: list[tuple[BaseException, float]] = []
         self._workers: list[threading.Thread] = []
         self._scheduler = _Scheduler(written.missing(self.size), self.connections)
+        self._scope = Scope(parent=current())  # the workers' connections
         self.checkpoint_bytes = max(MiB // 4, min(64 * MiB, self.size // 128))
 
     # -- the calling thread ---------------------------------------------------------------------
@@ -257,6 +262,8 @@ class SegmentedFetch:
                 self.emit("retrying", done, error=error, wait=wait)
             if failure is not None:
                 raise failure
+            if self._scope.aborted:  # the download was cancelled
+                raise Cancelled("cancelled", url=self.url)
             if done != last_done:
                 self.emit("progress", done)
                 last_done = done
@@ -291,34 +298,43 @@ class SegmentedFetch:
     def _stop_all(self) -> None:
         self._abort.set()
         self._stop.set()
+        self._scope.abort()  # a worker blocked in a read returns at once
         with self._cond:
             self._cond.notify_all()
         for worker in self._workers:
-            # A worker blocked in a read returns within the stall timeout; one that does not is
-            # left behind (it re-checks the stop flag before every write, so it writes nothing).
+            # One that does not return is left behind (it re-checks the stop flag before
+            # every write, so it writes nothing).
             worker.join(timeout=self.stall + 1.0)
 
     # -- worker threads -------------------------------------------------------------------------
 
     def _work(self, first: tuple[_Piece, Body] | None, release: Callable[[], None]) -> None:
         try:
-            while not self._stop.is_set():
-                piece, body = first if first is not None else (self._scheduler.take(), None)
-                first = None
-                if piece is None:
-                    return
-                try:
-                    self._fetch(piece, body)
-                finally:
-                    self._scheduler.done(piece)
+            with self._scope.entered():
+                self._work_pieces(first)
         except BaseException as exc:
             self._fail_with(exc)
         finally:
             release()
 
+    def _work_pieces(self, first: tuple[_Piece, Body] | None) -> None:
+        while not self._stop.is_set():
+            piece, body = first if first is not None else (self._scheduler.take(), None)
+            first = None
+            if piece is None:
+                return
+            try:
+                self._fetch(piece, body)
+            finally:
+                self._scheduler.done(piece)
+
     def _fetch(self, piece: _Piece, body: Body | None) -> None:
         """Fetch one piece, retrying transient failures from where it stopped."""
         budget = self.policy.budget()
+        if body is not None:  # opened by the calling thread: its connection becomes ours
+            adopt = getattr(body, "track", None)
+            if adopt is not None:
+                adopt()
         while piece.pos < piece.end and not self._stop.is_set():
             before = piece.pos
             target = self.locator.current()

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from .cancel import watching
 from .errors import (
     Cancelled,
     InvalidArgument,
@@ -174,7 +175,9 @@ class Transfer:
         if not direct:
             self._make_parent()  # the direct path makes it only if its file cannot be created
         try:
-            with self._cleanup_on_error():
+            # A cancel shuts this download's connections: a read blocked on a silent server
+            # returns at once (resumable.cancel).
+            with watching(self.cancel), self._cleanup_on_error():
                 if direct:
                     return self._direct_first(present)
                 return self._under_lock(None)
@@ -215,7 +218,7 @@ class Transfer:
 
     def _under_lock(self, handoff: TransientError | None) -> DownloadResult:
         """The ``.partial`` protocol, under ``D.partial.lock``."""
-        with self.partial.locked(self.d.locking), self._cleanup_on_error():
+        with self.partial.locked(self.d.locking, cancel=self.cancel), self._cleanup_on_error():
             self.named = True
             while True:
                 skipped = None if self.refresh else self._skip_existing()
@@ -588,6 +591,8 @@ class Transfer:
         log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
         self._emit(EventKind.RETRYING, error=exc, wait=wait)
         self.d.retry.wait(wait, self.cancel)
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("cancelled", url=self.url)  # woken from the back-off
         return budget
 
     def _recover(self, exc: ResumableError, target: Target) -> bool:

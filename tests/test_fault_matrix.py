@@ -19,6 +19,7 @@ The table in ``docs/reliability.md`` is rendered from :data:`ROWS` and checked b
 
 from __future__ import annotations
 
+import gzip
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -77,6 +78,15 @@ def seen(kind: str, status: int | None = None) -> Proof:
     def prove(log: list[Record], sleeps: list[float]) -> None:
         hits = [r for r in log if r.fault == kind and (status is None or r.status == status)]
         assert hits, f"no {kind} fault in {[(r.fault, r.status) for r in log]}"
+
+    return prove
+
+
+def seen_times(kind: str, times: int) -> Proof:
+    """The log holds ``times`` GETs that got fault ``kind``."""
+
+    def prove(log: list[Record], sleeps: list[float]) -> None:
+        assert sum(r.fault == kind for r in log) == times, [(r.fault, r.status) for r in log]
 
     return prove
 
@@ -312,6 +322,49 @@ ROWS: list[Row] = [
         OK,
         OK,
         "retried: the object's size has not changed, so the range is fetched again",
+    ),
+    # -- issue 15: the HTTP protocol edge (http) --
+    Row(
+        "103 Early Hints",
+        "sends `103 Early Hints` (a `Link` header) before the real answer",
+        plan(Fault.informational(103)),
+        all_of(seen("informational"), nothing_retried),
+        OK,
+        OK,
+        "skips every interim 1xx answer (but 101) and reads the real one; nothing is retried",
+    ),
+    Row(
+        "Content-Encoding nobody decodes",
+        "sends the body with `Content-Encoding: compress` although asked for identity",
+        plan(Fault.encoded("compress")),
+        seen("encoded", 200),
+        resumable.RemoteError,
+        resumable.RemoteError,
+        "refused before any byte is stored, naming the encoding (the same for `br` or `zstd` "
+        "without their packages); not retried, a mirror is tried",
+    ),
+    Row(
+        "gzip body cut short",
+        "sends a gzip body (complete HTTP framing) whose gzip stream stops halfway",
+        lambda s, n, seg: s.plan(
+            n,
+            *lead(seg),
+            # twice: a plain http:// GET hands a compressed answer over to requests unread
+            *[Fault.encoded("gzip", gzip.compress(s.content(n), mtime=0)[: SIZE // 2])] * 2,  # type: ignore[arg-type]
+        ),
+        all_of(seen("encoded", 200), seen_times("encoded", 2)),
+        OK,
+        OK,
+        "the end of the compressed stream is required: a short one is an error, retried",
+    ),
+    Row(
+        "headers trickled",
+        f"sends the status line, then one header line every {STALL / 4:g} s, forever",
+        plan(Fault.slow_headers(STALL / 4)),
+        seen("slow_headers"),
+        OK,
+        OK,
+        "the status line and headers must arrive within one stall timeout: abandoned, retried",
     ),
 ]
 CELLS = [(row, mode) for row in ROWS for mode in MODES]

@@ -22,6 +22,8 @@ What a pool does for correctness, done here too:
   once more on a new connection (a GET is idempotent); a new connection's failure is the
   caller's error.
 - **Timeouts.** ``connect`` bounds the TCP handshake; ``stall`` bounds each wait for bytes.
+- **Interim answers and the head's time bound**, and **cancellation**: as on the urllib3
+  engine, see :mod:`._http_wire` and :mod:`resumable.cancel`.
 - **Reuse only when clean.** A connection goes back to the pool only when its answer was
   read to the end and the server did not ask to close; anything else is closed.
 """
@@ -35,6 +37,9 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..cancel import shut_if_aborted, track
+from ._http_wire import Response
+
 __all__ = ["PlainAnswer", "PlainPool"]
 
 # A reused connection the server had closed fails in one of these ways before any answer.
@@ -43,6 +48,8 @@ _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 class _Connection(http.client.HTTPConnection):
     """``http.client.HTTPConnection`` with separate connect and read timeouts."""
+
+    response_class = Response
 
     def __init__(self, host: str, port: int | None, connect: float, stall: float) -> None:
         super().__init__(host, port, timeout=stall)
@@ -53,6 +60,7 @@ class _Connection(http.client.HTTPConnection):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self.timeout)
         self.sock = sock
+        shut_if_aborted(self, sock)
 
 
 class PlainPool:
@@ -83,6 +91,7 @@ class PlainPool:
     def _send(
         self, conn: _Connection, target: str, headers: Mapping[str, str | bytes]
     ) -> PlainAnswer:
+        track(conn)  # a cancel shuts its socket (resumable.cancel)
         try:
             conn.request("GET", target, headers=headers)
             return PlainAnswer(self, conn, conn.getresponse())

@@ -29,8 +29,10 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from .._version import __version__
+from ..cancel import aborted, track
 from ..errors import (
     AccessDenied,
+    Cancelled,
     ConnectionFailed,
     InvalidArgument,
     ProtocolMismatch,
@@ -45,6 +47,7 @@ from ..retry import parse_retry_after
 from . import RemoteInfo, SourceConfig
 from ._http_plain import PlainAnswer, PlainPool
 from ._http_safety import SafeSession, check_redirect, install_log_filter, scrub_chain
+from ._http_wire import Adapter, HeadTimeout
 
 __all__ = ["HTTPBody", "HTTPSource"]
 
@@ -75,7 +78,7 @@ class HTTPSource:
         install_log_filter()  # urllib3 logs request lines, signatures included, at DEBUG
         session = _Session(verify=config.verify)
         self._pool_size = max(config.max_connections, 1)  # per host, both kinds of pool
-        adapter = HTTPAdapter(
+        adapter = Adapter(
             pool_connections=self._pool_size, pool_maxsize=self._pool_size, max_retries=0
         )
         session.mount("http://", adapter)
@@ -140,6 +143,8 @@ class HTTPSource:
             if response.status_code == 416 and "Range" in headers:
                 return self._unsatisfiable(response, url, start)
             _raise_for_status(response, url)
+            _check_encoding(response, url)
+            _check_framing(response, url)
             body_start, info = _describe(response, url)
             encoded = _is_encoded(response)
             if encoded and response.status_code == 206:
@@ -179,8 +184,8 @@ class HTTPSource:
         answer: _Answer | PlainAnswer
         if isinstance(pool, PlainPool):
             answer = pool.get(target, {**self._headers, **headers})
-            if not 300 <= answer.status_code < 400 and not _is_encoded(answer):
-                return answer
+            if not 300 <= answer.status_code < 400 and not _decodable_encoding(answer):
+                return answer  # (an encoding nobody here decodes is refused by open())
             answer.close()
         else:
             raw = pool.urlopen(
@@ -339,9 +344,34 @@ class HTTPBody:
         if self._empty:
             return b""
         try:  # (not the _translated context manager: this runs for every block)
-            return self._raw.read1(amount)
+            chunk = self._raw.read1(amount)
         except Exception as exc:
             _translate(exc, self._url, self._stall)
+        if not chunk:
+            self._check_end()
+        return chunk
+
+    def track(self) -> None:
+        """Move this answer's connection to the calling thread's cancel scope: a segmented
+        download's worker continuing the answer its calling thread received."""
+        connection = getattr(self._response, "_conn", None)  # a PlainAnswer's
+        if connection is None:
+            connection = getattr(self._raw, "_connection", None)  # urllib3's
+        if connection is not None:
+            track(connection)
+
+    def _check_end(self) -> None:
+        """The body ended: make sure it really did. A socket shut by a cancel
+        (:mod:`resumable.cancel`) also reads as an end, and a compressed stream cut short
+        inside complete HTTP framing decodes to a shorter body without any error."""
+        if aborted():
+            raise Cancelled("cancelled", url=self._url)
+        decoder = getattr(self._raw, "_decoder", None)  # urllib3's, when it decodes
+        if decoder is not None and not _decoder_finished(decoder):
+            raise ProtocolMismatch(
+                "the compressed body ended before the end of its compressed stream",
+                url=self._url,
+            )
 
     def close(self) -> None:
         # Closing mid-body discards the connection rather than draining gigabytes to reuse it.
@@ -359,6 +389,72 @@ def _is_encoded(response: _Response) -> bool:
         "",
         "identity",
     )
+
+
+def _codings(response: _Response) -> list[str]:
+    """The content codings applied to the body, in order (none for identity)."""
+    value = str(response.headers.get("Content-Encoding", "")).strip().lower()
+    codings = [coding.strip() for coding in value.split(",")]
+    return [] if codings in ([""], ["identity"]) else codings
+
+
+def _undecodable(response: _Response) -> list[str]:
+    """The codings of the body that urllib3 cannot decode here (brotli and zstd need
+    optional packages; ``compress`` and unknown names nobody decodes). ``identity`` in a
+    stack of codings is refused too: urllib3 would take it for deflate."""
+    known = urllib3.response.HTTPResponse.CONTENT_DECODERS
+    codings = _codings(response)
+    unknown = [coding for coding in codings if coding not in known]
+    if len(codings) > getattr(urllib3.response.MultiDecoder, "max_decode_links", 5):
+        unknown = unknown or codings
+    return unknown
+
+
+def _decodable_encoding(response: _Response) -> bool:
+    return bool(_codings(response)) and not _undecodable(response)
+
+
+def _check_encoding(response: _Response, url: str) -> None:
+    """Refuse a body in a coding this client cannot decode, before any byte is stored.
+
+    The request said ``Accept-Encoding: identity``; a server that encodes anyway with a coding
+    we cannot undo would have its encoded bytes stored and reported downloaded. Permanent for
+    this URL (a :class:`RemoteError`: the server does it again; a mirror may not)."""
+    unknown = _undecodable(response)
+    if unknown:
+        raise RemoteError(
+            f"the body came with Content-Encoding "
+            f"{response.headers.get('Content-Encoding')!r} although identity was asked for, "
+            f"and this client cannot decode {', '.join(unknown)} (urllib3 decodes br with the "
+            "brotli package and zstd with backports.zstd, when installed)",
+            url=url,
+            status=response.status_code,
+        )
+
+
+def _check_framing(response: _Response, url: str) -> None:
+    """Refuse a transfer coding other than ``chunked``. ``http.client`` recognises only
+    ``chunked`` alone; with any other (``gzip, chunked``, an unknown name) it would read the
+    body as it comes, chunk-size lines and coded bytes included, and they would be stored."""
+    value = str(response.headers.get("Transfer-Encoding", "")).strip().lower()
+    codings = [coding.strip() for coding in value.split(",") if coding.strip()]
+    if codings and codings not in (["chunked"], ["identity"]):
+        raise RemoteError(
+            f"the body came with Transfer-Encoding {value!r}; this client reads only chunked",
+            url=url,
+            status=response.status_code,
+        )
+
+
+def _decoder_finished(decoder: Any) -> bool:
+    """Whether urllib3's decoder reached the end of its compressed stream (``True`` when it
+    cannot tell: only zlib's decoders, gzip and deflate, say so)."""
+    parts = getattr(decoder, "_decoders", None)  # a stack of codings
+    if parts is not None:
+        return all(_decoder_finished(part) for part in parts)
+    if getattr(decoder, "_state", None) == urllib3.response.GzipDecoderState.SWALLOW_DATA:
+        return True  # trailing bytes after whole gzip members, as other clients accept
+    return getattr(getattr(decoder, "_obj", None), "eof", True) is not False
 
 
 def _describe(response: _Response, url: str) -> tuple[int, RemoteInfo]:
@@ -415,6 +511,8 @@ def _translated(url: str, stall: float) -> Iterator[None]:
 
 def _translate(exc: Exception, url: str, stall: float) -> NoReturn:
     scrub_chain(exc)  # it becomes our error's __cause__, which tracebacks print
+    if aborted():  # a cancel shut the socket: whatever the read raised, it is that
+        raise Cancelled("cancelled", url=url) from exc
     e = requests.exceptions
     u = urllib3.exceptions
     if isinstance(exc, e.TooManyRedirects):
@@ -423,6 +521,9 @@ def _translate(exc: Exception, url: str, stall: float) -> NoReturn:
         raise InvalidArgument(f"invalid URL: {_reason(exc)}", url=url) from exc
     if isinstance(exc, e.ConnectTimeout):
         raise StallTimeout("timed out connecting", url=url) from exc
+    head = _find(exc, HeadTimeout)
+    if head is not None:
+        raise StallTimeout(str(head), url=url, seconds=head.seconds) from exc
     if _is_timeout(exc):
         raise StallTimeout(f"no data for {stall:g}s", url=url, seconds=stall) from exc
     if isinstance(exc, (e.SSLError, u.SSLError)) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
@@ -435,6 +536,20 @@ def _translate(exc: Exception, url: str, stall: float) -> NoReturn:
     if isinstance(exc, (*broken, OSError)):
         raise ConnectionFailed(f"connection failed: {_reason(exc)}", url=url) from exc
     raise exc
+
+
+def _find(exc: BaseException, kind: type[HeadTimeout]) -> HeadTimeout | None:
+    """``exc`` or the first exception of type ``kind`` that it wraps."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        nested: list[Any] = [getattr(current, "reason", None), *current.args[:1]]
+        nested += [current.__cause__, current.__context__]
+        current = next((n for n in nested if isinstance(n, BaseException)), None)
+    return None
 
 
 def _is_timeout(exc: BaseException) -> bool:

@@ -73,6 +73,9 @@ FAULT_KINDS = (
     "gzip",
     "redirect",
     "replace",
+    "informational",
+    "encoded",
+    "slow_headers",
 )
 """Every :attr:`Fault.kind` (handy for parametrised tests)."""
 
@@ -96,6 +99,9 @@ class Fault:
     rate: float = 0.0
     location: str = ""
     data: bytes = b""
+    codes: tuple[int, ...] = ()
+    encoding: str = ""
+    bytewise: bool = False
 
     @classmethod
     def cut(cls, after: int, *, reset: bool = False) -> Fault:
@@ -176,6 +182,30 @@ class Fault:
         """Replace the object by a new version just before answering this GET normally."""
         return cls("replace", data=data)
 
+    @classmethod
+    def informational(cls, *codes: int) -> Fault:
+        """Interim answers (``103 Early Hints``, ``100 Continue``...) before the normal one."""
+        return cls("informational", codes=codes)
+
+    @classmethod
+    def encoded(cls, encoding: str, body: bytes | None = None) -> Fault:
+        """200 + ``Content-Encoding: encoding`` whatever Accept-Encoding said, over ``body``
+        (default: the object's bytes as they are; a client that cannot decode that encoding
+        cannot tell)."""
+        return cls(
+            "encoded",
+            encoding=encoding,
+            data=b"" if body is None else body,
+            after=-1 if body is None else 0,
+        )
+
+    @classmethod
+    def slow_headers(cls, interval: float, *, bytewise: bool = False) -> Fault:
+        """A status line, then one more header line every ``interval`` seconds, never ending
+        (until the client goes away). :attr:`Record.header_lines` counts the lines sent.
+        ``bytewise``: one header line that never ends, a byte per interval (counted)."""
+        return cls("slow_headers", seconds=interval, bytewise=bytewise)
+
 
 @dataclass(frozen=True)
 class Record:
@@ -199,6 +229,8 @@ class Record:
     """Server-side connection number: equal ids mean the client reused a connection."""
     seq: int
     """Request number in order of arrival; :attr:`FaultServer.log` is sorted by it."""
+    header_lines: int = 0
+    """Header lines sent by :meth:`Fault.slow_headers` before the client went away."""
 
     def header(self, name: str) -> str | None:
         """Case-insensitive lookup of a request header."""
@@ -247,6 +279,8 @@ class _Object:
             return False
         return int(parsed.timestamp()) == self.last_modified_ts
 
+
+_INTERIM = {100: "Continue", 102: "Processing", 103: "Early Hints"}
 
 _SINGLE_RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", re.IGNORECASE)
 
@@ -298,6 +332,9 @@ class _Reply:
     ending: Literal["keep", "fin", "rst", "stall", "hang"] = "keep"
     seconds: float = 0.0
     rate: float = 0.0
+    interim: tuple[int, ...] = ()  # 1xx status codes sent before the answer
+    header_interval: float = 0.0  # slow headers: one line per interval, forever
+    header_bytewise: bool = False  # ... or one byte of one endless line per interval
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -360,6 +397,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply: _Reply | None = None
         fault: Fault | None = None
         sent = 0
+        self.header_lines = 0
         try:
             fault = owner._take_fault(name) if self.command == "GET" else None
             reply = owner._decide(self, name, fault)
@@ -381,6 +419,7 @@ class _Handler(BaseHTTPRequestHandler):
                     etag=headers.get("ETag"),
                     conn_id=self.conn_id,
                     seq=seq,
+                    header_lines=self.header_lines,
                 )
             )
 
@@ -403,6 +442,21 @@ class _Handler(BaseHTTPRequestHandler):
             except (OSError, ValueError):  # ValueError: TLS sockets refuse MSG_PEEK
                 return
 
+    def _slow_headers(self, reply: _Reply) -> None:
+        """The status line, then a header line per interval until the client goes away."""
+        self.send_response(reply.status)
+        self.flush_headers()
+        stopping = self.server.owner._stopping
+        self.close_connection = True
+        if reply.header_bytewise:
+            self.wfile.write(b"X-Slow: ")
+        while not stopping.wait(reply.header_interval) and self.header_lines < 60_000:
+            if reply.header_bytewise:
+                self.wfile.write(b"a")
+            else:
+                self.wfile.write(f"X-Slow-{self.header_lines}: {self.header_lines}\r\n".encode())
+            self.header_lines += 1
+
     def _deliver(self, reply: _Reply) -> int:
         """Write ``reply`` to the socket; return the body bytes really written."""
         stopping = self.server.owner._stopping
@@ -412,6 +466,14 @@ class _Handler(BaseHTTPRequestHandler):
             return 0
         sent = 0
         try:
+            for code in reply.interim:
+                phrase = _INTERIM.get(code, "Informational")
+                self.wfile.write(
+                    f"HTTP/1.1 {code} {phrase}\r\nLink: </hint.css>; rel=preload\r\n\r\n".encode()
+                )
+            if reply.header_interval:
+                self._slow_headers(reply)
+                return 0
             self.send_response(reply.status)
             for key, value in reply.headers:
                 self.send_header(key, value)
@@ -644,6 +706,12 @@ class FaultServer:
             return list(self._log)
 
     @property
+    def arrived(self) -> int:
+        """Requests received so far, finished or not (a stalled one is not in :attr:`log` yet)."""
+        with self._lock:
+            return self._seq
+
+    @property
     def errors(self) -> list[BaseException]:
         """Unexpected exceptions raised while handling requests (bugs in this server or a
         misuse such as planning ``Fault.replace`` for an unknown name). Should stay empty;
@@ -736,6 +804,17 @@ class FaultServer:
             body = b"not found\n"
             headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
             return _Reply(404, headers, body)
+        if fault is not None and fault.kind == "encoded":
+            body = obj.data if fault.after < 0 else fault.data
+            headers = [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Encoding", fault.encoding),
+                ("Content-Length", str(len(body))),
+                *obj.validator_headers(),
+            ]
+            return _Reply(200, headers, body)
+        if fault is not None and fault.kind == "slow_headers":
+            return _Reply(200, [], header_interval=fault.seconds, header_bytewise=fault.bytewise)
         if fault is not None and fault.kind == "gzip":
             body = gzip.compress(obj.data, mtime=0)
             headers = [
@@ -758,6 +837,8 @@ class FaultServer:
             return replace(reply, send=fault.after, ending="stall", seconds=fault.seconds)
         if fault.kind == "trickle":
             return replace(reply, rate=fault.rate)
+        if fault.kind == "informational":
+            return replace(reply, interim=fault.codes)
         return reply  # replace, ignore_range, wrong_content_range: handled in _normal_reply
 
     def _signature(self, handler: _Handler, name: str) -> str | None:
