@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .bounds import bounded
 from .errors import ProtocolMismatch, ResumableError, RetriesExhausted, TransientError
 from .locator import PERMANENT, Locator, Target
 from .partial import Partial
@@ -328,16 +329,15 @@ class SegmentedFetch:
                 try:
                     self._check(body, piece)
                     self.locator.succeeded(target)
-                    self._stream(body, piece)
+                    self._stream(bounded(body, url=self.url, total=self.size, end=piece.end), piece)
                 finally:
                     body.close()
                     body = None
             except TransientError as exc:
                 try:
-                    if piece.pos > before:
-                        budget, wait = budget.interrupted(exc)
-                    else:
-                        budget, wait = budget.failed(exc, url=self.url)
+                    budget, wait = budget.moved(
+                        exc, piece.pos - before, remaining=piece.end - before, url=self.url
+                    )
                 except RetriesExhausted as gave_up:
                     self._recover(gave_up, target)
                     budget = self.policy.budget()

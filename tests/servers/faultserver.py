@@ -49,6 +49,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -73,6 +74,7 @@ FAULT_KINDS = (
     "gzip",
     "redirect",
     "replace",
+    "overrun",
 )
 """Every :attr:`Fault.kind` (handy for parametrised tests)."""
 
@@ -96,6 +98,8 @@ class Fault:
     rate: float = 0.0
     location: str = ""
     data: bytes = b""
+    framing: str = "length"
+    extra: int | None = 0
 
     @classmethod
     def cut(cls, after: int, *, reset: bool = False) -> Fault:
@@ -175,6 +179,20 @@ class Fault:
     def replace(cls, data: bytes) -> Fault:
         """Replace the object by a new version just before answering this GET normally."""
         return cls("replace", data=data)
+
+    @classmethod
+    def overrun(
+        cls, extra: int | None, *, framing: Literal["chunked", "close", "length"] = "chunked"
+    ) -> Fault:
+        """The normal answer (200, or 206 with an honest Content-Range), whose body then runs
+        ``extra`` bytes past it (``None``: endlessly, until the client hangs up).
+
+        ``framing`` says how the body's end is marked: ``"chunked"`` (Transfer-Encoding, no
+        Content-Length), ``"close"`` (no length: the body ends when the connection closes) or
+        ``"length"`` (a Content-Length that counts the extra bytes, contradicting the
+        Content-Range). ``extra=0`` with ``"chunked"`` is an honest chunked answer.
+        """
+        return cls("overrun", extra=extra, framing=framing)
 
 
 @dataclass(frozen=True)
@@ -298,6 +316,12 @@ class _Reply:
     ending: Literal["keep", "fin", "rst", "stall", "hang"] = "keep"
     seconds: float = 0.0
     rate: float = 0.0
+    framing: str = "length"  # or "chunked", "close": see Fault.overrun
+    extra: int | None = 0  # bytes sent past the body (None: until the client hangs up)
+
+
+ENDLESS_CAP = 4 << 30
+"""An endless body stops after this many bytes (a safety net for a client that never stops)."""
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -420,15 +444,19 @@ class _Handler(BaseHTTPRequestHandler):
                 return 0
             body = reply.body if reply.send is None else reply.body[: reply.send]
             step = max(1, int(reply.rate / 20)) if reply.rate else CHUNK
-            for offset in range(0, len(body), step):
+            for chunk in _pieces(body, step, reply.extra):
                 if stopping.is_set():
                     self.close_connection = True
                     return sent
-                chunk = body[offset : offset + step]
-                self.wfile.write(chunk)
+                if reply.framing == "chunked":
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                else:
+                    self.wfile.write(chunk)
                 sent += len(chunk)
                 if reply.rate:
                     stopping.wait(len(chunk) / reply.rate)
+            if reply.framing == "chunked":
+                self.wfile.write(b"0\r\n\r\n")
         except OSError:  # client went away (EPIPE, ECONNRESET) or stop() shut the socket
             self.close_connection = True
             return sent
@@ -437,9 +465,21 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.ending == "rst":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.server.owner._mark_reset(self.connection)
-        if reply.ending != "keep":
+        if reply.ending != "keep" or reply.framing == "close":
             self.close_connection = True
         return sent
+
+
+def _pieces(body: bytes, step: int, extra: int | None) -> Iterator[bytes]:
+    """``body`` in writes of ``step`` bytes, then ``extra`` bytes of filler (``None``: until
+    :data:`ENDLESS_CAP`)."""
+    for offset in range(0, len(body), step):
+        yield body[offset : offset + step]
+    left = ENDLESS_CAP if extra is None else extra
+    filler = b"overrun!" * (CHUNK // 8)
+    while left > 0:
+        yield filler[: min(left, CHUNK)]
+        left -= min(left, CHUNK)
 
 
 class FaultServer:
@@ -758,6 +798,8 @@ class FaultServer:
             return replace(reply, send=fault.after, ending="stall", seconds=fault.seconds)
         if fault.kind == "trickle":
             return replace(reply, rate=fault.rate)
+        if fault.kind == "overrun":
+            return _overrun(reply, fault)
         return reply  # replace, ignore_range, wrong_content_range: handled in _normal_reply
 
     def _signature(self, handler: _Handler, name: str) -> str | None:
@@ -785,6 +827,18 @@ class FaultServer:
             del signing.valid[token]
             signing.expired.add(token)
             return replace(reply, send=left, ending="fin")
+
+
+def _overrun(reply: _Reply, fault: Fault) -> _Reply:
+    """``reply`` with its body running ``fault.extra`` bytes past what it announces."""
+    headers = [(k, v) for k, v in reply.headers if k.lower() != "content-length"]
+    if fault.framing == "chunked":
+        headers.append(("Transfer-Encoding", "chunked"))
+    elif fault.framing == "close":
+        headers.append(("Connection", "close"))
+    elif fault.extra is not None:
+        headers.append(("Content-Length", str(len(reply.body) + fault.extra)))
+    return replace(reply, headers=headers, framing=fault.framing, extra=fault.extra)
 
 
 def _status_reply(fault: Fault, obj: _Object | None) -> _Reply:
