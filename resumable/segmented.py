@@ -176,7 +176,8 @@ class SegmentedFetch:
         self.locator = locator or Locator([url], [source])
         self.size = info.size
         self.partial = partial
-        self.written = written
+        # Ranges are bounded by the object's size (a damaged or hostile sidecar may record more).
+        self.written = RangeSet((a, min(b, info.size)) for a, b in written if a < info.size)
         self.digests = digests
         self.connections = max(1, connections)
         self.block = block

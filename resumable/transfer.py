@@ -892,10 +892,18 @@ class Transfer:
             self.partial.discard()
             raise
         self._emit(EventKind.VERIFIED)
+        self._drop_tail()
         self.partial.promote(self.sync_dir)
         status: Status = "resumed" if self.resumed_from else "downloaded"
         self._emit(EventKind.DONE)
         return self._result(status, self.offset, digests)
+
+    def _drop_tail(self) -> None:
+        """Never publish a byte past the verified length: a partial longer than it (preallocated
+        by a racing writer without a working lock, or damaged) loses its tail first."""
+        if self._partial_size() > self.offset:
+            log.warning("%s is longer than the object; dropping its tail", self.partial.data)
+            self.partial.truncate(self.offset)
 
     def _check(self, digests: Mapping[str, str]) -> None:
         check_size(self.size, self.offset, url=self.url)

@@ -322,3 +322,54 @@ def test_s3_object_larger_than_the_callers_size(
     assert caught.value.actual == 3 * MiB
     assert seen.peak == 0
     assert leftovers(dest) == []
+
+
+def _interrupted_segmented(server: FaultServer, dest: Path) -> Path:
+    """A segmented partial with recorded ranges (a range request got a 404); its path."""
+    data = make_data(3 * MiB, seed=12)
+    url = server.add("f.bin", data)
+    server.plan("f.bin", None, Fault.status(404))  # type: ignore[arg-type]
+    with (
+        downloader(block_size=256 * KiB, segment_threshold=MiB) as d,
+        pytest.raises(resumable.SourceNotFound),
+    ):
+        d.download(url, dest, connections=3)
+    partial = dest.with_name(dest.name + ".partial")
+    assert os.path.getsize(partial) == 3 * MiB  # preallocated
+    assert json.loads(partial.with_name(dest.name + ".partial.json").read_text())["ranges"]
+    return partial
+
+
+def test_a_segmented_partial_longer_than_its_object_is_not_published_whole(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """A segmented partial that grew past the object's size (a racing writer without a
+    working lock, a damaged disk): the tail past the verified size was published with it."""
+    dest = tmp_path / "f.bin"
+    partial = _interrupted_segmented(fault_server, dest)
+    with partial.open("ab") as f:
+        f.write(b"tail" * 1000)
+    with downloader(block_size=256 * KiB, segment_threshold=MiB) as d:
+        result = d.download(fault_server.url_for("f.bin"), dest, connections=3)
+    assert result.status == "resumed"
+    assert dest.read_bytes() == fault_server.content("f.bin")  # not one byte more
+    assert result.sha256 == sha(dest.read_bytes())
+
+
+def test_recorded_ranges_past_the_object_end_are_bounded_by_its_size(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """A sidecar whose ranges run past the object's size: they are cut to it (the hash
+    frontier used to read past the end and fail with a raw RuntimeError)."""
+    dest = tmp_path / "f.bin"
+    partial = _interrupted_segmented(fault_server, dest)
+    sidecar = partial.with_name("f.bin.partial.json")
+    record = json.loads(sidecar.read_text())
+    record["ranges"] = [*record["ranges"], [3 * MiB, 3 * MiB + 4000]]
+    sidecar.write_text(json.dumps(record))
+    with partial.open("ab") as f:
+        f.write(b"tail" * 1000)
+    with downloader(block_size=256 * KiB, segment_threshold=MiB) as d:
+        result = d.download(fault_server.url_for("f.bin"), dest, connections=3)
+    assert dest.read_bytes() == fault_server.content("f.bin")
+    assert result.size == 3 * MiB
