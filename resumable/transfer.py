@@ -688,6 +688,9 @@ class Transfer:
                 f"asked for bytes from {self.offset}, the answer starts at {body.start}",
                 url=self.url,
             )
+        if self.size is not None and info.size is not None and info.size != self.size:
+            self.partial.discard()  # the object is not the one the caller described
+            check_size(self.size, info.size, url=self.url, what="remote size")
         if info.size is not None and info.size < self.offset:
             log.info("%s: the partial is longer than the object; restarting", self.safe_url)
             self._reset()

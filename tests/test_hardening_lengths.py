@@ -373,3 +373,60 @@ def test_recorded_ranges_past_the_object_end_are_bounded_by_its_size(
         result = d.download(fault_server.url_for("f.bin"), dest, connections=3)
     assert dest.read_bytes() == fault_server.content("f.bin")
     assert result.size == 3 * MiB
+
+
+def test_a_chunked_body_shorter_than_the_callers_size(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """The other side of the bound: a chunked body that ends before ``size=``. The retry's
+    answer (416, ``bytes */3 MiB``) proves the object's size: a SizeMismatch at once, not a
+    retry loop until the budget runs out."""
+    data = make_data(3 * MiB, seed=13)
+    url = fault_server.add("f.bin", data)
+    fault_server.plan("f.bin", Fault.overrun(0, framing="chunked"))
+    dest = tmp_path / "f.bin"
+    with (
+        downloader(block_size=256 * KiB) as d,
+        pytest.raises(resumable.SizeMismatch) as caught,
+    ):
+        d.download(url, dest, size=4 * MiB)
+    assert caught.value.expected == 4 * MiB
+    assert caught.value.actual == 3 * MiB
+    statuses = [r.status for r in gets(fault_server, "f.bin")]
+    assert statuses == [200, 416]
+    assert not dest.exists()
+
+
+# -- the budget rule, without sockets ---------------------------------------------------------
+
+
+def _stalled() -> resumable.StallTimeout:
+    return resumable.StallTimeout("no data for 1s", url="http://example.org/f", seconds=1.0)
+
+
+def test_the_budget_is_not_refilled_by_a_byte_per_attempt() -> None:
+    budget = RetryPolicy(attempts=3, jitter=0).budget()
+    budget, _ = budget.moved(_stalled(), 1)
+    budget, _ = budget.moved(_stalled(), 1)
+    with pytest.raises(resumable.RetriesExhausted) as caught:
+        budget.moved(_stalled(), 1)
+    assert caught.value.attempts == 3
+    assert isinstance(caught.value.__cause__, TimeoutError)
+
+
+def test_small_amounts_add_up_to_meaningful_progress() -> None:
+    from resumable.retry import MEANINGFUL_PROGRESS
+
+    budget = RetryPolicy(attempts=3, jitter=0).budget()
+    budget, _ = budget.moved(_stalled(), MEANINGFUL_PROGRESS // 2)
+    assert budget.failures == 1
+    budget, _ = budget.moved(_stalled(), MEANINGFUL_PROGRESS // 2)
+    assert (budget.failures, budget.progress) == (0, 0)  # refilled
+
+
+def test_the_last_bytes_of_a_file_are_meaningful_however_few() -> None:
+    budget = RetryPolicy(attempts=1, jitter=0).budget()
+    budget, _ = budget.moved(_stalled(), 10, remaining=10)
+    assert budget.failures == 0
+    with pytest.raises(resumable.RetriesExhausted):
+        budget.moved(_stalled(), 5, remaining=10)
