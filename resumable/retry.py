@@ -112,7 +112,8 @@ class RetryPolicy:
     def never(cls) -> RetryPolicy:
         """A policy that gives up at the first failed attempt that made no progress.
 
-        An attempt that moved bytes before breaking is still resumed (that never costs budget).
+        An attempt that made meaningful progress before breaking is still resumed (that never
+        costs budget).
         """
         return cls(attempts=1)
 
