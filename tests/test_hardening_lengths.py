@@ -430,3 +430,25 @@ def test_the_last_bytes_of_a_file_are_meaningful_however_few() -> None:
     assert budget.failures == 0
     with pytest.raises(resumable.RetriesExhausted):
         budget.moved(_stalled(), 5, remaining=10)
+
+
+def test_bytes_after_a_content_length_never_reach_a_file(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """A 200 with an honest Content-Length followed by 64 KiB more on the kept-alive
+    connection: the client reads by Content-Length, so the file is exact; the excess sits
+    where the next answer should start, and the next file on that connection must not take
+    it for its answer (or its bytes)."""
+    first, second = make_data(MiB, seed=14), make_data(MiB, seed=15)
+    url_a = fault_server.add("a.bin", first)
+    url_b = fault_server.add("b.bin", second)
+    fault_server.plan("a.bin", Fault.overrun(PAST, framing="excess"))
+    with downloader(block_size=256 * KiB) as d:
+        d.download(url_a, tmp_path / "a.bin")
+        d.download(url_b, tmp_path / "b.bin")
+    assert (tmp_path / "a.bin").read_bytes() == first
+    assert (tmp_path / "b.bin").read_bytes() == second
+    (a,) = gets(fault_server, "a.bin")
+    assert a.body_bytes_sent == MiB + PAST  # the excess really went out
+    (b,) = gets(fault_server, "b.bin")  # asked once: the excess was not read as its answer
+    assert b.conn_id != a.conn_id  # the polluted connection was not reused

@@ -182,7 +182,10 @@ class Fault:
 
     @classmethod
     def overrun(
-        cls, extra: int | None, *, framing: Literal["chunked", "close", "length"] = "chunked"
+        cls,
+        extra: int | None,
+        *,
+        framing: Literal["chunked", "close", "length", "excess"] = "chunked",
     ) -> Fault:
         """The normal answer (200, or 206 with an honest Content-Range), whose body then runs
         ``extra`` bytes past it (``None``: endlessly, until the client hangs up).
@@ -190,7 +193,9 @@ class Fault:
         ``framing`` says how the body's end is marked: ``"chunked"`` (Transfer-Encoding, no
         Content-Length), ``"close"`` (no length: the body ends when the connection closes) or
         ``"length"`` (a Content-Length that counts the extra bytes, contradicting the
-        Content-Range). ``extra=0`` with ``"chunked"`` is an honest chunked answer.
+        Content-Range) or ``"excess"`` (an honest Content-Length, and the extra bytes after
+        it on the kept-alive connection, where the next answer should start). ``extra=0``
+        with ``"chunked"`` is an honest chunked answer.
         """
         return cls("overrun", extra=extra, framing=framing)
 
@@ -316,7 +321,7 @@ class _Reply:
     ending: Literal["keep", "fin", "rst", "stall", "hang"] = "keep"
     seconds: float = 0.0
     rate: float = 0.0
-    framing: str = "length"  # or "chunked", "close": see Fault.overrun
+    framing: str = "length"  # or "chunked", "close", "excess": see Fault.overrun
     extra: int | None = 0  # bytes sent past the body (None: until the client hangs up)
 
 
@@ -836,6 +841,8 @@ def _overrun(reply: _Reply, fault: Fault) -> _Reply:
         headers.append(("Transfer-Encoding", "chunked"))
     elif fault.framing == "close":
         headers.append(("Connection", "close"))
+    elif fault.framing == "excess":
+        headers.append(("Content-Length", str(len(reply.body))))  # honest, then more follows
     elif fault.extra is not None:
         headers.append(("Content-Length", str(len(reply.body) + fault.extra)))
     return replace(reply, headers=headers, framing=fault.framing, extra=fault.extra)
