@@ -452,3 +452,82 @@ def test_bytes_after_a_content_length_never_reach_a_file(
     assert a.body_bytes_sent == MiB + PAST  # the excess really went out
     (b,) = gets(fault_server, "b.bin")  # asked once: the excess was not read as its answer
     assert b.conn_id != a.conn_id  # the polluted connection was not reused
+
+
+def test_a_batch_items_size_bounds_its_body(
+    fault_server: FaultServer, tmp_path: Path, watch: Callable[[Path], DiskWatch]
+) -> None:
+    """A batch item's ``size`` (as a listing gives it) bounds an endless chunked body like
+    ``size=`` does; the batch reports the item's SizeMismatch and goes on."""
+    data = make_data(2 * MiB, seed=16)
+    url = fault_server.add("f.bin", data)
+    fault_server.plan("f.bin", Fault.overrun(None, framing="chunked"))
+    other = fault_server.add("g.bin", data)
+    with downloader(block_size=256 * KiB) as d, watch(tmp_path / "f.bin") as seen:
+        result = d.download_many(
+            [resumable.Item(url, size=2 * MiB), resumable.Item(other, size=2 * MiB)], tmp_path
+        )
+    assert [type(error) for _, error in result.failed] == [resumable.SizeMismatch]
+    assert (tmp_path / "g.bin").read_bytes() == data
+    assert not (tmp_path / "f.bin").exists()
+    assert seen.peak <= 2 * MiB
+    (first,) = gets(fault_server, "f.bin")
+    assert first.body_bytes_sent >= 2 * MiB + PAST
+
+
+class _EndlessBody:
+    """A body whose source said ``size`` bytes, and that never ends."""
+
+    def __init__(self, url: str, start: int, size: int) -> None:
+        self.start = start
+        self.info = resumable.RemoteInfo(url=url, size=size, etag='"v1"', accept_ranges=True)
+        self.sent = 0
+
+    def read(self, amount: int) -> bytes:
+        self.sent += amount
+        return b"x" * amount
+
+    def close(self) -> None:
+        pass
+
+
+class _EndlessSource:
+    """A third-party source (``sources=``) whose stat says 1 MiB and whose bodies never end."""
+
+    def __init__(self) -> None:
+        self.bodies: list[_EndlessBody] = []
+
+    def stat(self, url: str) -> resumable.RemoteInfo:
+        return resumable.RemoteInfo(url=url, size=MiB, etag='"v1"', accept_ranges=True)
+
+    def open(
+        self, url: str, start: int = 0, end: int | None = None, expect: Any = None
+    ) -> _EndlessBody:
+        self.bodies.append(_EndlessBody(url, start, MiB))
+        return self.bodies[-1]
+
+    def list(self, prefix: str) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("block", [256 * KiB, 4 * MiB], ids=["stream", "direct"])
+def test_a_sources_stated_size_bounds_a_body_that_never_ends(
+    tmp_path: Path, watch: Callable[[Path], DiskWatch], block: int
+) -> None:
+    """Any source, not only HTTP: the size its answer states bounds its body (on the direct
+    path too). A source that keeps sending past it makes no progress and is given up on."""
+    source = _EndlessSource()
+    dest = tmp_path / "f.bin"
+    with (
+        downloader(block_size=block, sources={"endless": source}) as d,
+        watch(dest) as seen,
+        pytest.raises(resumable.RetriesExhausted) as caught,
+    ):
+        d.download("endless://host/f.bin", dest)
+    assert isinstance(caught.value.__cause__, resumable.ProtocolMismatch)
+    assert "ran past" in str(caught.value)
+    assert seen.peak <= MiB
+    assert len(source.bodies) <= 4
