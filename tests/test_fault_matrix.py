@@ -350,7 +350,8 @@ ROWS: list[Row] = [
         ran_past_its_range,
         OK,
         OK,
-        "never writes a byte past the range; the excess is a protocol error, retried from disk",
+        "not a byte past the range is written: a single stream retries from disk (a protocol "
+        "error), a segment stops at its end",
     ),
     Row(
         "Content-Length past Content-Range",
