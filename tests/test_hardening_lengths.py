@@ -102,8 +102,9 @@ def test_a_206_running_past_its_content_range_is_cut_at_the_range(
     assert [r.range for r in rest] == [f"bytes={4 * MiB}-"]
 
 
+@pytest.mark.parametrize("block", [256 * KiB, 4 * MiB], ids=["stream", "direct-first"])
 def test_one_byte_then_a_stall_is_given_up_in_bounded_time(
-    fault_server: FaultServer, tmp_path: Path
+    fault_server: FaultServer, tmp_path: Path, block: int
 ) -> None:
     """Finding 15: one byte per attempt counted as progress, so such a server was never
     given up on. Progress must be meaningful: the budget runs out like a silent server's."""
@@ -113,7 +114,7 @@ def test_one_byte_then_a_stall_is_given_up_in_bounded_time(
     dest = tmp_path / "f.bin"
     began = time.monotonic()
     with (
-        downloader(timeouts=Timeouts(connect=5, stall=0.5), block_size=256 * KiB) as d,
+        downloader(timeouts=Timeouts(connect=5, stall=0.5), block_size=block) as d,
         pytest.raises(resumable.RetriesExhausted) as caught,
     ):
         d.download(url, dest)
