@@ -837,15 +837,16 @@ class FaultServer:
 def _overrun(reply: _Reply, fault: Fault) -> _Reply:
     """``reply`` with its body running ``fault.extra`` bytes past what it announces."""
     headers = [(k, v) for k, v in reply.headers if k.lower() != "content-length"]
-    if fault.framing == "chunked":
+    framing = "close" if fault.framing == "length" and fault.extra is None else fault.framing
+    if framing == "chunked":
         headers.append(("Transfer-Encoding", "chunked"))
-    elif fault.framing == "close":
+    elif framing == "close":  # an endless Content-Length cannot be written: no length at all
         headers.append(("Connection", "close"))
-    elif fault.framing == "excess":
+    elif framing == "excess":
         headers.append(("Content-Length", str(len(reply.body))))  # honest, then more follows
     elif fault.extra is not None:
         headers.append(("Content-Length", str(len(reply.body) + fault.extra)))
-    return replace(reply, headers=headers, framing=fault.framing, extra=fault.extra)
+    return replace(reply, headers=headers, framing=framing, extra=fault.extra)
 
 
 def _status_reply(fault: Fault, obj: _Object | None) -> _Reply:
