@@ -532,3 +532,38 @@ def test_a_sources_stated_size_bounds_a_body_that_never_ends(
     assert "ran past" in str(caught.value)
     assert seen.peak <= MiB
     assert len(source.bodies) <= 4
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+def test_over_https_a_206_past_its_range_and_a_chunked_body_past_size(
+    tmp_path: Path, watch: Callable[[Path], DiskWatch], framing: str
+) -> None:
+    """HTTPS goes through urllib3 rather than ``http.client`` directly: the same bounds."""
+    from servers import make_tls
+
+    files = make_tls(tmp_path)
+    data = make_data(2 * MiB, seed=17)
+    with FaultServer(ssl_context=files.server_context) as server:
+        url = server.add("f.bin", data)
+        server.plan(
+            "f.bin",
+            Fault.cut(after=512 * KiB),
+            Fault.overrun(8 * MiB, framing=framing),  # type: ignore[arg-type]
+        )
+        dest = tmp_path / "f.bin"
+        with (
+            downloader(block_size=256 * KiB, verify=str(files.ca_bundle)) as d,
+            watch(dest) as seen,
+        ):
+            d.download(url, dest)  # cut, then a 206 past its range: retried from disk
+            assert dest.read_bytes() == data
+            dest.unlink()
+            server.plan("f.bin", Fault.overrun(None, framing=framing))  # type: ignore[arg-type]
+            with pytest.raises(resumable.SizeMismatch):
+                d.download(url, dest, size=2 * MiB)  # an endless body past size=
+        log = gets(server, "f.bin")
+    assert seen.peak <= 2 * MiB
+    overruns = [r for r in log if r.fault == "overrun"]
+    assert [r.status for r in overruns] == [206, 200]
+    assert overruns[0].body_bytes_sent >= 1536 * KiB + PAST
+    assert overruns[1].body_bytes_sent >= 2 * MiB + PAST
