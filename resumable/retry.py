@@ -5,9 +5,14 @@
 ``interrupted()`` return new budgets (as urllib3's ``Retry.increment`` does), so the rules can be
 tested without sockets and without sleeping, by injecting ``sleep`` and ``random``.
 
-The budget counts *attempts that made no progress*. A 10 GB download over a flaky link may be cut
-fifty times; as long as each attempt moved bytes it is healthy and must not be killed by a fixed
-attempt limit. Only consecutive attempts that fetched nothing use the budget up.
+The budget counts *attempts that made no meaningful progress*. A 10 GB download over a flaky
+link may be cut fifty times; as long as each attempt moved real amounts of data it is healthy and
+must not be killed by a fixed attempt limit. But "any byte" is not progress: a server that sends
+one byte per connection and then stalls would be retried forever, one stall timeout at a time. So
+an attempt refills the budget only once the bytes moved since the last refill reach
+:data:`MEANINGFUL_PROGRESS` (or whatever was left of the file); smaller amounts add up across
+attempts, and each attempt below it uses the budget like one that fetched nothing. A slow but
+moving transfer never fails an attempt at all (only a stall does), so it is never affected.
 """
 
 from __future__ import annotations
@@ -26,9 +31,14 @@ from .errors import InvalidArgument, RetriesExhausted, TransientError
 
 log = logging.getLogger("resumable")
 
-__all__ = ["RetryBudget", "RetryPolicy", "Timeouts", "parse_retry_after"]
+__all__ = ["MEANINGFUL_PROGRESS", "RetryBudget", "RetryPolicy", "Timeouts", "parse_retry_after"]
 
 T = TypeVar("T")
+
+MEANINGFUL_PROGRESS = 64 * 1024
+"""Bytes that failed attempts must move (together, since the last refill) to refill the retry
+budget; less than this only counts when it was all that was left of the file. With the default
+8 attempts, a link cut again and again survives while it moves ~8 KiB per connection."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +76,8 @@ class RetryPolicy:
     ``retry_after_max``).
 
     Args:
-        attempts: consecutive attempts *without progress* allowed before giving up; an attempt
-            that received any bytes refills the budget.
+        attempts: consecutive attempts *without meaningful progress* allowed before giving up;
+            attempts that together moved :data:`MEANINGFUL_PROGRESS` new bytes refill the budget.
         backoff: first wait, in seconds.
         multiplier: growth of the wait per failed attempt.
         backoff_max: longest computed wait.
@@ -103,7 +113,8 @@ class RetryPolicy:
     def never(cls) -> RetryPolicy:
         """A policy that gives up at the first failed attempt that made no progress.
 
-        An attempt that moved bytes before breaking is still resumed (that never costs budget).
+        An attempt that made meaningful progress before breaking is still resumed (that never
+        costs budget).
         """
         return cls(attempts=1)
 
@@ -197,14 +208,38 @@ class RetryBudget:
     policy: RetryPolicy
     failures: int = 0
     attempts: int = 0
+    progress: int = 0  # bytes moved by failed attempts since the budget was last refilled
 
     def interrupted(self, error: TransientError) -> tuple[RetryBudget, float]:
-        """An attempt moved bytes, then broke: retry at once-backoff, using none of the budget.
+        """An attempt made progress, then broke: retry at once-backoff, using none of the budget.
 
         Returns the new budget (consecutive failures back to 0) and the wait before resuming.
         """
-        after = replace(self, failures=0, attempts=self.attempts + 1)
+        after = replace(self, failures=0, attempts=self.attempts + 1, progress=0)
         return after, self.policy.delay(1, error.retry_after)
+
+    def moved(
+        self,
+        error: TransientError,
+        amount: int,
+        *,
+        remaining: int | None = None,
+        url: str | None = None,
+    ) -> tuple[RetryBudget, float]:
+        """An attempt moved ``amount`` new bytes, then broke: :meth:`interrupted` if that (with
+        what earlier failed attempts moved) is meaningful progress, else :meth:`failed`.
+
+        ``remaining``: the bytes that were still missing when the attempt started; moving all
+        of them is meaningful however few they were.
+
+        Raises:
+            RetriesExhausted: as :meth:`failed`.
+        """
+        needed = MEANINGFUL_PROGRESS if remaining is None else min(MEANINGFUL_PROGRESS, remaining)
+        progress = self.progress + max(amount, 0)
+        if amount > 0 and progress >= max(needed, 1):
+            return self.interrupted(error)
+        return replace(self, progress=progress).failed(error, url=url)
 
     def failed(self, error: TransientError, *, url: str | None = None) -> tuple[RetryBudget, float]:
         """Record a failed attempt; return the new budget and how long to sleep before the next.

@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .bounds import bounded
 from .cancel import Scope, current
 from .errors import Cancelled, ProtocolMismatch, ResumableError, RetriesExhausted, TransientError
 from .locator import PERMANENT, Locator, Target
@@ -179,7 +180,8 @@ class SegmentedFetch:
         self.locator = locator or Locator([url], [source])
         self.size = info.size
         self.partial = partial
-        self.written = written
+        # Ranges are bounded by the object's size (a damaged or hostile sidecar may record more).
+        self.written = RangeSet((a, min(b, info.size)) for a, b in written if a < info.size)
         self.digests = digests
         self.connections = max(1, connections)
         self.block = block
@@ -344,16 +346,15 @@ class SegmentedFetch:
                 try:
                     self._check(body, piece)
                     self.locator.succeeded(target)
-                    self._stream(body, piece)
+                    self._stream(bounded(body, url=self.url, total=self.size, end=piece.end), piece)
                 finally:
                     body.close()
                     body = None
             except TransientError as exc:
                 try:
-                    if piece.pos > before:
-                        budget, wait = budget.interrupted(exc)
-                    else:
-                        budget, wait = budget.failed(exc, url=self.url)
+                    budget, wait = budget.moved(
+                        exc, piece.pos - before, remaining=piece.end - before, url=self.url
+                    )
                 except RetriesExhausted as gave_up:
                     self._recover(gave_up, target)
                     budget = self.policy.budget()

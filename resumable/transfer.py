@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from .bounds import bounded
 from .cancel import watching
 from .errors import (
     Cancelled,
@@ -43,6 +44,7 @@ from .errors import (
     ProtocolMismatch,
     ResumableError,
     RetriesExhausted,
+    SizeMismatch,
     TransientError,
     VerificationError,
     identity,
@@ -162,7 +164,7 @@ class Transfer:
         self.started = False  # STARTED was emitted
         self.cleaned = False  # an error was reported and the partial tidied
         self.named = False  # the .partial protocol is in use (the direct path touches no partial)
-        self.direct_progressed = False  # the direct attempt received bytes before it failed
+        self.direct_moved = 0  # bytes the direct attempt received before it failed
         self.kept: tuple[PrivateFile, RemoteInfo] | None = None  # those bytes, to resume from
         self.adopted = False  # D.partial starts with them
         self.yielded = False  # another writer took the partial over (see _await_other_writer)
@@ -420,14 +422,14 @@ class Transfer:
                 answer, body = body, None  # handed over open
                 return answer
             self._adopt_direct(info)
-            self._receive(body, private, size)
+            self._receive(bounded(body, url=self.url, total=size, size=self.size), private, size)
             body.close()
             digests = self.hasher.finish()
             self._check(digests)
             self._emit(EventKind.VERIFIED)
             private.publish(self.sync_dir)
         except TransientError as exc:  # the body broke: the open's own errors returned above
-            self.direct_progressed = self.offset > 0
+            self.direct_moved = self.offset
             if self.offset > 0:
                 self.kept = (private, info)  # becomes D.partial under the lock (_adopt_kept)
             self.offset = 0  # what is on disk is decided again under the lock
@@ -464,17 +466,14 @@ class Transfer:
 
         One write per file rather than one per read (the first read is usually the few bytes
         that came with the headers): each write is a system call that hands the GIL to
-        another thread. Whatever stops the body (a cut, Ctrl-C, a callback's exception) still
-        finds every received byte in ``private`` first, for :meth:`_adopt_kept`.
+        another thread. Whatever stops the body (a cut, Ctrl-C, a callback's exception, a body
+        running past ``total``: never read past it) still finds every received byte in
+        ``private`` first, for :meth:`_adopt_kept`.
         """
         pending: list[bytes] = []
         received = self.offset
         try:
             while chunk := body.read(self.d.block_size):
-                if received + len(chunk) > total:
-                    raise ProtocolMismatch(
-                        f"received more than the {total} bytes announced", url=self.url
-                    )
                 pending.append(chunk)
                 self.hasher.submit(chunk)
                 received += len(chunk)
@@ -544,7 +543,7 @@ class Transfer:
             self.started = True
             self._emit(EventKind.STARTED)
         if first_error is not None:  # the direct attempt failed: it counts against the budget
-            budget = self._retry_after(budget, first_error, progressed=self.direct_progressed)
+            budget = self._retry_after(budget, first_error, moved=self.direct_moved)
         if self.segments is not None:
             try:
                 self._run_segmented(None)
@@ -562,7 +561,7 @@ class Transfer:
                 self._fall_back(fallback)
                 continue
             except TransientError as exc:
-                budget = self._retry_after(budget, exc, progressed=self.high_water > before)
+                budget = self._retry_after(budget, exc, moved=self.high_water - before)
             except PERMANENT as exc:  # refused for good: a refreshed URL or a mirror may do
                 if self.final or not self._recover(exc, self.target):
                     raise
@@ -571,23 +570,21 @@ class Transfer:
                 first_body = None
         return self._finish()
 
-    def _retry_after(
-        self, budget: RetryBudget, exc: TransientError, *, progressed: bool
-    ) -> RetryBudget:
-        """Count a failed attempt and wait out its backoff; return the budget left.
+    def _retry_after(self, budget: RetryBudget, exc: TransientError, *, moved: int) -> RetryBudget:
+        """Count a failed attempt that moved ``moved`` new bytes and wait out its backoff;
+        return the budget left (only meaningful progress refills it: see ``RetryBudget.moved``).
 
         When the budget is spent (a dead host), a refreshed URL or a mirror starts over with a
         fresh budget at once; without one, :class:`RetriesExhausted` is raised.
         """
-        if progressed:
-            budget, wait = budget.interrupted(exc)
-        else:
-            try:
-                budget, wait = budget.failed(exc, url=self.url)
-            except RetriesExhausted as gave_up:
-                if not self._recover(gave_up, self.target):
-                    raise
-                return self.d.retry.budget()
+        total = self._total()
+        remaining = None if total is None else total - (self.high_water - max(moved, 0))
+        try:
+            budget, wait = budget.moved(exc, moved, remaining=remaining, url=self.url)
+        except RetriesExhausted as gave_up:
+            if not self._recover(gave_up, self.target):
+                raise
+            return self.d.retry.budget()
         log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
         self._emit(EventKind.RETRYING, error=exc, wait=wait)
         self.d.retry.wait(wait, self.cancel)
@@ -696,6 +693,9 @@ class Transfer:
                 f"asked for bytes from {self.offset}, the answer starts at {body.start}",
                 url=self.url,
             )
+        if self.size is not None and info.size is not None and info.size != self.size:
+            self.partial.discard()  # the object is not the one the caller described
+            check_size(self.size, info.size, url=self.url, what="remote size")
         if info.size is not None and info.size < self.offset:
             log.info("%s: the partial is longer than the object; restarting", self.safe_url)
             self._reset()
@@ -751,11 +751,21 @@ class Transfer:
         self._emit(EventKind.PROGRESS)
 
     def _stream(self, body: Body) -> None:
-        """Stream the body to disk and the hash; large files are flushed as they grow."""
+        """Stream the body to disk and the hash; large files are flushed as they grow.
+
+        Never past a known length (:func:`~resumable.bounds.bounded`): a body that proves the
+        object larger than the caller's ``size`` discards the partial (those bytes are not the
+        object asked for) and raises :class:`SizeMismatch`.
+        """
         total = self._total()
+        known = self.info.size if self.info is not None else None
+        body = bounded(body, url=self.url, total=known, size=self.size)
         flusher = Flusher(self.partial.fd) if total is None or total >= FLUSH_EVERY else None
         try:
             self._stream_into(body, self.partial, self.hasher, total, flusher, self.offset)
+        except SizeMismatch:
+            self.partial.discard()
+            raise
         finally:
             if flusher is not None:
                 flusher.close()
@@ -787,9 +797,6 @@ class Transfer:
             self._emit(EventKind.PROGRESS, total=total)
         if total is not None and self.offset < total:
             raise ProtocolMismatch(f"the body ended at byte {self.offset} of {total}", url=self.url)
-        if total is not None and self.offset > total:
-            self._reset()
-            raise ProtocolMismatch(f"received more than the {total} bytes announced", url=self.url)
 
     # -- segmented --------------------------------------------------------------------------------
 
@@ -893,10 +900,18 @@ class Transfer:
             self.partial.discard()
             raise
         self._emit(EventKind.VERIFIED)
+        self._drop_tail()
         self.partial.promote(self.sync_dir)
         status: Status = "resumed" if self.resumed_from else "downloaded"
         self._emit(EventKind.DONE)
         return self._result(status, self.offset, digests)
+
+    def _drop_tail(self) -> None:
+        """Never publish a byte past the verified length: a partial longer than it (preallocated
+        by a racing writer without a working lock, or damaged) loses its tail first."""
+        if self._partial_size() > self.offset:
+            log.warning("%s is longer than the object; dropping its tail", self.partial.data)
+            self.partial.truncate(self.offset)
 
     def _check(self, digests: Mapping[str, str]) -> None:
         check_size(self.size, self.offset, url=self.url)

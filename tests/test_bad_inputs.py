@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import FaultServer, make_data
+from servers import Fault, FaultServer, make_data
 
 import resumable
 from resumable import ResumableDownloader, RetryPolicy, Timeouts
@@ -185,6 +185,20 @@ def other_url_sidecar(ctx: Ctx) -> None:
 def longer_partial(ctx: Ctx) -> None:
     partial_of(ctx).write_bytes(ctx.data + b"\xff" * 5000)
     ctx.sidecar()
+
+
+def longer_segmented_partial(ctx: Ctx) -> None:
+    partial_of(ctx).write_bytes(ctx.data[:MiB] + bytes(SIZE - MiB) + b"\xff" * 5000)
+    ctx.sidecar(ranges=[[0, MiB]])
+
+
+def ranges_past_the_end(ctx: Ctx) -> None:
+    partial_of(ctx).write_bytes(ctx.data[:MiB] + bytes(SIZE - MiB) + b"\xff" * 4000)
+    ctx.sidecar(ranges=[[0, MiB], [SIZE, SIZE + 4000]])
+
+
+def exact_file(ctx: Ctx) -> None:
+    assert ctx.dest.read_bytes() == ctx.data  # not one byte past the object's size
 
 
 def partial_symlink(ctx: Ctx) -> None:
@@ -585,6 +599,34 @@ CASES: list[Case] = [
         call(progress=resumable.TqdmProgress),
         Bad,
         "callable instance",
+    ),
+    # -- lengths (issue 15): every known length is a bound --------------------------------------
+    Case(
+        "segmented partial longer than the object",
+        "a segmented partial (1 MiB recorded) 5000 bytes longer than the object",
+        call(),
+        None,
+        setup=longer_segmented_partial,
+        network=True,
+        check=exact_file,
+    ),
+    Case(
+        "recorded ranges past the object's end",
+        "a sidecar whose ranges run 4000 bytes past the object's size",
+        call(),
+        None,
+        setup=ranges_past_the_end,
+        network=True,
+        check=exact_file,
+    ),
+    Case(
+        "size smaller than a chunked body",
+        "`size=` 1 MiB, the server answers chunked (no length) with 2 MiB",
+        lambda ctx: ctx.download(size=MiB),
+        resumable.SizeMismatch,
+        f"size mismatch: expected {MiB} bytes, got {MiB + 1}",
+        setup=lambda ctx: ctx.server.plan("f.bin", Fault.overrun(0, framing="chunked")),
+        network=True,
     ),
 ]
 

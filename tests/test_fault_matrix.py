@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from diskwatch import DiskWatch
 from servers import Fault, FaultServer, Record, make_data
 
 import resumable
@@ -136,6 +137,34 @@ def replaced(server: FaultServer, name: str, segmented: bool) -> None:
     new = make_data(SIZE, seed=99)  # the same size: only the validators tell the versions apart
     cut = () if segmented else (Fault.cut(after=CUT),)
     server.plan(name, *lead(segmented), *cut, Fault.replace(new))  # type: ignore[arg-type]
+
+
+def after_a_cut(fault: Fault) -> Arrange:
+    """Single stream: a cut, so that ``fault`` meets the range request that resumes.
+    Segmented: ``fault`` meets the first range request."""
+
+    def arrange(server: FaultServer, name: str, segmented: bool) -> None:
+        cut = () if segmented else (Fault.cut(after=CUT),)
+        server.plan(name, *lead(segmented), *cut, fault)  # type: ignore[arg-type]
+
+    return arrange
+
+
+def ran_past_its_range(log: list[Record], sleeps: list[float]) -> None:
+    """A 206 whose body really went on past the bytes its Content-Range names."""
+    hits = [r for r in log if r.fault == "overrun" and r.status == 206 and r.content_range]
+    assert hits, f"no overrun in {[(r.fault, r.status) for r in log]}"
+    for r in hits:
+        first, last = r.content_range.removeprefix("bytes ").split("/")[0].split("-")  # type: ignore[union-attr]
+        assert r.body_bytes_sent > int(last) - int(first) + 1, r
+
+
+def one_byte_each(log: list[Record], sleeps: list[float]) -> None:
+    """Every stalled answer moved one byte (each would have counted as progress), and the
+    number of attempts stayed bounded: the budget (3) per connection."""
+    stalls = [r for r in log if r.fault == "stall"]
+    assert all(r.body_bytes_sent == 1 for r in stalls), stalls
+    assert len(stalls) <= 3 * 3, f"{len(stalls)} attempts"
 
 
 def trickle(server: FaultServer, name: str, segmented: bool) -> None:
@@ -366,6 +395,35 @@ ROWS: list[Row] = [
         OK,
         "the status line and headers must arrive within one stall timeout: abandoned, retried",
     ),
+    # -- lengths (issue 15): every known length bounds the body; progress must be meaningful
+    Row(
+        "body past its range",
+        "answers a range request with an honest Content-Range, then runs 8 MiB past it (chunked)",
+        after_a_cut(Fault.overrun(8 * MiB, framing="chunked")),
+        ran_past_its_range,
+        OK,
+        OK,
+        "not a byte past the range is written: a single stream retries from disk (a protocol "
+        "error), a segment stops at its end",
+    ),
+    Row(
+        "Content-Length past Content-Range",
+        "answers a range request with a Content-Length 8 MiB longer than its Content-Range",
+        after_a_cut(Fault.overrun(8 * MiB, framing="length")),
+        ran_past_its_range,
+        OK,
+        OK,
+        "bounded by the Content-Range: the excess is never written; retried from disk",
+    ),
+    Row(
+        "one byte, then a stall",
+        "sends one byte of every answer, then nothing for 30 s with the socket open",
+        lambda s, n, seg: s.plan(n, *lead(seg), *[Fault.stall(after=1, seconds=30)] * 30),  # type: ignore[arg-type]
+        all_of(seen("stall"), one_byte_each),
+        resumable.RetriesExhausted,
+        resumable.RetriesExhausted,
+        "one byte is not progress: the retry budget runs out as for a silent server",
+    ),
 ]
 CELLS = [(row, mode) for row in ROWS for mode in MODES]
 # ``nox -s torture`` runs every cell several times: which segment a fault lands in, and when a
@@ -419,13 +477,16 @@ def test_cell(
 
     began = time.monotonic()
     error: resumable.ResumableError | None = None
-    try:
-        result = downloader.download(
-            fault_server.url_for(name), dest, connections=3 if segmented else 1
-        )
-    except resumable.ResumableError as exc:
-        error = exc
+    with DiskWatch(dest) as disk:
+        try:
+            result = downloader.download(
+                fault_server.url_for(name), dest, connections=3 if segmented else 1
+            )
+        except resumable.ResumableError as exc:
+            error = exc
     elapsed = time.monotonic() - began
+    # Whatever the server sends, nothing reaches the disk past the object's known size.
+    assert disk.peak <= SIZE, f"{disk.peak} bytes on disk for a {SIZE}-byte object"
 
     log = [r for r in fault_server.requests_for(name) if r.method == "GET"]
     row.prove(log, sleeps)

@@ -123,6 +123,10 @@ class Body(Protocol):
     server that ignored Range says 0). ``info`` is what the answer says about the object.
     ``read`` returns ``b""`` at the end and raises :class:`~resumable.errors.TransientError`
     subclasses when the transfer breaks.
+
+    Optional: ``length: int | None``, the bytes the answer announced it carries (an HTTP
+    Content-Range span or Content-Length). The downloader never writes a byte past it, nor
+    past any other length it knows (see :mod:`resumable.bounds`).
     """
 
     start: int

@@ -31,6 +31,7 @@ What a pool does for correctness, done here too:
 from __future__ import annotations
 
 import http.client
+import select
 import socket
 import threading
 import weakref
@@ -79,6 +80,9 @@ class PlainPool:
         """Send ``GET target`` and return the answer once its headers have arrived."""
         with self._lock:
             conn = self._idle.pop() if self._idle else None
+        if conn is not None and _readable(conn):
+            conn.close()  # bytes past the last answer's length (or its close): never an answer
+            conn = None
         if conn is not None:
             try:
                 return self._send(conn, target, headers)
@@ -111,6 +115,19 @@ class PlainPool:
             idle = self._idle[:]
             self._idle.clear()
         _close_all(idle)
+
+
+def _readable(conn: _Connection) -> bool:
+    """Whether an idle connection has something to read: bytes a server sent past its last
+    answer's length, or its close. Either way it cannot carry the next answer (urllib3's
+    ``is_connection_dropped`` makes the same check)."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 def _close_all(connections: list[_Connection]) -> None:

@@ -104,7 +104,9 @@ class FsspecSource:
                         "the object kept changing while it was being opened", url=url
                     ) from None
                 continue  # it changed between the two requests: ask again what it is now
-            return FsspecBody(target, reader, begin, current, self._boundary)
+            body = FsspecBody(target, reader, begin, current, self._boundary)
+            body.length = None if stop is None else stop - begin  # bounds the body (bounds.py)
+            return body
         raise AssertionError("unreachable")  # pragma: no cover
 
     def list(self, prefix: str) -> Iterator[tuple[str, RemoteInfo]]:
@@ -259,6 +261,7 @@ class FsspecBody:
         self._reader = reader
         self._boundary = boundary
         self._done = False
+        self.length: int | None = None  # the bytes asked for, when a range was
 
     def read(self, amount: int) -> bytes:
         if self._done:

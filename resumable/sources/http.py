@@ -332,6 +332,7 @@ class HTTPBody:
         self._url = url
         self._stall = stall
         self._empty = response.status_code == 416
+        self.length = 0 if self._empty else _announced(response)  # bounds the body (bounds.py)
 
     def read(self, amount: int) -> bytes:
         """Up to ``amount`` bytes, as soon as any have arrived; ``b""`` at the end of the body.
@@ -483,6 +484,18 @@ def _describe(response: _Response, url: str) -> tuple[int, RemoteInfo]:
         accept_ranges=accepts and not _is_encoded(response),
     )
     return start, info
+
+
+def _announced(response: _Response) -> int | None:
+    """The body's length as the answer announced it: its Content-Range span (a 206), else its
+    Content-Length; ``None`` when encoded (the decoded length is unknown) or not said."""
+    if response.status_code == 206:
+        match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+        return None if match is None else int(match.group(2)) - int(match.group(1)) + 1
+    if _is_encoded(response):
+        return None
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.strip().isdigit() else None
 
 
 def _raise_for_status(response: _Response, url: str) -> None:

@@ -49,6 +49,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -76,6 +77,7 @@ FAULT_KINDS = (
     "informational",
     "encoded",
     "slow_headers",
+    "overrun",
 )
 """Every :attr:`Fault.kind` (handy for parametrised tests)."""
 
@@ -102,6 +104,8 @@ class Fault:
     codes: tuple[int, ...] = ()
     encoding: str = ""
     bytewise: bool = False
+    framing: str = "length"
+    extra: int | None = 0
 
     @classmethod
     def cut(cls, after: int, *, reset: bool = False) -> Fault:
@@ -205,6 +209,25 @@ class Fault:
         (until the client goes away). :attr:`Record.header_lines` counts the lines sent.
         ``bytewise``: one header line that never ends, a byte per interval (counted)."""
         return cls("slow_headers", seconds=interval, bytewise=bytewise)
+
+    @classmethod
+    def overrun(
+        cls,
+        extra: int | None,
+        *,
+        framing: Literal["chunked", "close", "length", "excess"] = "chunked",
+    ) -> Fault:
+        """The normal answer (200, or 206 with an honest Content-Range), whose body then runs
+        ``extra`` bytes past it (``None``: endlessly, until the client hangs up).
+
+        ``framing`` says how the body's end is marked: ``"chunked"`` (Transfer-Encoding, no
+        Content-Length), ``"close"`` (no length: the body ends when the connection closes) or
+        ``"length"`` (a Content-Length that counts the extra bytes, contradicting the
+        Content-Range) or ``"excess"`` (an honest Content-Length, and the extra bytes after
+        it on the kept-alive connection, where the next answer should start). ``extra=0``
+        with ``"chunked"`` is an honest chunked answer.
+        """
+        return cls("overrun", extra=extra, framing=framing)
 
 
 @dataclass(frozen=True)
@@ -335,6 +358,12 @@ class _Reply:
     interim: tuple[int, ...] = ()  # 1xx status codes sent before the answer
     header_interval: float = 0.0  # slow headers: one line per interval, forever
     header_bytewise: bool = False  # ... or one byte of one endless line per interval
+    framing: str = "length"  # or "chunked", "close", "excess": see Fault.overrun
+    extra: int | None = 0  # bytes sent past the body (None: until the client hangs up)
+
+
+ENDLESS_CAP = 4 << 30
+"""An endless body stops after this many bytes (a safety net for a client that never stops)."""
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -482,15 +511,19 @@ class _Handler(BaseHTTPRequestHandler):
                 return 0
             body = reply.body if reply.send is None else reply.body[: reply.send]
             step = max(1, int(reply.rate / 20)) if reply.rate else CHUNK
-            for offset in range(0, len(body), step):
+            for chunk in _pieces(body, step, reply.extra):
                 if stopping.is_set():
                     self.close_connection = True
                     return sent
-                chunk = body[offset : offset + step]
-                self.wfile.write(chunk)
+                if reply.framing == "chunked":
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                else:
+                    self.wfile.write(chunk)
                 sent += len(chunk)
                 if reply.rate:
                     stopping.wait(len(chunk) / reply.rate)
+            if reply.framing == "chunked":
+                self.wfile.write(b"0\r\n\r\n")
         except OSError:  # client went away (EPIPE, ECONNRESET) or stop() shut the socket
             self.close_connection = True
             return sent
@@ -499,9 +532,21 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.ending == "rst":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.server.owner._mark_reset(self.connection)
-        if reply.ending != "keep":
+        if reply.ending != "keep" or reply.framing == "close":
             self.close_connection = True
         return sent
+
+
+def _pieces(body: bytes, step: int, extra: int | None) -> Iterator[bytes]:
+    """``body`` in writes of ``step`` bytes, then ``extra`` bytes of filler (``None``: until
+    :data:`ENDLESS_CAP`)."""
+    for offset in range(0, len(body), step):
+        yield body[offset : offset + step]
+    left = ENDLESS_CAP if extra is None else extra
+    filler = b"overrun!" * (CHUNK // 8)
+    while left > 0:
+        yield filler[: min(left, CHUNK)]
+        left -= min(left, CHUNK)
 
 
 class FaultServer:
@@ -839,6 +884,8 @@ class FaultServer:
             return replace(reply, rate=fault.rate)
         if fault.kind == "informational":
             return replace(reply, interim=fault.codes)
+        if fault.kind == "overrun":
+            return _overrun(reply, fault)
         return reply  # replace, ignore_range, wrong_content_range: handled in _normal_reply
 
     def _signature(self, handler: _Handler, name: str) -> str | None:
@@ -866,6 +913,21 @@ class FaultServer:
             del signing.valid[token]
             signing.expired.add(token)
             return replace(reply, send=left, ending="fin")
+
+
+def _overrun(reply: _Reply, fault: Fault) -> _Reply:
+    """``reply`` with its body running ``fault.extra`` bytes past what it announces."""
+    headers = [(k, v) for k, v in reply.headers if k.lower() != "content-length"]
+    framing = "close" if fault.framing == "length" and fault.extra is None else fault.framing
+    if framing == "chunked":
+        headers.append(("Transfer-Encoding", "chunked"))
+    elif framing == "close":  # an endless Content-Length cannot be written: no length at all
+        headers.append(("Connection", "close"))
+    elif framing == "excess":
+        headers.append(("Content-Length", str(len(reply.body))))  # honest, then more follows
+    elif fault.extra is not None:
+        headers.append(("Content-Length", str(len(reply.body) + fault.extra)))
+    return replace(reply, headers=headers, framing=framing, extra=fault.extra)
 
 
 def _status_reply(fault: Fault, obj: _Object | None) -> _Reply:
