@@ -614,18 +614,23 @@ class Transfer:
             agree = all(sidecar.expected.get(a, v) == v for a, v in self.expected.items())
             if agree and self._resumable(recorded):
                 info = recorded
+        ranges = None  # a segmented partial's recorded ranges that its file really holds
+        if info is not None and sidecar is not None and sidecar.ranges is not None:
+            ranges = self.partial.recorded_ranges(sidecar.ranges, info.size or 0, on_disk)
+            if ranges is None:  # not the file a segmented writer left beside this sidecar
+                info = None
         if info is None:
             if on_disk:  # claim the bytes before dropping them (truncate checks the owner)
                 self.partial.write_sidecar(self.url, {}, self._expected_record())
                 log.info("%s cannot be resumed safely; starting over", self.partial.data)
                 self.partial.truncate(0)
             on_disk = 0
-        elif sidecar is not None and sidecar.ranges is not None and info.size is not None:
+        elif ranges is not None:
             # A segmented partial: only the recorded ranges count, whatever the file's length.
-            self.segments = sidecar.ranges
-            on_disk = sidecar.ranges.total
+            self.segments = ranges
+            on_disk = ranges.total
             self.partial.write_sidecar(
-                self.url, info.validators(), self._expected_record(), ranges=sidecar.ranges
+                self.url, info.validators(), self._expected_record(), ranges=ranges
             )
         else:
             on_disk = self.partial.written_prefix(on_disk)

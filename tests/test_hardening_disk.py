@@ -1,0 +1,191 @@
+"""Issue 15: everything read from disk is untrusted input; helper names of long file names;
+messages that say "resumable" only when a rerun really resumes.
+
+Every test runs a real download against the fault server on loopback. A hostile sidecar,
+ledger row or extraction record must end as the correct file (a fresh start, or a resume when
+what it says is true) or a typed :class:`resumable.ResumableError`: never another exception,
+never a wrong file, never a need to delete files by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers import FaultServer, make_data
+
+import resumable
+from resumable import ResumableDownloader, RetryPolicy, Timeouts
+from resumable.partial import FORMAT_VERSION
+
+KiB = 1 << 10
+MiB = 1 << 20
+SIZE = 2 * MiB
+PREFIX = 300 * KiB  # what an earlier call wrote, correct bytes of the object
+
+
+@pytest.fixture
+def data() -> bytes:
+    return make_data(SIZE, seed=15)
+
+
+@pytest.fixture
+def d() -> Iterator[ResumableDownloader]:
+    policy = RetryPolicy(attempts=3, backoff=0.01, jitter=0, sleep=lambda s: None)
+    with ResumableDownloader(
+        retry=policy,
+        timeouts=Timeouts(connect=5, stall=5),
+        block_size=256 * KiB,
+        segment_threshold=MiB,
+        connections=4,
+    ) as downloader:
+        yield downloader
+
+
+def _sidecar(server: FaultServer, address: str, size: int, **changes: Any) -> dict[str, Any]:
+    """A valid sidecar for the object as served now, with ``changes`` applied."""
+    return {
+        "format": FORMAT_VERSION,
+        "url": address,
+        "identity": address,
+        "validators": {
+            "size": size,
+            "etag": server.etag("f.bin"),
+            "last_modified": None,
+            "version": None,
+            "checksums": {},
+        },
+        "expected": {"size": None},
+        "owner": "someone-earlier",
+        **changes,
+    }
+
+
+def _validators(server: FaultServer, **changes: Any) -> dict[str, Any]:
+    return {**_sidecar(server, "", SIZE)["validators"], **changes}
+
+
+def _download_ends_correct(d: ResumableDownloader, url: str, dest: Path, data: bytes) -> str:
+    """The call ends as the correct file or a typed error; a rerun then ends correct."""
+    try:
+        status = d.download(url, dest).status
+    except resumable.ResumableError as exc:
+        assert not isinstance(exc, resumable.LocalError) or "newer" in str(exc), exc
+        status = d.download(url, dest).status
+    assert dest.read_bytes() == data, "a wrong file was published"
+    return status
+
+
+# -- sidecars with hostile values (issue 15 item 9) ----------------------------------------------
+
+# (name, changes to a valid sidecar, with the ranges written as JSON text where needed)
+HOSTILE: list[tuple[str, Any]] = [
+    ("size 1e30", {"validators": "V:size=1e30"}),
+    ("size Infinity", "INFINITY"),
+    ("size NaN", "NAN"),
+    ("size 10**30 with ranges", {"validators": "V:size=10**30", "ranges": [[0, PREFIX]]}),
+    ("size true", {"validators": "V:size=True"}),
+    ("size negative", {"validators": "V:size=-5"}),
+    ("size as text", {"validators": "V:size='2097152'"}),
+    ("etag a number", {"validators": "V:etag=12345"}),
+    ("etag a list", {"validators": "V:etag=[1]"}),
+    ("last_modified an object", {"validators": "V:last_modified={}"}),
+    ("checksums a list", {"validators": "V:checksums=[1, 2]"}),
+    ("checksums with a number", {"validators": "V:checksums={'md5': 5}"}),
+    ("validators a list", {"validators": []}),
+    ("expected a string", {"expected": "x"}),
+    ("expected size a float", {"expected": {"size": 1.5}}),
+    ("expected digest a number", {"expected": {"size": None, "sha256": 5}}),
+    ("owner a number", {"owner": 5}),
+    ("owner an object", {"owner": {"a": 1}}),
+    ("url a list", {"url": ["x"]}),
+    ("identity a number", {"identity": 7}),
+    ("format true", {"format": True}),
+    ("format a float", {"format": 1.5}),
+    ("format zero", {"format": 0}),
+    ("format as text", {"format": "1"}),
+    ("ranges past the object's end", {"ranges": [[0, SIZE + 4096]]}),
+    ("ranges past the partial's end", {"ranges": [[0, SIZE]]}),
+    ("ranges negative", {"ranges": [[-5, PREFIX]]}),
+    ("ranges overlapping", {"ranges": [[0, PREFIX], [1000, 2000]]}),
+    ("ranges unsorted", {"ranges": [[PREFIX, PREFIX + 10], [0, 100]]}),
+    ("ranges with bools", {"ranges": [[False, True]]}),
+    ("ranges with floats", {"ranges": [[0, 1e6]]}),
+    ("ranges of three", {"ranges": [[0, 10, 20]]}),
+    ("ranges huge list", {"ranges": [[i * 4, i * 4 + 2] for i in range(200_000)]}),
+    ("ranges wrongly nested", {"ranges": [[[0, 10]]]}),
+    ("ranges a dict", {"ranges": {"0": 10}}),
+    ("deep nesting", "DEEP"),
+]
+
+
+def _write_hostile(server: FaultServer, url: str, meta: Path, spec: Any) -> None:
+    if spec == "INFINITY" or spec == "NAN":
+        word = "Infinity" if spec == "INFINITY" else "NaN"
+        text = json.dumps(_sidecar(server, url, SIZE)).replace(f'"size": {SIZE}', f'"size": {word}')
+        assert word in text
+        meta.write_text(text)
+        return
+    if spec == "DEEP":
+        meta.write_text('{"format": 1, "validators": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        return
+    changes = dict(spec)
+    if isinstance(changes.get("validators"), str):
+        key, value = changes["validators"][2:].split("=", 1)
+        changes["validators"] = _validators(server, **{key: eval(value)})  # noqa: S307
+    record = _sidecar(server, url, SIZE, **changes)
+    meta.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("spec", [h[1] for h in HOSTILE], ids=[h[0] for h in HOSTILE])
+def test_a_hostile_sidecar_ends_as_the_correct_file(
+    fault_server: FaultServer,
+    d: ResumableDownloader,
+    tmp_path: Path,
+    data: bytes,
+    spec: Any,
+) -> None:
+    """Beside a partial holding a correct prefix, a sidecar with hostile values is discarded
+    (the file starts over) or, where what it says is still true, resumed: never a raw
+    exception, never an absurd reservation, never a wrong file."""
+    url = fault_server.add("f.bin", data)
+    dest = tmp_path / "f.bin"
+    (tmp_path / "f.bin.partial").write_bytes(data[:PREFIX])
+    _write_hostile(fault_server, url, tmp_path / "f.bin.partial.json", spec)
+    status = d.download(url, dest).status  # no typed error either: the sidecar is discarded
+    assert status in ("downloaded", "resumed")
+    assert dest.read_bytes() == data
+    assert not (tmp_path / "f.bin.partial").exists()
+    assert not (tmp_path / "f.bin.partial.json").exists()
+
+
+def test_a_huge_sidecar_is_not_read_whole(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path, data: bytes
+) -> None:
+    """A sidecar file of 64 MiB (no writer makes one) is discarded without being parsed."""
+    url = fault_server.add("f.bin", data)
+    (tmp_path / "f.bin.partial").write_bytes(data[:PREFIX])
+    with open(tmp_path / "f.bin.partial.json", "wb") as f:
+        f.write(b'{"format": 1, "url": "' + b"x" * (64 * MiB) + b'"}')
+    assert d.download(url, tmp_path / "f.bin").status == "downloaded"
+    assert (tmp_path / "f.bin").read_bytes() == data
+
+
+def test_a_valid_sidecar_with_true_ranges_still_resumes(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path, data: bytes
+) -> None:
+    """The strict parser keeps what a real writer writes: a segmented partial resumes, and
+    only its missing range is requested."""
+    url = fault_server.add("f.bin", data)
+    partial = tmp_path / "f.bin.partial"
+    partial.write_bytes(data[:PREFIX] + b"\0" * (SIZE - PREFIX))
+    sidecar = _sidecar(fault_server, url, SIZE, ranges=[[0, PREFIX]])
+    (tmp_path / "f.bin.partial.json").write_text(json.dumps(sidecar))
+    assert d.download(url, tmp_path / "f.bin").status == "resumed"
+    assert (tmp_path / "f.bin").read_bytes() == data
+    gets = [r for r in fault_server.requests_for("f.bin") if r.method == "GET"]
+    assert gets and all(r.range and not r.range.startswith("bytes=0-") for r in gets), gets
