@@ -189,3 +189,94 @@ def test_a_valid_sidecar_with_true_ranges_still_resumes(
     assert (tmp_path / "f.bin").read_bytes() == data
     gets = [r for r in fault_server.requests_for("f.bin") if r.method == "GET"]
     assert gets and all(r.range and not r.range.startswith("bytes=0-") for r in gets), gets
+
+
+# -- ledger rows: SQLite holds any type in any column ---------------------------------------------
+
+ROWS: list[tuple[str, str, object]] = [
+    ("sha256 a number", "sha256", 123),
+    ("sha256 not hex", "sha256", "z" * 64),
+    ("sha256 a blob", "sha256", b"\x00" * 32),
+    ("size as text", "size", "2097152"),
+    ("size a float", "size", 2097152.0),
+    ("size negative", "size", -1),
+    ("mtime a float", "mtime_ns", 1.5),
+    ("state a number", "state", 5),
+    ("state unknown", "state", "finished"),
+    ("identity a blob", "identity", b"http://x"),
+    ("origin a number", "origin", 7),
+    ("etag a number", "etag", 9),
+    ("updated as text", "updated", "yesterday"),
+    ("error a blob", "error", b"\xff"),
+]
+
+
+def _batch(d: ResumableDownloader, url: str, root: Path, *, sync: bool = False) -> Any:
+    result = d.download_many([url], root, sync=sync)
+    assert not result.failed, result.failed
+    return result
+
+
+def _tamper(root: Path, column: str, value: object) -> None:
+    db = sqlite3.connect(root / ".resumable" / "ledger.sqlite")
+    with db:
+        db.execute(f"UPDATE items SET {column} = ?", (value,))
+    db.close()
+
+
+@pytest.mark.parametrize("column,value", [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+def test_a_hostile_ledger_row_is_discarded(
+    fault_server: FaultServer,
+    d: ResumableDownloader,
+    tmp_path: Path,
+    data: bytes,
+    column: str,
+    value: object,
+) -> None:
+    """A ledger row with a wrong type or value in any column is not trusted: the file is
+    checked (or fetched) again, the result reports its real digest, nothing raises."""
+    import hashlib
+
+    url = fault_server.add("f.bin", data)
+    root = tmp_path / "out"
+    _batch(d, url, root)
+    _tamper(root, column, value)
+    for sync in (False, True):
+        result = _batch(d, url, root, sync=sync)
+        assert [r.sha256 for r in result.ok] == [hashlib.sha256(data).hexdigest()]
+        assert (root / "f.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"this is not a database" * 100, b"SQLite format 3\x00" + b"\xff" * 4000],
+    ids=["junk", "corrupt header"],
+)
+def test_a_corrupt_ledger_file_is_moved_aside(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path, data: bytes, content: bytes
+) -> None:
+    """A ledger that is not a database does not stop every batch until deleted by hand: it is
+    moved aside (kept for a post-mortem) and a new one is started."""
+    url = fault_server.add("f.bin", data)
+    root = tmp_path / "out"
+    (root / ".resumable").mkdir(parents=True)
+    (root / ".resumable" / "ledger.sqlite").write_bytes(content)
+    _batch(d, url, root)
+    assert (root / "f.bin").read_bytes() == data
+    assert list((root / ".resumable").glob("ledger.sqlite.bad-*"))
+    _batch(d, url, root)  # and the new ledger works
+
+
+def test_a_ledger_table_of_another_shape_is_moved_aside(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path, data: bytes
+) -> None:
+    url = fault_server.add("f.bin", data)
+    root = tmp_path / "out"
+    (root / ".resumable").mkdir(parents=True)
+    db = sqlite3.connect(root / ".resumable" / "ledger.sqlite")
+    db.execute("CREATE TABLE items (x)")
+    db.execute("INSERT INTO items VALUES (1)")
+    db.commit()
+    db.close()
+    _batch(d, url, root)
+    assert (root / "f.bin").read_bytes() == data
