@@ -280,3 +280,57 @@ def test_a_ledger_table_of_another_shape_is_moved_aside(
     db.close()
     _batch(d, url, root)
     assert (root / "f.bin").read_bytes() == data
+
+
+# -- extraction records (A.extracted.json) -----------------------------------------------------
+
+RECORDS: list[tuple[str, dict[str, Any]]] = [
+    ("sha256 a number", {"sha256": 5}),
+    ("sha256 not hex", {"sha256": "z" * 64}),
+    ("size as text", {"size": "big"}),
+    ("size negative", {"size": -1}),
+    ("members as text", {"members": "many"}),
+    ("bytes a float", {"bytes": 1e30}),
+    ("targets a string", {"targets": "images"}),
+    ("targets numbers", {"targets": [5]}),
+    ("owned a number", {"owned": 3}),
+    ("archive_deleted as text", {"archive_deleted": "no"}),
+    ("state a number", {"state": 5}),
+    ("identity a list", {"identity": ["x"]}),
+    ("format true", {"format": True}),
+    ("etag a number", {"etag": 5}),
+    ("an unknown field", {"surprise": 1}),
+]
+
+
+@pytest.mark.parametrize("changes", [r[1] for r in RECORDS], ids=[r[0] for r in RECORDS])
+def test_a_hostile_extraction_record_is_discarded(
+    fault_server: FaultServer, tmp_path: Path, changes: dict[str, Any]
+) -> None:
+    """An extraction record with a wrong type anywhere is not trusted: the archive is fetched
+    and extracted again (never a digest that is not one, never a raw exception)."""
+    import hashlib
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, content in {"a.txt": b"A" * 1000, "b.txt": b"B" * 2000}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    archive = buffer.getvalue()
+    url = fault_server.add("s.tar", archive)
+    dest = tmp_path / "s.tar"
+    process = resumable.Untar(delete_archive=True)
+    with ResumableDownloader() as d:
+        d.download(url, dest, process=process)
+        marker = tmp_path / "s.tar.extracted.json"
+        record = {**json.loads(marker.read_text()), **changes}
+        marker.write_text(json.dumps(record))
+        result = d.download(url, dest, process=process)
+    assert result.sha256 == hashlib.sha256(archive).hexdigest()
+    assert isinstance(result.size, int) and result.size == len(archive)
+    assert result.extracted is not None
+    assert all(isinstance(p, Path) for p in result.extracted.targets)
+    assert (tmp_path / "s" / "b.txt").read_bytes() == b"B" * 2000
