@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -77,6 +78,51 @@ class Sidecar:
         if self.ranges is not None:
             record["ranges"] = self.ranges.to_json()
         return json.dumps(record, indent=1, sort_keys=True)
+
+
+def helper_path(dest: Path, suffix: str, lead: str = "") -> Path:
+    """The path of a file the library keeps beside ``dest``: ``<lead><name><suffix>``, or,
+    when that name is longer than the filesystem takes, ``<lead><stem>~<hash><suffix>``.
+
+    Any name the filesystem accepts must work, but ``NAME.partial.json`` is 13 bytes longer
+    than ``NAME``: a legal name of 243-255 bytes had no room for its helpers. The shortened
+    form keeps as much of the name as fits (cut on a character boundary, for people reading
+    the directory) and a 64-bit hash of the whole name (so two long names that share their
+    start never share a helper), and it still ends in ``suffix``. Names that fit are
+    unchanged, so partials written before this rule still resume.
+    """
+    name = dest.name
+    plain = lead + name + suffix
+    length = len(plain.encode("utf-8", "surrogateescape"))
+    if length <= _SAFE_NAME_MAX:
+        return dest.with_name(plain)
+    limit = _name_max(dest.parent)
+    if length <= limit:
+        return dest.with_name(plain)
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    tail = f"~{digest}{suffix}"
+    room = limit - len((lead + tail).encode("utf-8", "surrogateescape"))
+    stem = name.encode("utf-8", "surrogateescape")[: max(room, 0)]
+    return dest.with_name(lead + stem.decode("utf-8", "ignore") + tail)
+
+
+_SAFE_NAME_MAX = 143  # no common filesystem takes fewer bytes (eCryptfs); longer names ask
+_name_maxes: dict[str, int] = {}
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name in bytes that ``folder`` takes (asked once per folder)."""
+    key = str(folder)
+    known = _name_maxes.get(key)
+    if known is not None:
+        return known
+    try:
+        limit = int(os.pathconf(key, "PC_NAME_MAX"))
+    except (OSError, ValueError):  # not there yet, or the system cannot say: not remembered
+        return 255
+    if len(_name_maxes) < 4096:
+        _name_maxes[key] = limit
+    return limit
 
 
 class FutureFormat(Exception):
@@ -192,7 +238,7 @@ class Partial:
 
     def __init__(self, dest: Path) -> None:
         self.dest = dest
-        self.data = dest.with_name(dest.name + ".partial")
+        self.data = helper_path(dest, ".partial")
         self._owner: str | None = None
         self._fd: int | None = None
         self._inode: tuple[int, int] | None = None
@@ -200,11 +246,11 @@ class Partial:
     # Made when first used: a small file on the direct path never needs them.
     @functools.cached_property
     def meta(self) -> Path:
-        return self.dest.with_name(self.dest.name + ".partial.json")
+        return helper_path(self.dest, ".partial.json")
 
     @functools.cached_property
     def lockfile(self) -> Path:
-        return self.dest.with_name(self.dest.name + ".partial.lock")
+        return helper_path(self.dest, ".partial.lock")
 
     @property
     def owner(self) -> str:
@@ -297,7 +343,7 @@ class Partial:
             owner=self.owner,
             ranges=ranges,
         )
-        tmp = self.meta.with_name(f"{self.meta.name}.{self.owner}{TMP_SUFFIX}")
+        tmp = self._temp_name()
         try:
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(sidecar.to_json())
@@ -314,6 +360,16 @@ class Partial:
                 os.unlink(tmp)
             raise self._local_error(exc, "writing the sidecar") from exc
 
+    def _temp_name(self) -> Path:
+        """``D.partial.json.<owner>.tmp``, by the rule of every helper name (see
+        :func:`helper_path`)."""
+        return helper_path(self.dest, f".partial.json.{self.owner}{TMP_SUFFIX}")
+
+    def _temp_prefix(self) -> str:
+        """What every writer's temp file name starts with (tokens all have one length, so a
+        shortened name is cut at the same place for all of them)."""
+        return self._temp_name().name[: -len(self.owner + TMP_SUFFIX)]
+
     def remove_stale_temps(self) -> None:
         """Remove sidecar temp files that a killed writer left (``D.partial.json.<token>.tmp``).
 
@@ -321,7 +377,7 @@ class Partial:
         a working lock a live writer's temp file may go too; that writer then finds its sidecar
         write failing and stops as taken over, which it is.
         """
-        prefix = self.meta.name + "."
+        prefix = self._temp_prefix()
         try:
             entries = list(os.scandir(self.meta.parent))
         except OSError:

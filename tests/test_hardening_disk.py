@@ -334,3 +334,81 @@ def test_a_hostile_extraction_record_is_discarded(
     assert result.extracted is not None
     assert all(isinstance(p, Path) for p in result.extracted.targets)
     assert (tmp_path / "s" / "b.txt").read_bytes() == b"B" * 2000
+
+
+# -- long legal names (issue 15 item 15a) ------------------------------------------------------
+
+LONG_NAMES = {
+    "255 ascii bytes": "a" * 251 + ".bin",
+    "254 bytes of two-byte characters": "é" * 125 + ".bin",
+    "a 255-byte archive": "t" * 251 + ".tar",
+}
+
+
+def _no_helpers_left(folder: Path, name: str) -> None:
+    assert sorted(p.name for p in folder.iterdir()) == [name]
+
+
+@pytest.mark.parametrize("name", list(LONG_NAMES.values()), ids=list(LONG_NAMES))
+@pytest.mark.parametrize("size", [64 * KiB, SIZE], ids=["direct", "segmented"])
+def test_a_long_legal_name_downloads_and_resumes(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path, name: str, size: int
+) -> None:
+    """A name the filesystem accepts (up to 255 bytes) works on every path, is interrupted,
+    and resumes: its helper files get names that fit."""
+    from servers import Fault
+
+    assert len(name.encode()) <= 255
+    payload = make_data(size, seed=3)
+    url = fault_server.add("f.bin", payload)
+    dest = tmp_path / name
+    fault_server.plan("f.bin", Fault.cut(size // 3), Fault.status(404))
+    policy = RetryPolicy(attempts=1, backoff=0.01, jitter=0, sleep=lambda s: None)
+    connections = 1 if size < MiB else 4
+    with ResumableDownloader(retry=policy, segment_threshold=MiB, connections=connections) as one:
+        with pytest.raises(resumable.ResumableError, match="resumable"):
+            one.download(url, dest)
+    assert not dest.exists()
+    result = d.download(url, dest)
+    assert result.status == "resumed"
+    assert dest.read_bytes() == payload
+    _no_helpers_left(tmp_path, name)
+
+
+def test_helper_names_fit_and_common_names_are_unchanged(tmp_path: Path) -> None:
+    """The rule: ``NAME + suffix`` when it fits (so existing partials still resume), else a
+    shortened stem and a hash of the whole name, which still ends in the suffix."""
+    from resumable.partial import Partial
+
+    short = Partial(tmp_path / "f.bin")
+    assert short.data.name == "f.bin.partial"
+    assert short.meta.name == "f.bin.partial.json"
+    assert short.lockfile.name == "f.bin.partial.lock"
+    names = set()
+    for name in ("a" * 251 + ".bin", "a" * 251 + ".biN", "é" * 127):
+        p = Partial(tmp_path / name)
+        for helper in (p.data, p.meta, p.lockfile):
+            assert len(helper.name.encode()) <= 255
+            names.add(helper.name)
+        assert p.data.name.endswith(".partial")
+        assert p.meta.name.endswith(".partial.json")
+    assert len(names) == 9  # distinct names for distinct destinations
+
+
+def test_a_long_name_in_a_batch_with_extraction(fault_server: FaultServer, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("m" * 240 + ".txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    name = "t" * 251 + ".tar"
+    url = fault_server.add(name, buffer.getvalue())
+    with ResumableDownloader() as d:
+        result = d.download_many([url], tmp_path, process=resumable.Untar())
+        assert not result.failed, result.failed
+        single = d.download(url, tmp_path / "single" / name, process=resumable.Untar())
+    assert single.extracted is not None
+    assert (tmp_path / ("t" * 251) / ("m" * 240 + ".txt")).read_bytes() == b"abc"

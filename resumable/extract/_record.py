@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ..errors import LocalError
+from ..partial import helper_path
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
@@ -143,7 +144,8 @@ class MarkerStore:
     """``A.extracted.json`` beside the archive ``A`` (single downloads)."""
 
     def __init__(self, archive: Path) -> None:
-        self.path = archive.with_name(archive.name + ".extracted.json")
+        self.path = helper_path(archive, ".extracted.json")
+        self._tmp = helper_path(archive, ".extracted.json.tmp")
 
     def load(self) -> ExtractRecord | None:
         try:
@@ -159,7 +161,7 @@ class MarkerStore:
             return None
 
     def save(self, record: ExtractRecord, *, durable: bool = False) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self._tmp
         try:
             with open(tmp, "w", encoding="utf-8") as out:
                 out.write(record.to_json())
