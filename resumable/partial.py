@@ -704,7 +704,9 @@ def local_error(exc: OSError, doing: str, path: Path) -> LocalError:
     """The typed error for a failed operation on a partial (a full disk says what to do)."""
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        reason = f"{reason} (free some space, then run again: the partial resumes)"
+        # Not "the partial resumes": whether it does is for ``kept`` to say (nothing may be
+        # kept, or nothing that could be resumed).
+        reason = f"{reason} (free some space, then run again)"
     err = LocalError(f"{doing} failed: {reason}", path=str(path))
     err.errno = exc.errno
     return err

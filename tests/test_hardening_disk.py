@@ -412,3 +412,165 @@ def test_a_long_name_in_a_batch_with_extraction(fault_server: FaultServer, tmp_p
         single = d.download(url, tmp_path / "single" / name, process=resumable.Untar())
     assert single.extracted is not None
     assert (tmp_path / ("t" * 251) / ("m" * 240 + ".txt")).read_bytes() == b"abc"
+
+
+# -- "resumable" only when a rerun resumes (issue 15 item 15b) -----------------------------------
+
+CHILD = r"""
+import base64, pickle, resource, signal, sys
+import resumable
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+limit, connections = int(sys.argv[3]), int(sys.argv[4])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+d = resumable.ResumableDownloader(connections=connections, segment_threshold=1 << 20)
+try:
+    d.download(sys.argv[1], sys.argv[2])
+except resumable.ResumableError as exc:
+    print(base64.b64encode(pickle.dumps(str(exc))).decode())
+"""
+
+
+def _fail_on_a_full_disk(url: str, dest: Path, limit: int, connections: int) -> str:
+    """Download in a child whose files may not grow past ``limit`` bytes (RLIMIT_FSIZE: writes
+    fail with EFBIG, as on a full disk); return its error message."""
+    import base64
+    import pickle
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, url, str(dest), str(limit), str(connections)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PYTHONPATH": str(Path(resumable.__file__).parent.parent)},
+    )
+    assert out.stdout.strip(), out.stderr[-3000:]
+    return str(pickle.loads(base64.b64decode(out.stdout.strip())))
+
+
+def _bytes_kept(message: str) -> int:
+    import re
+
+    found = re.search(r"\((\d+) of \d+ bytes\)", message)
+    assert found, message
+    return int(found.group(1))
+
+
+def _rerun_fetches_only_the_rest(
+    server: FaultServer, d: ResumableDownloader, url: str, dest: Path, message: str, size: int
+) -> None:
+    """The promise of a message that says "resumable": the rerun asks for the rest only."""
+    assert "resumable" in message, message
+    kept = _bytes_kept(message)
+    assert kept > 0
+    before = len(server.log)
+    result = d.download(url, dest)
+    assert result.status == "resumed"
+    gets = [r for r in server.log[before:] if r.method == "GET"]
+    assert gets and all(r.range and r.range != "bytes=0-" for r in gets), gets
+    if d.connections == 1:
+        assert [r.range for r in gets] == [f"bytes={kept}-"], gets
+    else:  # every piece asked for lies past the recorded ranges' bytes
+        assert sum(r.body_bytes_sent for r in gets) >= size - kept
+
+
+@pytest.mark.parametrize("size", [2 * MiB, 6 * MiB], ids=["direct", "stream"])
+def test_a_file_size_limit_message_that_says_resumable_is_true(
+    fault_server: FaultServer, tmp_path: Path, size: int
+) -> None:
+    """EFBIG (RLIMIT_FSIZE in a child: the data cannot grow, a sidecar still fits)."""
+    payload = make_data(size, seed=9)
+    url = fault_server.add("f.bin", payload)
+    dest = tmp_path / "f.bin"
+    message = _fail_on_a_full_disk(url, dest, MiB + 12345, 1)
+    with ResumableDownloader(connections=1) as d:
+        _rerun_fetches_only_the_rest(fault_server, d, url, dest, message, size)
+    assert dest.read_bytes() == payload
+
+
+@pytest.mark.parametrize(
+    "size,connections",
+    [(2 * MiB, 1), (6 * MiB, 1), (6 * MiB, 4)],
+    ids=["direct", "stream", "segmented"],
+)
+def test_a_failure_message_that_says_resumable_is_true(
+    fault_server: FaultServer, tmp_path: Path, size: int, connections: int
+) -> None:
+    """A cut, then a permanent 404, on each path: the message says what was kept, and the
+    rerun's requests start where those bytes end."""
+    from servers import Fault
+
+    payload = make_data(size, seed=11)
+    url = fault_server.add("f.bin", payload)
+    dest = tmp_path / "f.bin"
+    fault_server.plan("f.bin", Fault.cut(size // 3 + 1000), Fault.status(404))
+    policy = RetryPolicy(attempts=2, backoff=0.01, jitter=0, sleep=lambda s: None)
+    with ResumableDownloader(connections=connections, segment_threshold=MiB, retry=policy) as d:
+        with pytest.raises(resumable.SourceNotFound) as info:
+            d.download(url, dest)
+        _rerun_fetches_only_the_rest(fault_server, d, url, dest, str(info.value), size)
+    assert dest.read_bytes() == payload
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs (root only): a real full disk, where the sidecar cannot be written
+    either; ``remount`` grows it so that a rerun has room."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    path = tmp_path / "small"
+    path.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)]
+    if subprocess.run(mount, capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+def _grow(path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["mount", "-o", "remount,size=64m", str(path)], check=True)
+
+
+@pytest.mark.parametrize(
+    "size,connections",
+    [(2 * MiB, 1), (6 * MiB, 1), (6 * MiB, 4)],
+    ids=["direct", "stream", "segmented"],
+)
+def test_a_full_disk_says_resumable_only_when_a_rerun_resumes(
+    fault_server: FaultServer, small_disk: Path, size: int, connections: int
+) -> None:
+    """ENOSPC (the sidecar cannot be written either): the message says "resumable" only if
+    the rerun, with room again, asks for the rest from the kept offset; otherwise it says that
+    nothing resumable was kept."""
+    payload = make_data(size, seed=10)
+    url = fault_server.add("f.bin", payload)
+    dest = small_disk / "f.bin"
+    with ResumableDownloader(connections=connections, segment_threshold=MiB) as d:
+        with pytest.raises(resumable.LocalError) as info:
+            d.download(url, dest)
+        message = str(info.value)
+        assert "resumes" not in message.split(";")[0], message  # the hint is not the promise
+        _grow(small_disk)
+        before = len(fault_server.log)
+        result = d.download(url, dest)
+    assert dest.read_bytes() == payload
+    gets = [r for r in fault_server.log[before:] if r.method == "GET"]
+    fetched = sum(r.body_bytes_sent for r in gets)
+    if "resumable" in message:
+        kept = _bytes_kept(message)
+        assert kept > 0 and result.status == "resumed", message
+        assert fetched == size - kept, (message, [(r.range, r.status) for r in gets])
+        if connections == 1:
+            assert gets[0].range == f"bytes={kept}-", (message, gets)
+    else:
+        assert "nothing" in message, message
+        assert fetched >= size  # segmented: a stolen piece's discarded socket buffer counts
