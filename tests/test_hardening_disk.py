@@ -10,6 +10,7 @@ never a wrong file, never a need to delete files by hand.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -451,8 +452,6 @@ def _fail_on_a_full_disk(url: str, dest: Path, limit: int, connections: int) -> 
 
 
 def _bytes_kept(message: str) -> int:
-    import re
-
     found = re.search(r"\((\d+) of \d+ bytes\)", message)
     assert found, message
     return int(found.group(1))
@@ -574,3 +573,25 @@ def test_a_full_disk_says_resumable_only_when_a_rerun_resumes(
     else:
         assert "nothing" in message, message
         assert fetched >= size  # segmented: a stolen piece's discarded socket buffer counts
+
+
+def test_bytes_nothing_pins_are_not_called_resumable(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """No ETag, no Last-Modified, no digest: bytes kept after a stop cannot be resumed (a rerun
+    starts over), and the message says so instead of "resumable"."""
+    payload = make_data(6 * MiB, seed=12)
+    url = fault_server.add("f.bin", payload, etag=None, last_modified=False)
+
+    def stop(event: resumable.ProgressEvent) -> None:
+        if event.kind is resumable.EventKind.PROGRESS and event.done >= 2 * MiB:
+            raise resumable.Cancelled("stopped by the caller", url=url)
+
+    with ResumableDownloader(connections=1) as d:
+        with pytest.raises(resumable.Cancelled) as info:
+            d.download(url, tmp_path / "f.bin", progress=stop)
+        assert "resumable by" not in str(info.value), info.value
+        assert "nothing resumable was kept" in str(info.value), info.value
+        before = len(fault_server.log)
+        assert d.download(url, tmp_path / "f.bin").status == "downloaded"
+    assert [r.range for r in fault_server.log[before:] if r.method == "GET"] == [None]
