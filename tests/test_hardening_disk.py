@@ -595,3 +595,215 @@ def test_bytes_nothing_pins_are_not_called_resumable(
         before = len(fault_server.log)
         assert d.download(url, tmp_path / "f.bin").status == "downloaded"
     assert [r.range for r in fault_server.log[before:] if r.method == "GET"] == [None]
+
+
+# -- the fuzz pass: generated sidecars and ledger rows, real downloads ---------------------------
+
+FUZZ_SIZE = 1 * MiB
+FUZZ_PREFIX = 192 * KiB  # block-aligned: what an earlier writer really wrote
+
+
+def _json_values() -> Any:
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.sampled_from([0, -1, FUZZ_PREFIX, FUZZ_SIZE, FUZZ_SIZE + 1, 2**63 - 1, 2**63, 10**30]),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=20),
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=12,
+    )
+
+
+def _sidecars(server: FaultServer, url: str) -> Any:
+    """Sidecar texts: valid shapes with hostile values, arbitrary JSON, truncations of valid
+    ones, random bytes."""
+    from hypothesis import strategies as st
+
+    valid = _sidecar(server, url, FUZZ_SIZE)
+    value = _json_values()
+    ranges = st.lists(st.lists(st.integers(-5, FUZZ_SIZE + 5), min_size=2, max_size=2), max_size=4)
+    fields = st.fixed_dictionaries(
+        {},
+        optional={
+            "format": st.one_of(st.just(FORMAT_VERSION), value),
+            "url": st.one_of(st.just(url), value),
+            "identity": st.one_of(st.just(url), value),
+            "owner": st.one_of(st.just("x"), value),
+            "expected": st.one_of(st.just({"size": None}), value),
+            "ranges": st.one_of(ranges, value),
+            "validators": st.one_of(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        k: st.one_of(st.just(v), value) for k, v in valid["validators"].items()
+                    },
+                ),
+                value,
+            ),
+        },
+    )
+    hostile = fields.map(lambda changes: json.dumps({**valid, **changes}, allow_nan=True))
+    text = json.dumps(valid)
+    segmented = json.dumps({**valid, "ranges": [[0, FUZZ_PREFIX]]})
+    cut = st.tuples(st.sampled_from([text, segmented]), st.integers(0, len(segmented))).map(
+        lambda t: t[0][: t[1]]
+    )
+    return st.one_of(
+        hostile.map(str.encode),
+        value.map(lambda v: json.dumps(v, allow_nan=True).encode()),
+        cut.map(str.encode),
+        st.binary(max_size=300),
+    )
+
+
+def _ends_well(run: Any, dest: Path, data: bytes) -> None:
+    """The contract: the correct file, or a typed error with no wrong file published."""
+    try:
+        run()
+    except resumable.ResumableError:
+        assert not dest.exists() or dest.read_bytes() == data, "a wrong file was published"
+        return
+    assert dest.read_bytes() == data, "a wrong file was published"
+
+
+def test_fuzz_sidecars(tmp_path: Path) -> None:
+    """~150 generated sidecars beside a partial whose bytes are true (a correct prefix, as one
+    stream; or a sparse file of the full size, as a segmented writer leaves it): every one ends
+    as the correct file or a typed error (a future format), never another exception."""
+    import os
+    import shutil
+    import tempfile
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    data = make_data(FUZZ_SIZE, seed=77)
+    policy = RetryPolicy(attempts=3, backoff=0.01, jitter=0, sleep=lambda s: None)
+    with (
+        FaultServer() as server,
+        ResumableDownloader(
+            retry=policy,
+            timeouts=Timeouts(connect=5, stall=5),
+            block_size=64 * KiB,
+            segment_threshold=256 * KiB,
+            connections=3,
+        ) as d,
+    ):
+        url = server.add("f.bin", data)
+
+        @settings(
+            max_examples=150,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(sidecar=_sidecars(server, url), sparse=st.booleans())
+        def case(sidecar: bytes, sparse: bool) -> None:
+            folder = Path(tempfile.mkdtemp(dir=tmp_path))
+            try:
+                dest = folder / "f.bin"
+                with open(folder / "f.bin.partial", "wb") as f:
+                    f.write(data[:FUZZ_PREFIX])
+                    if sparse:
+                        os.ftruncate(f.fileno(), FUZZ_SIZE)  # a hole past the written bytes
+                (folder / "f.bin.partial.json").write_bytes(sidecar)
+                _ends_well(lambda: d.download(url, dest), dest, data)
+            finally:
+                shutil.rmtree(folder)
+
+        case()
+    assert not server.errors, server.errors
+
+
+COLUMNS = (
+    "path",
+    "identity",
+    "origin",
+    "state",
+    "size",
+    "mtime_ns",
+    "sha256",
+    "etag",
+    "version",
+    "error",
+    "updated",
+    "last_modified",
+)
+
+
+def _sqlite_values() -> Any:
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.none(),
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=70),
+        st.binary(max_size=40),
+        st.sampled_from(["done", "partial", "failed", "0" * 64, "f.bin", FUZZ_SIZE]),
+    )
+
+
+def test_fuzz_ledger_rows(tmp_path: Path) -> None:
+    """~100 ledger rows with arbitrary SQLite values in any columns (written into a real
+    ledger file), then a batch (half of them with ``sync=True``) over the same item: the file
+    ends correct, the result reports its real digest, no item fails, nothing raises."""
+    import hashlib
+    import os
+    import shutil
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    data = make_data(64 * KiB, seed=78)
+    digest = hashlib.sha256(data).hexdigest()
+    root = tmp_path / "out"
+    with FaultServer() as server, ResumableDownloader() as d:
+        url = server.add("f.bin", data)
+        first = d.download_many([url], root)
+        assert not first.failed
+        ledger = root / ".resumable" / "ledger.sqlite"
+        clean = tmp_path / "clean.sqlite"
+        shutil.copyfile(ledger, clean)
+        stamp = (root / "f.bin").stat().st_mtime_ns
+
+        @settings(
+            max_examples=100,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(
+            changes=st.dictionaries(
+                st.sampled_from(COLUMNS[1:]), _sqlite_values(), min_size=1, max_size=2
+            ),
+            sync=st.booleans(),
+        )
+        def case(changes: dict[str, object], sync: bool) -> None:
+            shutil.copyfile(clean, ledger)  # every example starts from the row a batch wrote
+            os.utime(root / "f.bin", ns=(stamp, stamp))  # and the file as it recorded it
+            for leftover in ("-wal", "-shm"):
+                Path(f"{ledger}{leftover}").unlink(missing_ok=True)
+            db = sqlite3.connect(ledger)
+            try:
+                with db:
+                    sets = ", ".join(f"{column} = ?" for column in changes)
+                    db.execute(f"UPDATE items SET {sets}", tuple(changes.values()))
+            except sqlite3.IntegrityError:
+                return  # a NOT NULL column: SQLite itself refuses the value
+            finally:
+                db.close()
+            result = d.download_many([url], root, sync=sync)
+            assert not result.failed, result.failed
+            assert [r.sha256 for r in result.ok] == [digest]
+            assert (root / "f.bin").read_bytes() == data
+
+        case()
+    assert not server.errors, server.errors
