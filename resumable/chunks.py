@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ResumableError
-from .partial import fsync_dir
+from .partial import Partial, fsync_dir
 from .progress import EventKind, ProgressEvent
 from .sources import RemoteInfo
 
@@ -308,6 +308,6 @@ def _one(
             final=reporter.final(dest),
         )
     except Exception as exc:
-        partial = os.path.exists(f"{dest}.partial")
+        partial = os.path.exists(Partial(dest).data)
         error = picklable(exc)
         return Outcome(task.key, error=error, partial=partial, final=reporter.final(dest))

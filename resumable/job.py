@@ -34,7 +34,7 @@ from .errors import (
 )
 from .items import Work, iter_work, safe_destination
 from .ledger import Entry, Ledger
-from .partial import fsync_dir
+from .partial import Partial, fsync_dir
 from .progress import EventKind, ProgressCallback, ProgressEvent
 from .progress_lines import format_bytes  # one unit system: binary, as the bars
 from .sources import RemoteInfo
@@ -588,7 +588,7 @@ class Job:
         # An extraction failure leaves the download done (the ledger keeps saying so).
         if work is not None and not isinstance(exc, (Cancelled, ExtractionError)):
             if partial is None:
-                partial = (self.dest_dir / (work.rel + ".partial")).exists()
+                partial = Partial(self.dest_dir / work.rel).data.exists()
             self._ledger.failed(
                 work.rel,
                 identity=identity(work.item.url),

@@ -21,18 +21,24 @@ bounded, so a writer that falls behind slows the workers down rather than growin
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import queue
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import cast
 
 from .errors import LocalError
 
-__all__ = ["Entry", "Ledger"]
+__all__ = ["Entry", "Ledger", "parse_row"]
+
+log = logging.getLogger("resumable")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -102,18 +108,16 @@ class Ledger:
 
     def __init__(self, dest_dir: Path) -> None:
         folder = dest_dir / self.DIRNAME
+        self._path = folder / "ledger.sqlite"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self._path = folder / "ledger.sqlite"
-            self._db = self._connect(self._path)
-            self._db.execute(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
-            for column, kind in _ADDED.items():
-                if column not in columns:
-                    self._db.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
-            self._db.execute(_EXTRACTED)
+            try:
+                self._db = self._open(self._path)
+            except _Unusable as bad:  # read from disk, so untrusted: never a dead end
+                _move_aside(self._path, str(bad))
+                self._db = self._open(self._path)
             self._writer_db = self._connect(folder / "ledger.sqlite")
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, _Unusable) as exc:
             message = f"cannot open the ledger in {folder}: {exc}"
             raise LocalError(message, path=str(folder)) from exc
         self._lock = threading.Lock()  # the read connection
@@ -128,11 +132,50 @@ class Ledger:
         self._writer = threading.Thread(target=self._write, name="resumable-ledger", daemon=True)
         self._writer.start()
 
+    @classmethod
+    def _open(cls, path: Path) -> sqlite3.Connection:
+        """Open (or create) the ledger and bring its tables up to date.
+
+        Raises:
+            _Unusable: the file is not an SQLite database, is corrupt, or its ``items`` table
+                lacks columns this library reads (not a ledger it wrote).
+        """
+        try:
+            db = cls._connect(path)
+        except sqlite3.DatabaseError as exc:
+            if _corrupt(exc):
+                raise _Unusable(str(exc)) from exc
+            raise
+        try:
+            db.execute(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(items)")}
+            missing = set(_FIELDS.split(", ")) - set(_ADDED) - columns
+            if missing:
+                raise _Unusable(f"its items table has no {', '.join(sorted(missing))} column")
+            for column, kind in _ADDED.items():
+                if column not in columns:
+                    db.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
+            db.execute(_EXTRACTED)
+            db.execute("SELECT path FROM items LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if _corrupt(exc):
+                raise _Unusable(str(exc)) from exc
+            raise
+        except _Unusable:
+            db.close()
+            raise
+        return db
+
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error:
+            db.close()
+            raise
         return db
 
     def _write(self) -> None:
@@ -184,7 +227,7 @@ class Ledger:
         with self._lock:
             query = f"SELECT {_FIELDS} FROM items WHERE path = ?"
             row = self._db.execute(query, (path,)).fetchone()
-        return Entry(*row) if row else None
+        return parse_row(row) if row else None
 
     def record(self, entry: Entry) -> None:
         values = _values(entry, updated=time.time())
@@ -238,7 +281,7 @@ class Ledger:
             row = self._db.execute(
                 "SELECT record FROM extracted WHERE path = ?", (path,)
             ).fetchone()
-        return str(row[0]) if row else None
+        return row[0] if row and isinstance(row[0], str) else None
 
     def record_extraction(self, path: str, record: str) -> None:
         """Queue an extraction record (``flush()`` makes it committed)."""
@@ -256,7 +299,9 @@ class Ledger:
                 f"SELECT {_FIELDS} FROM items WHERE origin = ? ORDER BY path", (origin,)
             ).fetchall()
         for row in rows:
-            yield Entry(*row)
+            entry = parse_row(row)
+            if entry is not None:
+                yield entry
 
     def errors(self) -> list[Entry]:
         """Items whose last run failed (what a rerun can report before starting)."""
@@ -265,7 +310,7 @@ class Ledger:
             rows = self._db.execute(
                 f"SELECT {_FIELDS} FROM items WHERE state IN ('failed', 'partial') ORDER BY path"
             ).fetchall()
-        return [Entry(*row) for row in rows]
+        return [entry for entry in map(parse_row, rows) if entry is not None]
 
     def close(self) -> None:
         """Commit what is queued, stop the writer, close both connections."""
@@ -292,3 +337,81 @@ def _values(entry: Entry, *, updated: float) -> tuple[object, ...]:
         updated,
         entry.last_modified,
     )
+
+
+class _Unusable(Exception):
+    """The ledger file is not one this library can read (see :meth:`Ledger._open`)."""
+
+
+def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file is not a database, or a damaged one (not: locked, full)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+    text = str(exc)
+    return "not a database" in text or "malformed" in text
+
+
+def _move_aside(path: Path, why: str) -> None:
+    """Keep an unusable ledger for a post-mortem, out of the way of a new one.
+
+    Nothing is lost that matters: without its rows, files are verified again instead of
+    skipped by ``stat``, and ``sync`` deletes nothing it cannot prove it wrote.
+    """
+    aside = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    log.warning("the ledger %s is unusable (%s); moved it to %s", path, why, aside.name)
+    os.replace(path, aside)
+    for suffix in ("-wal", "-shm", "-journal"):  # they belong to the old file
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_STATES = ("partial", "done", "failed")
+
+
+def parse_row(row: tuple[object, ...]) -> Entry | None:
+    """The one parse boundary of a ledger row: an :class:`Entry` of the declared types, or
+    ``None`` (logged) for a row no writer of this library made.
+
+    SQLite stores any value in any column, and the file may have been edited or damaged: a
+    ``sha256`` that is a number or not 64 hex digits would be reported as a file's digest, a
+    ``size`` in text would never match. A discarded row makes its file verified (or fetched)
+    again, and ``sync`` never deletes on its word.
+    """
+    names = [f.name for f in fields(Entry)]
+    if len(row) != len(names):
+        return None
+    values = dict(zip(names, row, strict=True))
+    bad = [name for name in names if not _ROW_CHECKS.get(name, _optional_text)(values[name])]
+    if bad:
+        log.warning(
+            "ignoring the ledger row of %r: bad %s", _printable(values["path"]), ", ".join(bad)
+        )
+        return None
+    values["updated"] = float(cast(float, values["updated"]))
+    return Entry(**values)  # type: ignore[arg-type]
+
+
+def _printable(value: object) -> str:
+    return value[:200] if isinstance(value, str) else type(value).__name__
+
+
+def _optional_text(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _optional_count(value: object) -> bool:
+    return value is None or (isinstance(value, int) and value >= 0)
+
+
+_ROW_CHECKS: dict[str, Callable[[object], bool]] = {
+    "path": lambda v: isinstance(v, str) and bool(v),
+    "identity": lambda v: isinstance(v, str),
+    "state": lambda v: v in _STATES,
+    "size": _optional_count,
+    "mtime_ns": lambda v: v is None or isinstance(v, int),
+    "sha256": lambda v: v is None or (isinstance(v, str) and bool(_SHA256.fullmatch(v))),
+    "updated": lambda v: isinstance(v, (int, float)),
+}
+"""How each column is checked; a column not listed (texts) must be a string or NULL."""

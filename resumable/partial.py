@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -27,14 +28,24 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import Cancelled, LocalError, PartialTakenOver, identity, redact
 from .ranges import RangeSet
 
-__all__ = ["FORMAT_VERSION", "Partial", "Sidecar", "fsync_dir", "local_error"]
+__all__ = [
+    "FORMAT_VERSION",
+    "FutureFormat",
+    "Partial",
+    "Sidecar",
+    "fsync_dir",
+    "local_error",
+    "parse_sidecar",
+]
 
 FORMAT_VERSION = 1
+MAX_SIDECAR = 16 << 20  # bytes: a sidecar is a few KiB (its ranges are merged as they grow)
+MAX_OFFSET = (1 << 63) - 1  # the largest size a file can have (off_t)
 _HOLE_MARGIN = 1 << 20  # bytes before a hole not trusted (see Partial.written_prefix)
 TMP_SUFFIX = ".tmp"  # sidecar temp files: D.partial.json.<owner token>.tmp
 log = logging.getLogger("resumable")
@@ -69,12 +80,165 @@ class Sidecar:
         return json.dumps(record, indent=1, sort_keys=True)
 
 
+def helper_path(dest: Path, suffix: str, lead: str = "") -> Path:
+    """The path of a file the library keeps beside ``dest``: ``<lead><name><suffix>``, or,
+    when that name is longer than the filesystem takes, ``<lead><stem>~<hash><suffix>``.
+
+    Any name the filesystem accepts must work, but ``NAME.partial.json`` is 13 bytes longer
+    than ``NAME``: a legal name of 243-255 bytes had no room for its helpers. The shortened
+    form keeps as much of the name as fits (cut on a character boundary, for people reading
+    the directory) and a 64-bit hash of the whole name (so two long names that share their
+    start never share a helper), and it still ends in ``suffix``. Names that fit are
+    unchanged, so partials written before this rule still resume.
+    """
+    name = dest.name
+    plain = lead + name + suffix
+    length = len(plain.encode("utf-8", "surrogateescape"))
+    if length <= _SAFE_NAME_MAX:
+        return dest.with_name(plain)
+    limit = _name_max(dest.parent)
+    if length <= limit:
+        return dest.with_name(plain)
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    tail = f"~{digest}{suffix}"
+    room = limit - len((lead + tail).encode("utf-8", "surrogateescape"))
+    stem = name.encode("utf-8", "surrogateescape")[: max(room, 0)]
+    return dest.with_name(lead + stem.decode("utf-8", "ignore") + tail)
+
+
+_SAFE_NAME_MAX = 143  # no common filesystem takes fewer bytes (eCryptfs); longer names ask
+_name_maxes: dict[str, int] = {}
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name in bytes that ``folder`` takes (asked once per folder)."""
+    key = str(folder)
+    known = _name_maxes.get(key)
+    if known is not None:
+        return known
+    try:
+        limit = int(os.pathconf(key, "PC_NAME_MAX"))
+    except (OSError, ValueError):  # not there yet, or the system cannot say: not remembered
+        return 255
+    if len(_name_maxes) < 4096:
+        _name_maxes[key] = limit
+    return limit
+
+
+class FutureFormat(Exception):
+    """A sidecar of a newer format than this one reads (see :meth:`Partial.read_sidecar`)."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
+
+
+def parse_sidecar(text: bytes) -> Sidecar:
+    """The one parse boundary of ``D.partial.json``: a typed :class:`Sidecar` or ``ValueError``.
+
+    A sidecar is untrusted input (another program, a crash, a hostile user may have written
+    it), so every field is checked for its type and bounds here, once, and nothing past this
+    point sees a raw JSON value: sizes are integers (not bools, floats, ``Infinity`` or
+    ``1e30``) from 0 to the largest file offset, texts are strings, ``ranges`` is the sorted,
+    disjoint list a writer records, within the recorded size. A size no file can have would
+    otherwise be reserved on disk, and a range past the object's end would be trusted.
+
+    Raises:
+        FutureFormat: a valid sidecar format newer than :data:`FORMAT_VERSION`.
+        ValueError: anything else that is not a sidecar a writer of this format made.
+    """
+    if len(text) > MAX_SIDECAR:
+        raise ValueError(f"larger than {MAX_SIDECAR} bytes")
+    try:
+        raw = json.loads(text.decode("utf-8"), parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    version = raw.get("format")
+    if not _is_int(version) or version < 1:
+        raise ValueError(f"format {version!r} is not a format number")
+    if version > FORMAT_VERSION:
+        raise FutureFormat(version)
+    url = _text(raw.get("url"), "url")
+    validators = _validators(raw.get("validators"))
+    ranges = raw.get("ranges")
+    size = validators.get("size")
+    if ranges is not None and size is None:
+        raise ValueError("ranges without the object's size")
+    return Sidecar(
+        url=url,
+        identity=_text(raw.get("identity") or url, "identity"),
+        validators=validators,
+        expected=_expected(raw.get("expected")),
+        owner=_text(raw.get("owner"), "owner"),
+        format=version,
+        ranges=None if ranges is None else RangeSet.from_json(ranges, size),
+    )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _size(value: object, what: str) -> int | None:
+    """A byte count: ``None`` or an integer no larger than the largest file offset."""
+    if value is None:
+        return None
+    if not _is_int(value) or not 0 <= value <= MAX_OFFSET:
+        raise ValueError(f"{what} {value!r} is not a size")
+    return value
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not a string")
+    return value
+
+
+def _texts(value: object, what: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError(f"{what} is not an object of strings")
+    return dict(value)
+
+
+def _validators(value: object) -> dict[str, Any]:
+    """The recorded validators: only the known fields, each of its type (absent ones stay
+    absent: ``{}`` is what a writer records before the first answer)."""
+    if not isinstance(value, dict):
+        raise ValueError("validators is not an object")
+    checked: dict[str, Any] = {}
+    for key in ("etag", "last_modified", "version"):
+        if key in value:
+            item = value[key]
+            checked[key] = None if item is None else _text(item, key)
+    if "size" in value:
+        checked["size"] = _size(value["size"], "size")
+    if "checksums" in value:
+        checked["checksums"] = _texts(value["checksums"], "checksums")
+    return checked
+
+
+def _expected(value: object) -> dict[str, Any]:
+    """What the caller expected: ``size`` and ``{algorithm: hex}`` digests."""
+    if not isinstance(value, dict):
+        raise ValueError("expected is not an object")
+    digests = {k: v for k, v in value.items() if k != "size"}
+    return {"size": _size(value.get("size"), "expected size"), **_texts(digests, "expected")}
+
+
 class Partial:
     """The files beside one destination, and the writer's handle on ``D.partial``."""
 
     def __init__(self, dest: Path) -> None:
         self.dest = dest
-        self.data = dest.with_name(dest.name + ".partial")
+        self.data = helper_path(dest, ".partial")
         self._owner: str | None = None
         self._fd: int | None = None
         self._inode: tuple[int, int] | None = None
@@ -82,11 +246,11 @@ class Partial:
     # Made when first used: a small file on the direct path never needs them.
     @functools.cached_property
     def meta(self) -> Path:
-        return self.dest.with_name(self.dest.name + ".partial.json")
+        return helper_path(self.dest, ".partial.json")
 
     @functools.cached_property
     def lockfile(self) -> Path:
-        return self.dest.with_name(self.dest.name + ".partial.lock")
+        return helper_path(self.dest, ".partial.lock")
 
     @property
     def owner(self) -> str:
@@ -137,40 +301,32 @@ class Partial:
     # -- sidecar --------------------------------------------------------------------------------
 
     def read_sidecar(self) -> Sidecar | None:
-        """The sidecar, or ``None`` if absent or unreadable (then the partial is not trusted).
+        """The sidecar, or ``None`` if absent or not one a writer made (the partial is then
+        not trusted: the download starts that file over). See :func:`parse_sidecar`.
 
         Raises:
             LocalError: the sidecar was written by a newer format; it is left alone rather than
                 destroyed, since a newer ``resumable`` may be using it.
         """
         try:
-            raw = json.loads(self.meta.read_text(encoding="utf-8"))
-            version = int(raw["format"])
+            with open(self.meta, "rb") as f:
+                text = f.read(MAX_SIDECAR + 1)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except OSError as exc:
             log.warning("ignoring unreadable sidecar %s (%s); starting over", self.meta, exc)
             return None
-        if version > FORMAT_VERSION:
+        try:
+            return parse_sidecar(text)
+        except FutureFormat as future:
             err = LocalError(
-                f"{self.meta} was written by a newer resumable (format {version}, this one "
-                f"reads {FORMAT_VERSION}); upgrade resumable or delete the .partial files",
+                f"{self.meta} was written by a newer resumable (format {future.version}, this "
+                f"one reads {FORMAT_VERSION}); upgrade resumable or delete the .partial files",
                 path=str(self.meta),
             )
             err.kept = "the partial and its sidecar were left as they are"
-            raise err
-        try:
-            ranges = raw.get("ranges")
-            return Sidecar(
-                url=str(raw["url"]),
-                identity=str(raw.get("identity") or raw["url"]),
-                validators=dict(raw["validators"]),
-                expected=dict(raw["expected"]),
-                owner=str(raw["owner"]),
-                format=version,
-                ranges=None if ranges is None else RangeSet.from_json(ranges),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+            raise err from None
+        except ValueError as exc:
             log.warning("ignoring malformed sidecar %s (%s); starting over", self.meta, exc)
             return None
 
@@ -190,7 +346,7 @@ class Partial:
             owner=self.owner,
             ranges=ranges,
         )
-        tmp = self.meta.with_name(f"{self.meta.name}.{self.owner}{TMP_SUFFIX}")
+        tmp = self._temp_name()
         try:
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(sidecar.to_json())
@@ -207,6 +363,16 @@ class Partial:
                 os.unlink(tmp)
             raise self._local_error(exc, "writing the sidecar") from exc
 
+    def _temp_name(self) -> Path:
+        """``D.partial.json.<owner>.tmp``, by the rule of every helper name (see
+        :func:`helper_path`)."""
+        return helper_path(self.dest, f".partial.json.{self.owner}{TMP_SUFFIX}")
+
+    def _temp_prefix(self) -> str:
+        """What every writer's temp file name starts with (tokens all have one length, so a
+        shortened name is cut at the same place for all of them)."""
+        return self._temp_name().name[: -len(self.owner + TMP_SUFFIX)]
+
     def remove_stale_temps(self) -> None:
         """Remove sidecar temp files that a killed writer left (``D.partial.json.<token>.tmp``).
 
@@ -214,7 +380,7 @@ class Partial:
         a working lock a live writer's temp file may go too; that writer then finds its sidecar
         write failing and stops as taken over, which it is.
         """
-        prefix = self.meta.name + "."
+        prefix = self._temp_prefix()
         try:
             entries = list(os.scandir(self.meta.parent))
         except OSError:
@@ -282,6 +448,39 @@ class Partial:
         trusted = max(0, hole - _HOLE_MARGIN)
         log.info("%s has a hole at byte %d of %d; resuming at %d", self.data, hole, size, trusted)
         return trusted
+
+    def recorded_ranges(self, ranges: RangeSet, size: int, on_disk: int) -> RangeSet | None:
+        """The recorded ranges of a segmented partial that its file really holds, or ``None``
+        when the file is not one a segmented writer left.
+
+        A segmented writer reserves the object's full size before it records any byte, so a
+        file of another length does not go with its sidecar (and reserving a size the sidecar
+        alone claims could ask the disk for an absurd amount). Recorded bytes are written and
+        synced, so they are never in a hole: where the filesystem reports holes (``SEEK_DATA``;
+        reserved but unwritten space counts as a hole), a range is trusted only where data is.
+        """
+        if len(ranges) and on_disk != size:
+            return None
+        if not hasattr(os, "SEEK_DATA") or not len(ranges):
+            return ranges
+        kept = RangeSet()
+        for start, end in ranges:
+            position = start
+            while position < end:
+                try:
+                    data = os.lseek(self.fd, position, os.SEEK_DATA)
+                    hole = os.lseek(self.fd, data, os.SEEK_HOLE)
+                except OSError as exc:
+                    if exc.errno == errno.ENXIO:  # no data past ``position``
+                        break
+                    return ranges  # the filesystem cannot say: trust the record, as before
+                if data >= end:
+                    break
+                kept.add(data, min(hole, end))
+                position = hole
+        if kept != ranges:
+            log.warning("%s: some recorded ranges are holes on disk; not trusting them", self.data)
+        return kept
 
     @property
     def fd(self) -> int:
@@ -526,7 +725,9 @@ def local_error(exc: OSError, doing: str, path: Path) -> LocalError:
     """The typed error for a failed operation on a partial (a full disk says what to do)."""
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        reason = f"{reason} (free some space, then run again: the partial resumes)"
+        # Not "the partial resumes": whether it does is for ``kept`` to say (nothing may be
+        # kept, or nothing that could be resumed).
+        reason = f"{reason} (free some space, then run again)"
     err = LocalError(f"{doing} failed: {reason}", path=str(path))
     err.errno = exc.errno
     return err

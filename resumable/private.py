@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .partial import fsync_dir, local_error
+from .partial import fsync_dir, helper_path, local_error
 
 __all__ = ["PrivateFile"]
 
@@ -49,7 +49,7 @@ class PrivateFile:
         then: in a batch the folder almost always exists, and a ``mkdir`` per file costs)."""
         self.dest = dest
         self.end = 0  # bytes written from the start (what an interrupted write left on disk)
-        self.path = dest.with_name(f".{dest.name}.{os.urandom(16).hex()}.partial")
+        self.path = helper_path(dest, f".{os.urandom(16).hex()}.partial", lead=".")
         try:
             try:
                 self._fd: int | None = os.open(self.path, _FLAGS, 0o644)

@@ -92,18 +92,26 @@ class RangeSet:
         return [[s, e] for s, e in self]
 
     @classmethod
-    def from_json(cls, value: object) -> RangeSet:
-        """Parse ``[[start, end], ...]``; raises ``ValueError`` on anything else."""
+    def from_json(cls, value: object, size: int | None = None) -> RangeSet:
+        """Parse ``[[start, end], ...]`` as :meth:`to_json` writes it: integers (not bools),
+        ``start < end``, sorted, disjoint and not adjacent, and within ``[0, size)`` when
+        ``size`` is given. Raises ``ValueError`` on anything else: a set that no writer made
+        (overlapping, unsorted, past the object's end) says nothing trustworthy."""
         if not isinstance(value, list):
             raise ValueError("ranges must be a list")
         ranges = RangeSet()
+        lowest = 0  # where the next range may start: past the previous one, not touching it
         for item in value:
             if (
                 not isinstance(item, list)
                 or len(item) != 2
                 or not all(isinstance(v, int) and not isinstance(v, bool) for v in item)
-                or not 0 <= item[0] <= item[1]
+                or not lowest <= item[0] < item[1]
             ):
                 raise ValueError(f"bad range {item!r}")
-            ranges.add(item[0], item[1])
+            if size is not None and item[1] > size:
+                raise ValueError(f"range {item!r} ends past the object's {size} bytes")
+            lowest = item[1] + 1
+            ranges._starts.append(item[0])
+            ranges._ends.append(item[1])
         return ranges

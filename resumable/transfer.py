@@ -22,6 +22,7 @@ module imports requests, fsspec or tqdm.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -51,7 +52,7 @@ from .errors import (
     redact,
 )
 from .locator import PERMANENT, Locator, Target
-from .partial import Flusher, Partial
+from .partial import Flusher, Partial, Sidecar
 from .private import PrivateFile
 from .progress import EventKind, ProgressCallback, ProgressEvent
 from .ranges import RangeSet
@@ -77,6 +78,7 @@ __all__ = ["DownloadResult", "Transfer"]
 log = logging.getLogger("resumable")
 
 Status = Literal["downloaded", "resumed", "skipped"]
+_SIDECAR_ROOM = 256 << 10  # bytes of a kept partial given back when its sidecar does not fit
 FLUSH_EVERY = 64 << 20  # single stream: start writeback every 64 MiB (see partial.Flusher)
 
 
@@ -256,10 +258,39 @@ class Transfer:
             except OSError as exc:
                 log.debug("not keeping the direct attempt's bytes for %s: %s", self.dest, exc)
                 return
-            self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
-            self.adopted = True
+            self.adopted = self._claim_kept(info)
         finally:
             private.discard()
+
+    def _claim_kept(self, info: RemoteInfo) -> bool:
+        """Write the sidecar that makes the linked bytes a resumable ``D.partial``.
+
+        After a full disk (the usual reason the direct attempt stopped) the sidecar itself may
+        not fit: the partial's last bytes are given back (``_SIDECAR_ROOM``) and the write is
+        tried once more. If it still fails, ``D.partial`` is removed: bytes without a sidecar
+        are started over by the next run, and the error must not say they resume.
+        """
+        for attempt in range(2):
+            try:
+                self.partial.write_sidecar(self.url, info.validators(), self._expected_record())
+                return True
+            except PartialTakenOver:
+                raise
+            except LocalError as exc:
+                full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                try:
+                    size = os.stat(self.partial.data).st_size
+                except OSError:
+                    break
+                if attempt or not full or size <= _SIDECAR_ROOM:
+                    break
+                log.info("disk full: giving back the last bytes of %s for its sidecar", self.dest)
+                with contextlib.suppress(OSError):
+                    os.truncate(self.partial.data, size - _SIDECAR_ROOM)
+        log.warning("could not write the sidecar of %s; its bytes are not kept", self.partial.data)
+        with contextlib.suppress(OSError):
+            os.unlink(self.partial.data)
+        return False
 
     # -- an existing destination -----------------------------------------------------------------
 
@@ -616,18 +647,23 @@ class Transfer:
             agree = all(sidecar.expected.get(a, v) == v for a, v in self.expected.items())
             if agree and self._resumable(recorded):
                 info = recorded
+        ranges = None  # a segmented partial's recorded ranges that its file really holds
+        if info is not None and sidecar is not None and sidecar.ranges is not None:
+            ranges = self.partial.recorded_ranges(sidecar.ranges, info.size or 0, on_disk)
+            if ranges is None:  # not the file a segmented writer left beside this sidecar
+                info = None
         if info is None:
             if on_disk:  # claim the bytes before dropping them (truncate checks the owner)
                 self.partial.write_sidecar(self.url, {}, self._expected_record())
                 log.info("%s cannot be resumed safely; starting over", self.partial.data)
                 self.partial.truncate(0)
             on_disk = 0
-        elif sidecar is not None and sidecar.ranges is not None and info.size is not None:
+        elif ranges is not None:
             # A segmented partial: only the recorded ranges count, whatever the file's length.
-            self.segments = sidecar.ranges
-            on_disk = sidecar.ranges.total
+            self.segments = ranges
+            on_disk = ranges.total
             self.partial.write_sidecar(
-                self.url, info.validators(), self._expected_record(), ranges=sidecar.ranges
+                self.url, info.validators(), self._expected_record(), ranges=ranges
             )
         else:
             on_disk = self.partial.written_prefix(on_disk)
@@ -966,25 +1002,44 @@ class Transfer:
             self._emit(EventKind.FAILED, error=exc)
 
     def _kept(self) -> str:
+        """What is on disk, in words: "resumable" only when the same call, run again, would
+        resume it (what :meth:`_open_partial` will decide from the sidecar)."""
         parts = []
         have = self._partial_size()
-        sidecar = self.partial.read_sidecar() if have else None
+        sidecar = self._kept_sidecar() if have else None
         if sidecar is not None and sidecar.ranges is not None:
             have = sidecar.ranges.total  # preallocated: only the recorded ranges count
             if not have:
                 return f"a preallocated partial with no recorded bytes is at {self.partial.data}"
-        if have:
-            total = self._total()
-            of = f" of {total}" if total is not None else ""
+        total = self._total()
+        of = f" of {total}" if total is not None else ""
+        if have and sidecar is not None:
             parts.append(
                 f"partial kept at {self.partial.data} ({have}{of} bytes), resumable by "
                 "running the same download again"
+            )
+        elif have:
+            parts.append(
+                f"nothing resumable was kept ({self.partial.data} holds {have}{of} bytes that "
+                "nothing pins to a version: the next run starts over)"
             )
         else:
             parts.append("nothing was kept")
         if self.dest.exists():
             parts.append(f"the existing {self.dest} was not modified")
         return "; ".join(parts)
+
+    def _kept_sidecar(self) -> Sidecar | None:
+        """The partial's sidecar if a rerun of this call would resume from it, else ``None``."""
+        try:
+            sidecar = self.partial.read_sidecar()
+        except LocalError:  # a newer format's: not this version's to resume
+            return None
+        if sidecar is None or sidecar.identity != identity(self.url):
+            return None
+        recorded = RemoteInfo(url=self.url, **_known(sidecar.validators))
+        agree = all(sidecar.expected.get(a, v) == v for a, v in self.expected.items())
+        return sidecar if agree and self._resumable(recorded) else None
 
     def _partial_size(self) -> int:
         try:

@@ -270,6 +270,69 @@ def wrong_sha(ctx: Ctx) -> object:
     return ctx.download(sha256=hashlib.sha256(b"something else").hexdigest())
 
 
+# -- untrusted disk state (issue 15 items 9 and 15a) ---------------------------------------------
+
+
+def true_prefix_and_sidecar(text: Callable[[Ctx], str]) -> Setup:
+    """A partial holding a correct prefix of the object, and a hostile sidecar beside it."""
+
+    def setup(ctx: Ctx) -> None:
+        partial_of(ctx).write_bytes(ctx.data[:5000])
+        (ctx.tmp / "f.bin.partial.json").write_text(text(ctx))
+
+    return setup
+
+
+def hostile_sidecar(**validators: Any) -> Callable[[Ctx], str]:
+    def text(ctx: Ctx) -> str:
+        ctx.sidecar()
+        meta = ctx.tmp / "f.bin.partial.json"
+        record = json.loads(meta.read_text())
+        ranges = validators.pop("ranges", None)
+        record["validators"].update(validators)
+        if ranges is not None:
+            record["ranges"] = ranges
+        return json.dumps(record, allow_nan=True)
+
+    return text
+
+
+def infinite_size(ctx: Ctx) -> str:
+    return hostile_sidecar()(ctx).replace(f'"size": {SIZE}', '"size": Infinity')
+
+
+def tampered_ledger_row(ctx: Ctx) -> object:
+    """A batch, its ledger row's digest replaced by a number, the batch again."""
+    import sqlite3
+
+    first = ctx.d.download_many([ctx.url], ctx.tmp)
+    assert not first.failed, first.failed
+    db = sqlite3.connect(ctx.tmp / ".resumable" / "ledger.sqlite")
+    with db:
+        db.execute("UPDATE items SET sha256 = 5")
+    db.close()
+    again = ctx.d.download_many([ctx.url], ctx.tmp)
+    assert not again.failed, again.failed
+    assert [r.sha256 for r in again.ok] == [hashlib.sha256(ctx.data).hexdigest()]
+    return again
+
+
+LONG = "a" * 251 + ".bin"  # 255 bytes: the longest name most filesystems take
+
+
+def long_named_dest(ctx: Ctx) -> None:
+    ctx.dest = ctx.keep(ctx.tmp / LONG, OLD)
+
+
+def only_the_long_name_left(ctx: Ctx) -> None:
+    assert sorted(p.name for p in ctx.tmp.iterdir()) == sorted(["f.bin", LONG])
+
+
+def lock_symlink(ctx: Ctx) -> None:
+    target = ctx.keep(ctx.tmp / "elsewhere" / "precious.txt", PRECIOUS)
+    (ctx.tmp / "f.bin.partial.lock").symlink_to(target)
+
+
 CASES: list[Case] = [
     # -- URLs -----------------------------------------------------------------------------
     Case("empty URL", "`''`", with_url(lambda c: ""), Bad, "non-empty"),
@@ -627,6 +690,103 @@ CASES: list[Case] = [
         f"size mismatch: expected {MiB} bytes, got {MiB + 1}",
         setup=lambda ctx: ctx.server.plan("f.bin", Fault.overrun(0, framing="chunked")),
         network=True,
+    ),
+    # -- untrusted disk state: sidecars, ledger rows, lock files, long names (issue 15) ------
+    Case(
+        "sidecar size Infinity",
+        "`validators.size: Infinity` beside a true prefix",
+        call(),
+        None,
+        setup=true_prefix_and_sidecar(infinite_size),
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "sidecar size 1e30",
+        "`validators.size: 1e30`",
+        call(),
+        None,
+        setup=true_prefix_and_sidecar(hostile_sidecar(size=1e30)),
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "sidecar size a boolean",
+        "`validators.size: true`",
+        call(),
+        None,
+        setup=true_prefix_and_sidecar(hostile_sidecar(size=True)),
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "sidecar ranges past the object's end",
+        f"`ranges: [[0, {SIZE + 4096}]]`",
+        call(),
+        None,
+        setup=true_prefix_and_sidecar(hostile_sidecar(ranges=[[0, SIZE + 4096]])),
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "sidecar ranges negative",
+        "`ranges: [[-5, 5000]]`",
+        call(),
+        None,
+        setup=true_prefix_and_sidecar(hostile_sidecar(ranges=[[-5, 5000]])),
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "sidecar ranges past the partial's bytes",
+        f"`ranges: [[0, {SIZE}]]` beside a partial of 5000 bytes (no reservation)",
+        call(),
+        None,
+        setup=true_prefix_and_sidecar(hostile_sidecar(ranges=[[0, SIZE]])),
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "sidecar etag a number",
+        "`validators.etag: 12345`",
+        call(),
+        None,
+        setup=true_prefix_and_sidecar(hostile_sidecar(etag=12345)),
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "sidecar nested too deeply",
+        "100,000 nested `[`",
+        call(),
+        None,
+        setup=true_prefix_and_sidecar(lambda ctx: "[" * 100_000 + "]" * 100_000),
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "ledger row with wrong types",
+        "`sha256 = 5` in the batch ledger (SQLite keeps any type)",
+        tampered_ledger_row,
+        None,
+        network=True,
+    ),
+    Case(
+        "lock file is a symlink",
+        "`f.bin.partial.lock` links to somebody else's file",
+        call(),
+        None,
+        setup=lock_symlink,
+        network=True,
+    ),
+    Case(
+        "name of 255 bytes",
+        "`dest='a' * 251 + '.bin'` (helper names would pass NAME_MAX)",
+        call(),
+        None,
+        setup=long_named_dest,
+        network=True,
+        check=only_the_long_name_left,
     ),
 ]
 

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-from dataclasses import asdict, dataclass, field, replace
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ..errors import LocalError
+from ..partial import helper_path
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
@@ -31,6 +35,48 @@ if TYPE_CHECKING:
 __all__ = ["ExtractRecord", "LedgerStore", "MarkerStore", "RecordStore"]
 
 FORMAT = 1
+MAX_RECORD = 16 << 20  # bytes: a record is its targets' names and a few fields
+log = logging.getLogger("resumable")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _count(value: object) -> bool:
+    return _is_int(value) and cast(int, value) >= 0
+
+
+def _optional_text(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _texts(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CHECKS: dict[str, Callable[[object], bool]] = {
+    "state": lambda v: v in ("extracting", "done", "failed"),
+    "fingerprint": lambda v: isinstance(v, str),
+    "identity": lambda v: isinstance(v, str),
+    "sha256": lambda v: v is None or (isinstance(v, str) and bool(_SHA256.fullmatch(v))),
+    "size": lambda v: v is None or _count(v),
+    "etag": _optional_text,
+    "version": _optional_text,
+    "last_modified": _optional_text,
+    "targets": _texts,
+    "owned": _texts,
+    "members": _count,
+    "bytes": _count,
+    "archive_deleted": lambda v: isinstance(v, bool),
+    "error": _optional_text,
+}
+"""What each field of a record read from disk must be (see ExtractRecord.from_json)."""
 
 
 @dataclass(frozen=True)
@@ -57,15 +103,32 @@ class ExtractRecord:
 
     @classmethod
     def from_json(cls, text: str) -> ExtractRecord | None:
+        """The one parse boundary of a record: an :class:`ExtractRecord` whose every field has
+        its declared type, or ``None`` (logged; the archive is then extracted again).
+
+        A record is read from disk (``A.extracted.json``, or the ledger, where SQLite stores
+        anything), so it is untrusted: a ``sha256`` that is a number was reported as the
+        archive's digest, a target that is a number was taken for a file descriptor.
+        """
         try:
-            data: dict[str, Any] = json.loads(text)
-            if data.get("format") != FORMAT:
-                return None
-            data["targets"] = tuple(data.get("targets", ()))
-            data["owned"] = tuple(data.get("owned", ()))
-            return cls(**data)
-        except (ValueError, TypeError):
-            return None  # unreadable: not trusted, the archive is extracted again
+            data = json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
+            log.warning("ignoring an unreadable extraction record (%s)", type(exc).__name__)
+            return None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            return None  # another format (or none): not ours to read, extracted again
+        if not _is_int(data["format"]):
+            return None
+        names = {f.name for f in fields(cls)}
+        bad = sorted(str(k) for k in data if k not in names)
+        bad += sorted(n for n, check in _CHECKS.items() if n in data and not check(data[n]))
+        missing = [n for n in ("state", "fingerprint", "identity") if n not in data]
+        if bad or missing:
+            log.warning("ignoring an extraction record with bad fields: %s", bad or missing)
+            return None
+        data["targets"] = tuple(data.get("targets", ()))
+        data["owned"] = tuple(data.get("owned", ()))
+        return cls(**data)
 
     def with_(self, **changes: Any) -> ExtractRecord:
         return replace(self, **changes)
@@ -81,16 +144,24 @@ class MarkerStore:
     """``A.extracted.json`` beside the archive ``A`` (single downloads)."""
 
     def __init__(self, archive: Path) -> None:
-        self.path = archive.with_name(archive.name + ".extracted.json")
+        self.path = helper_path(archive, ".extracted.json")
+        self._tmp = helper_path(archive, ".extracted.json.tmp")
 
     def load(self) -> ExtractRecord | None:
         try:
-            return ExtractRecord.from_json(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
+            with open(self.path, "rb") as f:
+                raw = f.read(MAX_RECORD + 1)
+            if len(raw) > MAX_RECORD:
+                raise ValueError(f"larger than {MAX_RECORD} bytes")
+            return ExtractRecord.from_json(raw.decode("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+            log.warning("ignoring the unreadable record %s (%s)", self.path, exc)
             return None
 
     def save(self, record: ExtractRecord, *, durable: bool = False) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self._tmp
         try:
             with open(tmp, "w", encoding="utf-8") as out:
                 out.write(record.to_json())

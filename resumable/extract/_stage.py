@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import LocalError
+from ..partial import helper_path
 
 __all__ = ["Staging"]
 
@@ -37,8 +38,8 @@ class Staging:
     """The staging folder of one archive, and the promotion of what it holds."""
 
     def __init__(self, archive: Path) -> None:
-        self.root = archive.with_name(archive.name + ".extracting")
-        self.lockfile = archive.with_name(archive.name + ".extracting.lock")
+        self.root = helper_path(archive, ".extracting")
+        self.lockfile = helper_path(archive, ".extracting.lock")
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -90,7 +91,7 @@ class Staging:
                         raise
                     _merge(slot, target)  # another filesystem, or created meanwhile
             elif replace_whole and target.is_dir() and not target.is_symlink():
-                old = target.with_name(f".{target.name}.replaced")
+                old = helper_path(target, ".replaced", lead=".")
                 shutil.rmtree(old, ignore_errors=True)  # left by a run killed right here
                 os.rename(target, old)
                 try:
@@ -145,7 +146,7 @@ def _move(src: Path, dst: Path) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        tmp = dst.with_name(f".{dst.name}.resumable-tmp")
+        tmp = helper_path(dst, ".resumable-tmp", lead=".")
         if src.is_symlink():
             os.symlink(os.readlink(src), tmp)
         else:

@@ -722,6 +722,11 @@ class FaultServer:
         with self._lock:
             self._plans.setdefault(name, deque()).extend(faults)
 
+    def unplan(self, name: str) -> None:
+        """Drop the faults still queued for ``name`` (those no GET consumed)."""
+        with self._lock:
+            self._plans.pop(name, None)
+
     def pending(self, name: str) -> list[Fault]:
         """Faults planned for ``name`` that no GET has consumed yet."""
         with self._lock:
