@@ -11,7 +11,7 @@ what happened.
 
 from __future__ import annotations
 
-from .errors import redact_text
+from .errors import ResumableError, redact_text
 
 __all__ = ["Cause", "light"]
 
@@ -50,7 +50,7 @@ def _causes(exc: BaseException) -> list[str]:
         if isinstance(nxt, Cause):  # already light: keep its text as it is
             texts.append(str(nxt))
             break
-        message = redact_text(str(nxt))
+        message = str(nxt) if isinstance(nxt, ResumableError) else redact_text(str(nxt))
         texts.append(f"{type(nxt).__name__}: {message}" if message else type(nxt).__name__)
         current = nxt
     return texts

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._light import light
 from .errors import ResumableError
 from .partial import fsync_dir
 from .progress import EventKind, ProgressEvent
@@ -309,5 +310,5 @@ def _one(
         )
     except Exception as exc:
         partial = os.path.exists(f"{dest}.partial")
-        error = picklable(exc)
+        error = light(picklable(exc))  # it waits in the chunk's result: no frames kept alive
         return Outcome(task.key, error=error, partial=partial, final=reporter.final(dest))

@@ -339,7 +339,7 @@ class BatchError(ResumableError):
         for _, error in failures:
             kinds[type(error).__name__] = kinds.get(type(error).__name__, 0) + 1
         summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
-        first = "; ".join(str(error) for _, error in failures[:3])
+        first = "; ".join(_told(error) for _, error in failures[:3])
         more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
         super().__init__(
             f"{len(failures)} of {len(failures) + succeeded} items failed ({summary}): "
@@ -347,6 +347,19 @@ class BatchError(ResumableError):
         )
         self.failures = failures
         self.succeeded = succeeded
+
+
+def _told(error: BaseException) -> str:
+    """One failure in a :class:`BatchError` message: its message, and its cause as text (a
+    stored error keeps no traceback, so the message is where the cause is told)."""
+    text = str(error)
+    cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    if cause is None or str(cause) in text:
+        return text
+    if type(cause).__name__ == "Cause":  # already text, redacted (resumable._light)
+        return f"{text} (caused by {cause})"
+    told = f"{type(cause).__name__}: {cause}"
+    return f"{text} (caused by {told if isinstance(cause, ResumableError) else redact_text(told)})"
 
 
 class ExecutorError(ResumableError):

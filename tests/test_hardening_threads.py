@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from archives import tar_bytes
 from servers import FaultServer, make_data
+from servers.ports import free_port
 
 from resumable import (
     BatchError,
@@ -144,3 +145,56 @@ def test_a_full_disk_under_the_ledger_fails_the_batch_instead_of_hanging(
         assert digest == hashlib.sha256(files[name]).hexdigest(), name
     requested = {r.path for r in fault_server.log if r.method == "GET"}
     assert requested, "no download happened: the fault was not the ledger's"
+
+
+# -- item 7: stored errors are light -----------------------------------------------------------
+
+FAILING = 2000
+
+
+def test_failed_items_keep_light_errors(nginx: Any, unique_prefix: str, tmp_path: Path) -> None:
+    """Issue 15 item 7: each stored error kept its traceback (frames, transfers, responses):
+    ~10 KiB per failed item. Now 2,000 404s retain well under 1.5 KiB each, no error has a
+    traceback or a live object behind it, and raise_for_errors() still says what happened."""
+    d = ResumableDownloader(workers=8)
+    warm = d.download_many([nginx.url_for(f"{unique_prefix}/warm-{i}") for i in range(20)], tmp_path)
+    assert len(warm.failed) == 20
+    urls = [f"{nginx.url}/{unique_prefix}/gone-{i:05d}?token=SECRET{i}" for i in range(FAILING)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = d.download_many(urls, tmp_path)
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(result.failed) == FAILING
+    per_item = retained / FAILING
+    assert per_item < 1536, f"{per_item:.0f} bytes retained per failed item"
+    for _, error in result.failed:
+        assert isinstance(error, ResumableError)
+        assert error.__traceback__ is None
+        cause = error.__cause__ or error.__context__
+        assert cause is None or cause.__traceback__ is None
+        live = [o for o in gc.get_referents(error) if isinstance(o, types.FrameType | types.TracebackType)]
+        assert not live
+    with pytest.raises(BatchError) as raised:
+        result.raise_for_errors()
+    text = str(raised.value)
+    assert f"{FAILING} of {FAILING} items failed ({FAILING} SourceNotFound)" in text
+    assert "gone-00000" in text and "SECRET" not in text
+
+
+def test_a_stored_error_tells_its_cause_as_text(tmp_path: Path) -> None:
+    """A light error keeps what caused it (type and message, as text) for raise_for_errors."""
+    port = free_port()  # nobody listens: the connection is refused
+    d = ResumableDownloader(retry=RetryPolicy(attempts=1, backoff=0.01))
+    result = d.download_many([f"http://127.0.0.1:{port}/a.bin?sig=SECRET"], tmp_path)
+    [(_, error)] = result.failed
+    assert error.__traceback__ is None and error.__context__ is None
+    assert error.__cause__ is not None and error.__cause__.__traceback__ is None
+    with pytest.raises(BatchError) as raised:
+        result.raise_for_errors()
+    text = str(raised.value)
+    assert "caused by" in text and "SECRET" not in text, text
