@@ -311,7 +311,7 @@ class Job:
                 with self._lock:
                     self._exhausted = True
         except BaseException as exc:  # the input iterator itself failed
-            self._record_failure("<input>", exc)
+            self._record_failure("<input>", _input_error(exc))
         finally:
             for _ in self._workers:
                 self._queue.put(_END)
@@ -392,7 +392,6 @@ class Job:
         item = work.item
         fetched = False  # a failure after this is the processor's: the file stays done
         try:
-            self._ledger_writable()
             process = item.process or self._process
             if process is None:
                 admitted = self._admit(work)
@@ -422,7 +421,7 @@ class Job:
         except Exception as exc:  # typed errors, and a user's progress callback failing
             self._fail(work, exc, after_download=fetched)
         except BaseException as exc:  # e.g. SystemExit from a callback: this item, then stop
-            self._fail(work, exc, after_download=fetched)
+            self._fail(work, _stopped_by(exc), after_download=fetched)
             self._cancel.set()
         finally:
             with self._lock:
@@ -439,6 +438,7 @@ class Job:
         """The checks before fetching, in the caller's process: a safe, unique destination and
         its ledger entry. Returns ``(dest, entry, refresh)``."""
         item = work.item
+        self._ledger_writable()
         dest = safe_destination(self._root, work.rel, self._checked_folders)
         with self._lock:
             if work.rel in self._seen:
@@ -671,6 +671,23 @@ class Job:
         return self._d.retry.iterate(
             lambda: source.list(prefix), key=lambda entry: entry[0], url=prefix, wake=self._cancel
         )
+
+
+def _stopped_by(exc: BaseException) -> Cancelled:
+    """The typed error for a ``BaseException`` that is not an ``Exception`` (``SystemExit``,
+    ``KeyboardInterrupt`` raised by a progress callback or a processor): it stops the batch."""
+    error = Cancelled(f"the batch was stopped by {_text(exc)}")
+    error.__cause__ = exc
+    return error
+
+
+def _input_error(exc: BaseException) -> ResumableError:
+    """The items iterable raised: a typed error saying so (a listing's own errors are typed)."""
+    if isinstance(exc, ResumableError):
+        return exc
+    error = InvalidArgument(f"the items given to the batch raised {_text(exc)}")
+    error.__cause__ = exc
+    return error
 
 
 def _text(exc: BaseException) -> str:
