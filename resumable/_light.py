@@ -24,33 +24,52 @@ class Cause(Exception):
 
 
 def light(exc: BaseException) -> BaseException:
-    """``exc`` without its traceback and with its causes as text; returns ``exc`` itself.
+    """``exc`` without its traceback, its causes light too; returns ``exc`` itself.
 
+    A cause that is one of ours (a :class:`ResumableError`: data only) stays an object, so
+    ``error.__cause__`` is still a typed error; any other (a third-party exception may hold a
+    response or a connection pool) becomes a :class:`Cause` with its text and its own causes'.
     Only for an error that is being stored, not one still propagating: its traceback is gone.
     """
-    causes = _causes(exc)
-    exc.__traceback__ = None
-    exc.__context__ = None
-    exc.__cause__ = Cause(" <- ".join(causes)) if causes else None
+    seen = {id(exc)}
+    current = exc
+    for _ in range(_DEPTH):
+        nxt = _next(current)
+        current.__traceback__ = None
+        current.__context__ = None
+        current.__cause__ = None
+        if nxt is None or id(nxt) in seen:
+            return exc
+        seen.add(id(nxt))
+        if not isinstance(nxt, ResumableError):
+            current.__cause__ = nxt if isinstance(nxt, Cause) else Cause(_texts(nxt, seen))
+            return exc
+        current.__cause__ = nxt
+        current = nxt
     return exc
 
 
-def _causes(exc: BaseException) -> list[str]:
-    """``Type: message`` of each exception in ``exc``'s chain, the nearest first."""
+def _next(exc: BaseException) -> BaseException | None:
+    """The exception ``exc`` was raised from, or during (as a traceback would show it)."""
+    if exc.__cause__ is not None:
+        return exc.__cause__
+    return None if exc.__suppress_context__ else exc.__context__
+
+
+def _texts(exc: BaseException, seen: set[int]) -> str:
+    """``Type: message`` of ``exc`` and of the chain behind it, the nearest first."""
     texts: list[str] = []
-    seen = {id(exc)}
     current: BaseException | None = exc
     while current is not None and len(texts) < _DEPTH:
-        nxt = current.__cause__
-        if nxt is None and not current.__suppress_context__:
-            nxt = current.__context__
-        if nxt is None or id(nxt) in seen:
+        if isinstance(current, Cause):  # already text: keep it as it is
+            texts.append(str(current))
             break
-        seen.add(id(nxt))
-        if isinstance(nxt, Cause):  # already light: keep its text as it is
-            texts.append(str(nxt))
+        own = str(current)
+        message = own if isinstance(current, ResumableError) else redact_text(own)
+        texts.append(f"{type(current).__name__}: {message}" if message else type(current).__name__)
+        current = _next(current)
+        if current is not None and id(current) in seen:
             break
-        message = str(nxt) if isinstance(nxt, ResumableError) else redact_text(str(nxt))
-        texts.append(f"{type(nxt).__name__}: {message}" if message else type(nxt).__name__)
-        current = nxt
-    return texts
+        if current is not None:
+            seen.add(id(current))
+    return " <- ".join(texts)

@@ -350,16 +350,24 @@ class BatchError(ResumableError):
 
 
 def _told(error: BaseException) -> str:
-    """One failure in a :class:`BatchError` message: its message, and its cause as text (a
-    stored error keeps no traceback, so the message is where the cause is told)."""
+    """One failure in a :class:`BatchError` message: its message, and its causes as text that
+    the message does not already say (a stored error keeps no traceback, so this is where the
+    cause is told)."""
     text = str(error)
-    cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
-    if cause is None or str(cause) in text:
-        return text
-    if type(cause).__name__ == "Cause":  # already text, redacted (resumable._light)
-        return f"{text} (caused by {cause})"
-    told = f"{type(cause).__name__}: {cause}"
-    return f"{text} (caused by {told if isinstance(cause, ResumableError) else redact_text(told)})"
+    told: list[str] = []
+    cause = error
+    for _ in range(4):
+        nxt = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+        if nxt is None or nxt is error:
+            break
+        cause = nxt
+        own = str(cause)
+        if type(cause).__name__ == "Cause":  # already "Type: message", redacted (_light)
+            told.append(own)
+        elif own not in text:
+            described = f"{type(cause).__name__}: {own}"
+            told.append(described if isinstance(cause, ResumableError) else redact_text(described))
+    return f"{text} (caused by {' <- '.join(told)})" if told else text
 
 
 class ExecutorError(ResumableError):

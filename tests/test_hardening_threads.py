@@ -29,10 +29,12 @@ from servers.ports import free_port
 
 from resumable import (
     BatchError,
+    ConnectionFailed,
     ResumableDownloader,
     ResumableError,
     RetryPolicy,
 )
+from resumable._light import Cause
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG = int(
@@ -323,10 +325,13 @@ def test_a_stored_error_tells_its_cause_as_text(tmp_path: Path) -> None:
     [(_, error)] = result.failed
     assert error.__traceback__ is None
     assert error.__context__ is None
-    assert error.__cause__ is not None
-    assert error.__cause__.__traceback__ is None
+    typed = error.__cause__  # ours stay typed objects (data only), without traceback
+    assert isinstance(typed, ConnectionFailed)
+    assert typed.__traceback__ is None
+    assert isinstance(typed.__cause__, Cause)  # a third-party one becomes text
+    assert str(typed.__cause__).startswith("ConnectionRefusedError: ")
     with pytest.raises(BatchError) as raised:
         result.raise_for_errors()
     text = str(raised.value)
-    assert "caused by" in text, text
+    assert "(caused by ConnectionRefusedError: [Errno 111] Connection refused)" in text, text
     assert "SECRET" not in text, text
