@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._light import light
+from ._threads import Guarded
 from .errors import ResumableError
 from .partial import fsync_dir
 from .progress import EventKind, ProgressEvent
@@ -153,8 +154,7 @@ class Reporter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if publish is not None:
-            self._thread = threading.Thread(target=self._loop, name="resumable-report")
-            self._thread.daemon = True
+            self._thread = Guarded(self._loop, name="resumable-report")
             self._thread.start()
 
     def __call__(self, event: ProgressEvent) -> None:

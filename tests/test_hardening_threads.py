@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import tracemalloc
 import types
 from pathlib import Path
@@ -30,6 +31,7 @@ from servers.ports import free_port
 from resumable import (
     BatchError,
     ConnectionFailed,
+    LocalError,
     ResumableDownloader,
     ResumableError,
     RetryPolicy,
@@ -335,3 +337,32 @@ def test_a_stored_error_tells_its_cause_as_text(tmp_path: Path) -> None:
     text = str(raised.value)
     assert "(caused by ConnectionRefusedError: [Errno 111] Connection refused)" in text, text
     assert "SECRET" not in text, text
+
+
+def test_a_failed_hash_thread_stops_the_download_at_once(tmp_path: Path) -> None:
+    """The background hasher re-reads a partial's prefix on resume; when that fails (the file is
+    shorter than its sidecar said: someone truncated it), it used to keep swallowing the rest of
+    the download and tell only at the end. Now the next submit raises a LocalError at once, and
+    no submit waits on a queue that nobody empties."""
+    from resumable.verify import BackgroundHasher, Digests
+
+    partial = tmp_path / "a.partial"
+    partial.write_bytes(b"x" * 1000)
+    hasher = BackgroundHasher(Digests(), depth=1)
+    hasher.submit_file(str(partial), 5000)  # 4000 bytes are missing
+    raised: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            for _ in range(10_000):
+                hasher.submit(b"y" * 1024)
+        except LocalError as exc:
+            raised.append(exc)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    feeder.join(timeout=30)
+    assert raised, "the submits went on (or hung) after the hash had failed"
+    assert "shorter than the 5000 bytes" in str(raised[0])
+    with pytest.raises(OSError, match="shorter than the 5000 bytes"):
+        hasher.finish()
