@@ -320,7 +320,8 @@ class Job:
         """The next input (``queue.Empty`` after ``timeout``); wakes the feeder at the low mark.
 
         Never waits on a feeder that is gone: it always leaves an ``_END`` per worker, but
-        a queue that stays empty once it died means the end as well."""
+        a queue that stays empty once it died means the end as well. Nor, once cancelled, on
+        one still inside the caller's ``items`` (a generator waiting for input)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = POLL if deadline is None else max(0.0, min(POLL, deadline - time.monotonic()))
@@ -328,7 +329,8 @@ class Job:
                 work = self._queue.get(timeout=step)
                 break
             except queue.Empty:
-                if not self._feeder.is_alive() and self._queue.empty():
+                ended = not self._feeder.is_alive() or self._cancel.is_set()
+                if ended and self._queue.empty():
                     return _END
                 if deadline is not None and time.monotonic() >= deadline:
                     raise
@@ -352,7 +354,10 @@ class Job:
             self._run(work)
 
     def _close_when_done(self) -> None:
-        self._feeder.join()  # both end: each stops once the other is gone (see _feed, _take)
+        # Both end: each stops once the other is gone (see _feed, _take). A cancelled job does
+        # not wait for a feeder blocked in the caller's ``items``: it is left to end on its own.
+        while self._feeder.is_alive() and not self._cancel.is_set():
+            self._feeder.join(POLL)
         for worker in self._workers:
             worker.join()
         try:

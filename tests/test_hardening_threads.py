@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import tracemalloc
 import types
 from pathlib import Path
@@ -366,3 +367,32 @@ def test_a_failed_hash_thread_stops_the_download_at_once(tmp_path: Path) -> None
     assert "shorter than the 5000 bytes" in str(raised[0])
     with pytest.raises(OSError, match="shorter than the 5000 bytes"):
         hasher.finish()
+
+
+def test_cancel_does_not_wait_for_items_that_block(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """The items iterable blocks (a generator waiting for input that never comes): cancel()
+    used to leave the job waiting for its feeder forever. Now wait() returns at once, with
+    the files fetched so far."""
+    _items(fault_server, 2)
+    release = threading.Event()
+
+    def items() -> Any:
+        yield fault_server.url_for("f0000.bin")
+        yield fault_server.url_for("f0001.bin")
+        release.wait()  # a queue nobody fills
+
+    d = ResumableDownloader(workers=2)
+    job = d.start(items(), tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while len(job.status().in_flight) + job.status().downloaded < 2:
+            assert time.monotonic() < deadline, job.status()
+            time.sleep(0.05)
+        job.cancel()
+        result = job.wait(timeout=10)  # TimeoutError before the fix
+    finally:
+        release.set()
+    assert result.cancelled
+    assert len(result.ok) + len(result.failed) <= 2
