@@ -55,6 +55,7 @@ __all__ = ["FanoutJob", "spec_of"]
 
 _CAPACITY_TTL = 5.0  # seconds between two looks at a Dask cluster's size
 _CHUNK_GROWTH = 8  # chunks grow to at most this many times ``workers`` items
+_CANCEL_SLACK = 5.0  # seconds beyond the timeouts for a cancelled chunk to come back
 
 
 def spec_of(downloader: ResumableDownloader) -> DownloaderSpec:
@@ -164,9 +165,11 @@ class FanoutJob(Job):
         are done. ``running``, ``buffer`` and ``tasks`` are the caller's (see _abandon)."""
         ended = cancelled = False
         key = 0
+        stop_by = 0.0  # once cancelled: when chunks still out are given up
         while not (ended and not running and not tasks):
             if self._cancel.is_set() and not cancelled:
                 cancelled = True
+                stop_by = time.monotonic() + self._cancel_grace()
                 self._channel.cancel()
                 buffer.clear()  # not started: dropped, as a local job drops them
                 tasks.clear()
@@ -201,6 +204,24 @@ class FanoutJob(Job):
                 for future in done:
                     self._collect(future, running[future])  # settled items leave it one by one
                     del running[future]
+                if cancelled and running and time.monotonic() > stop_by:
+                    self._give_up(running)
+
+    def _cancel_grace(self) -> float:
+        """Seconds a cancelled chunk has to come back: its transfers stop at their next read,
+        within the stall timeout; beyond that its worker is hung (stopped, swapping), and the
+        executor never tells."""
+        timeouts = self._d.timeouts
+        return timeouts.stall + timeouts.connect + _CANCEL_SLACK
+
+    def _give_up(self, running: dict[Future[ChunkResult], dict[int, tuple[Work, Path]]]) -> None:
+        """Fail the items of chunks that did not come back after a cancel (ExecutorError; what
+        such a worker still writes is verified again by the next run, never trusted)."""
+        grace = self._cancel_grace()
+        for future, works in list(running.items()):
+            future.cancel()
+            self._lost(works, TimeoutError(f"no answer {grace:.0f}s after the cancel"))
+            del running[future]
 
     def _abandon(
         self,

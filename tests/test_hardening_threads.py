@@ -396,3 +396,45 @@ def test_cancel_does_not_wait_for_items_that_block(
         release.set()
     assert result.cancelled
     assert len(result.ok) + len(result.failed) <= 2
+
+
+def test_a_cancelled_fanout_does_not_wait_for_a_hung_worker(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """The process pool's worker is frozen (SIGSTOP) mid-chunk and the job is cancelled: its
+    chunk never comes back, and the executor never says so. The dispatcher waited for it
+    forever; now it gives the chunk up after the timeouts (connect + stall + 5 s) with an
+    ExecutorError, and wait() returns."""
+    import multiprocessing
+    import signal
+    from concurrent.futures import ProcessPoolExecutor
+
+    from servers import Fault
+
+    from resumable import ExecutorError, Timeouts
+
+    url = fault_server.add("big.bin", make_data(2_000_000, 4))
+    fault_server.plan("big.bin", Fault.trickle(200_000))
+    partial = tmp_path / "big.bin.partial"
+    timeouts = Timeouts(connect=2, stall=2)
+    pool = ProcessPoolExecutor(1, multiprocessing.get_context("spawn"))
+    frozen: list[int] = []
+    try:
+        with ResumableDownloader(workers=1, timeouts=timeouts, block_size=256 * 1024) as d:
+            job = d.start([url], tmp_path, executor=pool)
+            deadline = time.monotonic() + 30
+            while not (partial.exists() and partial.stat().st_size > 0):
+                assert time.monotonic() < deadline, "the download never started"
+                time.sleep(0.02)
+            frozen = list(pool._processes)  # type: ignore[attr-defined]
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            job.cancel()
+            result = job.wait(timeout=40)  # TimeoutError before the fix
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        pool.shutdown(wait=True, cancel_futures=True)
+    assert result.cancelled
+    assert [type(e) for _, e in result.failed] == [ExecutorError], result.failed
+    assert "after the cancel" in str(result.failed[0][1])
