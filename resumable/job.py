@@ -191,13 +191,27 @@ class Job:
             self._feed, args=(items,), name="resumable-feeder", on_error=self._thread_died
         )
         self._workers = self._make_workers()
-        self._feeder.start()
-        for worker in self._workers:
-            worker.start()
         self._closer = Guarded(
             self._close_when_done, name="resumable-closer", on_error=self._closer_died
         )
-        self._closer.start()
+        try:
+            for thread in (self._feeder, *self._workers, self._closer):
+                thread.start()
+        except RuntimeError as exc:  # "can't start new thread": out of threads or memory
+            self._undo_start()
+            count = len(self._workers) + 2
+            raise LocalError(
+                f"cannot start the batch's {count} threads ({exc}); use fewer workers",
+                path=str(dest_dir),
+            ) from None
+
+    def _undo_start(self) -> None:
+        """Stop the threads that did start (each ends once cancelled), and close the ledger."""
+        self._cancel.set()
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join()  # cancelled with nothing queued: it ends within a poll
+        self._ledger.close()
 
     def _make_workers(self) -> list[threading.Thread]:
         """The threads that consume the queue (each gets one ``_END``); ``fanout`` overrides it."""

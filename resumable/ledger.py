@@ -135,7 +135,13 @@ class Ledger:
         )
         self._failure: str | None = None  # why the writer stopped, once it has
         self._writer = Guarded(self._write, name="resumable-ledger", on_error=self._writer_failed)
-        self._writer.start()
+        try:
+            self._writer.start()
+        except RuntimeError as exc:  # "can't start new thread"
+            self._db.close()
+            self._writer_db.close()
+            message = f"cannot start the ledger's writer in {folder}: {exc}"
+            raise LocalError(message, path=str(folder)) from None
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:

@@ -438,3 +438,40 @@ def test_a_cancelled_fanout_does_not_wait_for_a_hung_worker(
     assert result.cancelled
     assert [type(e) for _, e in result.failed] == [ExecutorError], result.failed
     assert "after the cancel" in str(result.failed[0][1])
+
+
+THREADLESS = textwrap.dedent(
+    """
+    import json, resource, sys, threading, time
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+    threading.stack_size(256 << 20)  # 64 workers would need 16 GiB of address space
+    from resumable import ResumableDownloader, ResumableError
+    d = ResumableDownloader(workers=64)
+    def items():  # slow to start: the workers all wait for it
+        time.sleep(2)
+        yield sys.argv[1]
+    try:
+        d.download_many(items(), sys.argv[2])
+        print(json.dumps(["no error"]))
+    except ResumableError as exc:
+        print(json.dumps([type(exc).__name__, str(exc), threading.active_count()]))
+    """
+)
+
+
+def test_a_batch_that_cannot_start_its_threads_raises_a_typed_error(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """The process cannot start 64 more threads (its address space is limited): start() raised
+    a raw RuntimeError ("can't start new thread") and left the threads it had started
+    running. Now it is a LocalError saying what to do, and those threads end."""
+    url = fault_server.add("a.bin", b"x")
+    command = [sys.executable, "-c", THREADLESS, url, str(tmp_path / "d")]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=HANG, cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    kind, message, threads = json.loads(done.stdout.strip().splitlines()[-1])
+    assert kind == "LocalError", message
+    assert "use fewer workers" in message
+    assert threads <= 2, f"{threads} threads still running"  # main, maybe the ledger's writer
