@@ -35,6 +35,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._light import light
+from ._threads import Guarded
 from .errors import ResumableError
 from .partial import Partial, fsync_dir
 from .progress import EventKind, ProgressEvent
@@ -152,8 +154,7 @@ class Reporter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if publish is not None:
-            self._thread = threading.Thread(target=self._loop, name="resumable-report")
-            self._thread.daemon = True
+            self._thread = Guarded(self._loop, name="resumable-report")
             self._thread.start()
 
     def __call__(self, event: ProgressEvent) -> None:
@@ -309,5 +310,5 @@ def _one(
         )
     except Exception as exc:
         partial = os.path.exists(Partial(dest).data)
-        error = picklable(exc)
+        error = light(picklable(exc))  # it waits in the chunk's result: no frames kept alive
         return Outcome(task.key, error=error, partial=partial, final=reporter.final(dest))

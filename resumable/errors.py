@@ -339,7 +339,7 @@ class BatchError(ResumableError):
         for _, error in failures:
             kinds[type(error).__name__] = kinds.get(type(error).__name__, 0) + 1
         summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
-        first = "; ".join(str(error) for _, error in failures[:3])
+        first = "; ".join(_told(error) for _, error in failures[:3])
         more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
         super().__init__(
             f"{len(failures)} of {len(failures) + succeeded} items failed ({summary}): "
@@ -347,6 +347,27 @@ class BatchError(ResumableError):
         )
         self.failures = failures
         self.succeeded = succeeded
+
+
+def _told(error: BaseException) -> str:
+    """One failure in a :class:`BatchError` message: its message, and its causes as text that
+    the message does not already say (a stored error keeps no traceback, so this is where the
+    cause is told)."""
+    text = str(error)
+    told: list[str] = []
+    cause = error
+    for _ in range(4):
+        nxt = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+        if nxt is None or nxt is error:
+            break
+        cause = nxt
+        own = str(cause)
+        if type(cause).__name__ == "Cause":  # already "Type: message", redacted (_light)
+            told.append(own)
+        elif own not in text:
+            described = f"{type(cause).__name__}: {own}"
+            told.append(described if isinstance(cause, ResumableError) else redact_text(described))
+    return f"{text} (caused by {' <- '.join(told)})" if told else text
 
 
 class ExecutorError(ResumableError):

@@ -37,9 +37,10 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._threads import Guarded
 from .chunks import ChunkResult, DownloaderSpec, Outcome, Task, run_chunk
-from .errors import ExecutorError, InvalidArgument
-from .job import _END, Job
+from .errors import ExecutorError, InvalidArgument, LocalError, ResumableError
+from .job import _END, Job, _stopped_by
 from .ledger import Ledger
 from .links import Channel, LocalChannel, channel_for
 from .progress import EventKind, ProgressCallback, ProgressEvent
@@ -55,6 +56,7 @@ __all__ = ["FanoutJob", "spec_of"]
 
 _CAPACITY_TTL = 5.0  # seconds between two looks at a Dask cluster's size
 _CHUNK_GROWTH = 8  # chunks grow to at most this many times ``workers`` items
+_CANCEL_SLACK = 5.0  # seconds beyond the timeouts for a cancelled chunk to come back
 
 
 def spec_of(downloader: ResumableDownloader) -> DownloaderSpec:
@@ -140,8 +142,7 @@ class FanoutJob(Job):
             raise
 
     def _make_workers(self) -> list[threading.Thread]:
-        thread = threading.Thread(target=self._dispatch, name="resumable-fanout", daemon=True)
-        return [thread]
+        return [Guarded(self._dispatch, name="resumable-fanout", on_error=self._thread_died)]
 
     # -- the dispatcher thread --------------------------------------------------------------------
 
@@ -149,46 +150,104 @@ class FanoutJob(Job):
         running: dict[Future[ChunkResult], dict[int, tuple[Work, Path]]] = {}
         buffer: dict[int, tuple[Work, Path]] = {}
         tasks: list[Task] = []
-        ended = cancelled = False
-        key = 0
         try:
-            while not (ended and not running and not tasks):
-                if self._cancel.is_set() and not cancelled:
-                    cancelled = True
-                    self._channel.cancel()
-                    buffer, tasks = {}, []  # not started: dropped, as a local job drops them
-                full = len(running) >= self._capacity()
-                while not ended and not full and len(tasks) < self._chunk_size:
-                    try:
-                        work = self._take(timeout=0.05 if running or tasks else 0.2)
-                    except queue.Empty:
-                        break
-                    if work is _END:
-                        ended = True
-                        break
-                    with self._lock:
-                        self._counts["queued"] -= 1
-                    if self._cancel.is_set():
-                        continue
-                    if isinstance(work, tuple):  # an input that could not be expanded
-                        self._work_failed(work)
-                        continue
-                    task = self._task(key, work)
-                    if task is not None:
-                        buffer[key] = (work, Path(task.dest))
-                        tasks.append(task)
-                        key += 1
-                if tasks and not full and not self._cancel.is_set():
-                    self._submit(running, tasks, buffer)
-                    buffer, tasks = {}, []
-                self._deliver(self._channel.drain())
-                if running:
-                    done, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        self._collect(future, running.pop(future))
+            self._dispatch_loop(running, buffer, tasks)
+        except BaseException as exc:  # a bug, or memory ran out: no item is left without outcome
+            self._abandon(running, buffer, exc)
+            raise
         finally:
             self._deliver(self._channel.drain())
             self._channel.close()
+
+    def _dispatch_loop(
+        self,
+        running: dict[Future[ChunkResult], dict[int, tuple[Work, Path]]],
+        buffer: dict[int, tuple[Work, Path]],
+        tasks: list[Task],
+    ) -> None:
+        """Take items, send them in chunks, collect outcomes, until the input and the chunks
+        are done. ``running``, ``buffer`` and ``tasks`` are the caller's (see _abandon)."""
+        ended = cancelled = False
+        key = 0
+        stop_by = 0.0  # once cancelled: when chunks still out are given up
+        while not (ended and not running and not tasks):
+            if self._cancel.is_set() and not cancelled:
+                cancelled = True
+                stop_by = time.monotonic() + self._cancel_grace()
+                self._channel.cancel()
+                buffer.clear()  # not started: dropped, as a local job drops them
+                tasks.clear()
+            full = len(running) >= self._capacity()
+            while not ended and not full and len(tasks) < self._chunk_size:
+                try:
+                    work = self._take(timeout=0.05 if running or tasks else 0.2)
+                except queue.Empty:
+                    break
+                if work is _END:
+                    ended = True
+                    break
+                with self._lock:
+                    self._counts["queued"] -= 1
+                if self._cancel.is_set():
+                    continue
+                if isinstance(work, tuple):  # an input that could not be expanded
+                    self._work_failed(work)
+                    continue
+                task = self._task(key, work)
+                if task is not None:
+                    buffer[key] = (work, Path(task.dest))
+                    tasks.append(task)
+                    key += 1
+            if tasks and not full and not self._cancel.is_set():
+                self._submit(running, list(tasks), dict(buffer))
+                buffer.clear()
+                tasks.clear()
+            self._deliver(self._channel.drain())
+            if running:
+                done, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._collect(future, running[future])  # settled items leave it one by one
+                    del running[future]
+                if cancelled and running and time.monotonic() > stop_by:
+                    self._give_up(running)
+
+    def _cancel_grace(self) -> float:
+        """Seconds a cancelled chunk has to come back: its transfers stop at their next read,
+        within the stall timeout; beyond that its worker is hung (stopped, swapping), and the
+        executor never tells."""
+        timeouts = self._d.timeouts
+        return timeouts.stall + timeouts.connect + _CANCEL_SLACK
+
+    def _give_up(self, running: dict[Future[ChunkResult], dict[int, tuple[Work, Path]]]) -> None:
+        """Fail the items of chunks that did not come back after a cancel (ExecutorError; what
+        such a worker still writes is verified again by the next run, never trusted)."""
+        grace = self._cancel_grace()
+        for future, works in list(running.items()):
+            future.cancel()
+            self._lost(works, TimeoutError(f"no answer {grace:.0f}s after the cancel"))
+            del running[future]
+
+    def _abandon(
+        self,
+        running: dict[Future[ChunkResult], dict[int, tuple[Work, Path]]],
+        buffer: dict[int, tuple[Work, Path]],
+        exc: BaseException,
+    ) -> None:
+        """The dispatcher is dying: every item it holds fails, none is left without outcome."""
+        self._cancel.set()
+        self._channel.cancel()
+        for works in [buffer, *running.values()]:
+            for work, dest in list(works.values()):
+                with self._lock:
+                    self._submitted.pop(dest, None)
+                    self._in_flight.pop(dest, None)
+                error = ResumableError(
+                    f"the batch stopped: its dispatcher failed ({type(exc).__name__}: {exc})",
+                    url=work.item.url,
+                )
+                self._record_failure(work.item, error, work)
+        buffer.clear()
+        running.clear()
 
     def _work_failed(self, work: tuple[Any, ...]) -> None:
         """An input whose expansion or listing failed (the local job's ``_work`` does the same)."""
@@ -206,6 +265,10 @@ class FanoutJob(Job):
             admitted = self._admit(work)
         except Exception as exc:
             self._fail(work, exc)
+            return None
+        except BaseException as exc:  # e.g. SystemExit from the callback: this item, then stop
+            self._fail(work, _stopped_by(exc))
+            self._cancel.set()
             return None
         if admitted is None:
             return None
@@ -324,11 +387,17 @@ class FanoutJob(Job):
                 self._emit(outcome.final)
         except Exception as exc:  # the user's callback failed on the final event
             callback_error = exc
+        except BaseException as exc:  # SystemExit and the like: this item, then stop
+            callback_error = _stopped_by(exc)
+            self._cancel.set()
         kept = outcome.partial if partial is not None else None
         if callback_error is not None:
             self._fail(work, callback_error, partial=kept)
         elif outcome.result is not None:
-            self._finish(work, outcome.result, outcome.info, outcome.stat)
+            try:
+                self._finish(work, outcome.result, outcome.info, outcome.stat)
+            except LocalError as exc:  # the ledger cannot record it (a full disk)
+                self._fail(work, exc, partial=False)
         else:
             assert outcome.error is not None
             self._fail(work, outcome.error, partial=kept)
@@ -350,3 +419,7 @@ class FanoutJob(Job):
             except Exception as exc:
                 with self._lock:
                     self._callback_errors[event.path] = exc
+            except BaseException as exc:  # SystemExit and the like: that file, then stop
+                with self._lock:
+                    self._callback_errors[event.path] = _stopped_by(exc)
+                self._cancel.set()

@@ -9,6 +9,13 @@ The ledger (``dest_dir/.resumable/``) makes reruns cheap: a file recorded as don
 on disk (same size and mtime) is skipped by ``stat`` alone, and earlier errors can be reported.
 ``cancel()`` (and Ctrl-C in ``download_many``) stops promptly: queued items are not started,
 running ones stop at their next read, and every partial stays resumable.
+
+No thread of a job dies silently (see :mod:`resumable._threads`): an item's failure, even a
+``BaseException`` from a progress callback, is that item's outcome; a thread that dies anyway
+cancels the job and leaves a typed error in ``failed``; the feeder stops when no worker is left
+to take its items, and the workers when no feeder is left to give them any. A ledger that cannot
+be written (a full disk) fails each item still to run with its :class:`LocalError`. Stored errors
+are light (:func:`resumable._light.light`): no traceback, causes as text.
 """
 
 from __future__ import annotations
@@ -23,12 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._light import light
+from ._threads import POLL, Guarded
 from .cancel import CancelToken, watching
 from .errors import (
     BatchError,
     Cancelled,
     ExtractionError,
     InvalidArgument,
+    LocalError,
+    ResumableError,
     SourceNotFound,
     identity,
 )
@@ -198,21 +209,49 @@ class Job:
         self._root = dest_dir.resolve()
         self._checked_folders: set[str] = set()  # see safe_destination
         self._started = time.monotonic()
-        self._feeder = threading.Thread(target=self._feed, args=(items,), daemon=True)
-        self._feeder.name = "resumable-feeder"
+        self._feeder = Guarded(
+            self._feed, args=(items,), name="resumable-feeder", on_error=self._thread_died
+        )
         self._workers = self._make_workers()
-        self._feeder.start()
+        self._closer = Guarded(
+            self._close_when_done, name="resumable-closer", on_error=self._closer_died
+        )
+        try:
+            for thread in (self._feeder, *self._workers, self._closer):
+                thread.start()
+        except RuntimeError as exc:  # "can't start new thread": out of threads or memory
+            self._undo_start()
+            count = len(self._workers) + 2
+            raise LocalError(
+                f"cannot start the batch's {count} threads ({exc}); use fewer workers",
+                path=str(dest_dir),
+            ) from None
+
+    def _undo_start(self) -> None:
+        """Stop the threads that did start (each ends once cancelled), and close the ledger."""
+        self._cancel.set()
         for worker in self._workers:
-            worker.start()
-        self._closer = threading.Thread(target=self._close_when_done, daemon=True)
-        self._closer.start()
+            if worker.is_alive():
+                worker.join()  # cancelled with nothing queued: it ends within a poll
+        self._ledger.close()
 
     def _make_workers(self) -> list[threading.Thread]:
         """The threads that consume the queue (each gets one ``_END``); ``fanout`` overrides it."""
         return [
-            threading.Thread(target=self._work, name=f"resumable-worker-{i}", daemon=True)
+            Guarded(self._work, name=f"resumable-worker-{i}", on_error=self._thread_died)
             for i in range(self._d.workers)
         ]
+
+    def _thread_died(self, exc: BaseException) -> None:
+        """A thread of this job died (a bug, or memory ran out): stop the job and say why."""
+        name = threading.current_thread().name
+        error = ResumableError(f"the batch stopped: its thread {name} failed: {_text(exc)}")
+        self._cancel.set()
+        self._record_failure(f"<{name}>", error)
+
+    def _closer_died(self, exc: BaseException) -> None:
+        self._thread_died(exc)
+        self._finished.set()  # nothing else would set it
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -228,7 +267,10 @@ class Job:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         # Short waits, so Ctrl-C reaches the waiting thread at once.
-        while not self._finished.wait(0.1):
+        while not self._finished.wait(POLL):
+            if not self._closer.is_alive():  # it sets _finished even when it fails
+                self._finished.wait(POLL)
+                break
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"the batch is still running after {timeout}s: {self.status()}")
         return self.result()
@@ -298,19 +340,38 @@ class Job:
                         break
                     self._hungry.clear()
                     if self._queue.qsize() >= self._high:  # (re-read: a set() may have come)
-                        self._hungry.wait(0.1)
+                        self._hungry.wait(POLL)
+                    if not any(worker.is_alive() for worker in self._workers):
+                        return  # nobody left to take items (each death cancelled the job)
+                if self._cancel.is_set():
+                    break
             else:
                 with self._lock:
                     self._exhausted = True
         except BaseException as exc:  # the input iterator itself failed
-            self._record_failure("<input>", exc)
+            self._record_failure("<input>", _input_error(exc))
         finally:
             for _ in self._workers:
                 self._queue.put(_END)
 
     def _take(self, timeout: float | None = None) -> Any:
-        """The next input (``queue.Empty`` after ``timeout``); wakes the feeder at the low mark."""
-        work = self._queue.get(timeout=timeout)
+        """The next input (``queue.Empty`` after ``timeout``); wakes the feeder at the low mark.
+
+        Never waits on a feeder that is gone: it always leaves an ``_END`` per worker, but
+        a queue that stays empty once it died means the end as well. Nor, once cancelled, on
+        one still inside the caller's ``items`` (a generator waiting for input)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = POLL if deadline is None else max(0.0, min(POLL, deadline - time.monotonic()))
+            try:
+                work = self._queue.get(timeout=step)
+                break
+            except queue.Empty:
+                ended = not self._feeder.is_alive() or self._cancel.is_set()
+                if ended and self._queue.empty():
+                    return _END
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
         if self._queue.qsize() <= self._low:
             self._hungry.set()
         return work
@@ -332,17 +393,24 @@ class Job:
                 self._run(work)
 
     def _close_when_done(self) -> None:
-        self._feeder.join()
+        # Both end: each stops once the other is gone (see _feed, _take). A cancelled job does
+        # not wait for a feeder blocked in the caller's ``items``: it is left to end on its own.
+        while self._feeder.is_alive() and not self._cancel.is_set():
+            self._feeder.join(POLL)
         for worker in self._workers:
             worker.join()
         try:
             if self._sync and self._exhausted and not self._cancel.is_set():
                 self._sync_deletions()
+        except Exception as exc:  # the ledger cannot be read or written: nothing is deleted
+            self._record_failure("<sync>", exc)
         finally:
             try:
                 self._sync_directories()
-            finally:
                 self._ledger.close()
+            except Exception as exc:  # rows queued for a ledger that can no longer be written
+                self._record_failure("<ledger>", exc)
+            finally:
                 self._run_at_end()
                 self._finished.set()
 
@@ -415,14 +483,25 @@ class Job:
             self._count(batch_item(self, work, dest, processor, changed, fetch))
         except Exception as exc:  # typed errors, and a user's progress callback failing
             self._fail(work, exc, after_download=fetched)
+        except BaseException as exc:  # e.g. SystemExit from a callback: this item, then stop
+            self._fail(work, _stopped_by(exc), after_download=fetched)
+            self._cancel.set()
         finally:
             with self._lock:
                 self._in_flight.pop(self._root / work.rel, None)  # event.path is under _root
+
+    def _ledger_writable(self) -> None:
+        """Fail an item before it starts when the ledger can no longer record it (a full disk):
+        a batch of 100k items then ends at once instead of fetching files it cannot record."""
+        broken = self._ledger.broken
+        if broken is not None:
+            raise LocalError(f"not started: {broken}", path=str(self.dest_dir / Ledger.DIRNAME))
 
     def _check(self, work: Work) -> tuple[Path, Entry | None, bool]:
         """The checks before fetching, in the caller's process: a safe, unique destination and
         its ledger entry. Returns ``(dest, entry, refresh)``."""
         item = work.item
+        self._ledger_writable()
         dest = safe_destination(self._root, work.rel, self._checked_folders)
         with self._lock:
             if work.rel in self._seen:
@@ -492,7 +571,10 @@ class Job:
         if isinstance(exc, SourceNotFound) and self._sync and work.origin is not None:
             # Gone at the source; only templates and prefixes are mirrored (before the
             # ledger records the failure, which would hide that the file was ours).
-            self._delete_if_ours(work.rel)
+            try:
+                self._delete_if_ours(work.rel)
+            except LocalError as ledger_error:  # the item fails with its own error anyway
+                log.warning("sync: %s: %s", work.rel, ledger_error)
         # After the download (while extracting), the ledger keeps the file as done.
         self._record_failure(work.item, exc, None if after_download else work, partial)
 
@@ -585,17 +667,21 @@ class Job:
         work: Work | None = None,
         partial: bool | None = None,
     ) -> None:
+        light(exc)  # kept until the batch is dropped: no frames, no responses (see _light)
         # An extraction failure leaves the download done (the ledger keeps saying so).
         if work is not None and not isinstance(exc, (Cancelled, ExtractionError)):
             if partial is None:
                 partial = Partial(self.dest_dir / work.rel).data.exists()
-            self._ledger.failed(
-                work.rel,
-                identity=identity(work.item.url),
-                origin=work.origin,
-                error=str(exc),
-                partial=partial,
-            )
+            try:
+                self._ledger.failed(
+                    work.rel,
+                    identity=identity(work.item.url),
+                    origin=work.origin,
+                    error=str(exc),
+                    partial=partial,
+                )
+            except LocalError as ledger_error:  # the item fails either way; say both
+                log.warning("%s: not recorded in the ledger: %s", work.rel, ledger_error)
         with self._lock:
             self._failed.append((item, exc))
 
@@ -648,6 +734,27 @@ class Job:
         return self._d.retry.iterate(
             lambda: source.list(prefix), key=lambda entry: entry[0], url=prefix, wake=self._cancel
         )
+
+
+def _stopped_by(exc: BaseException) -> Cancelled:
+    """The typed error for a ``BaseException`` that is not an ``Exception`` (``SystemExit``,
+    ``KeyboardInterrupt`` raised by a progress callback or a processor): it stops the batch."""
+    error = Cancelled(f"the batch was stopped by {_text(exc)}")
+    error.__cause__ = exc
+    return error
+
+
+def _input_error(exc: BaseException) -> ResumableError:
+    """The items iterable raised: a typed error saying so (a listing's own errors are typed)."""
+    if isinstance(exc, ResumableError):
+        return exc
+    error = InvalidArgument(f"the items given to the batch raised {_text(exc)}")
+    error.__cause__ = exc
+    return error
+
+
+def _text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _scheme(url: str) -> str:

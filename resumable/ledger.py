@@ -17,6 +17,13 @@ files queue on the ledger. Records go to a queue and are committed in batches (a
 apart); reads use their own connection (WAL readers never wait for the writer). A crash loses at
 most the last batch of rows, and those files are then verified again on the rerun. The queue is
 bounded, so a writer that falls behind slows the workers down rather than growing memory.
+
+Why a failed writer is an error, not a hang: on a full disk the writer's commit fails
+(``database or disk is full``) and the thread ends. Every wait on it (``flush``, a full queue)
+checks that it is alive, and everything after that (``record``, ``flush``, ``close`` with rows
+still queued) raises a :class:`LocalError` naming the ledger and the reason; a batch fails its
+items with it instead of waiting forever. Files already downloaded stay as they are; without
+their rows a rerun verifies them again instead of trusting them.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import cast
 
+from ._threads import Guarded, join_queue, put_while
 from .errors import LocalError
 
 __all__ = ["Entry", "Ledger", "parse_row"]
@@ -129,8 +137,15 @@ class Ledger:
         self._pending: queue.Queue[tuple[str, tuple[object, ...]] | None] = queue.Queue(
             maxsize=_BACKLOG
         )
-        self._writer = threading.Thread(target=self._write, name="resumable-ledger", daemon=True)
-        self._writer.start()
+        self._failure: str | None = None  # why the writer stopped, once it has
+        self._writer = Guarded(self._write, name="resumable-ledger", on_error=self._writer_failed)
+        try:
+            self._writer.start()
+        except RuntimeError as exc:  # "can't start new thread"
+            self._db.close()
+            self._writer_db.close()
+            message = f"cannot start the ledger's writer in {folder}: {exc}"
+            raise LocalError(message, path=str(folder)) from None
 
     @classmethod
     def _open(cls, path: Path) -> sqlite3.Connection:
@@ -202,23 +217,36 @@ class Ledger:
             for _ in batch:
                 self._pending.task_done()
 
+    def _writer_failed(self, exc: BaseException) -> None:
+        """The writer's commit failed (a full disk, an I/O error): say why, for every waiter."""
+        reason = str(exc) or type(exc).__name__
+        if "full" in reason or "I/O" in reason:
+            reason += " (free some space, then run the batch again: finished files are kept)"
+        self._failure = f"cannot write the ledger {self._path}: {reason}"
+
+    def _check(self) -> None:
+        """Raise a fresh :class:`LocalError` if the writer has stopped (each raise its own
+        error: one shared instance would carry one thread's traceback into another's)."""
+        if not self._writer.is_alive():
+            message = self._failure or f"the writer of the ledger {self._path} stopped"
+            raise LocalError(message, path=str(self._path))
+
     def _put(self, item: tuple[str, tuple[object, ...]] | None) -> None:
         """Queue a statement, waiting while the backlog is full (never forever: a writer that
-        died would never make room)."""
-        while True:
-            try:
-                self._pending.put(item, timeout=1.0)
-                return
-            except queue.Full:
-                if not self._writer.is_alive():
-                    raise LocalError(
-                        "the ledger's writer stopped; the batch cannot record its items",
-                        path=str(self._path),
-                    ) from None
+        died would never make room, and what it would not commit must not look recorded)."""
+        self._check()
+        if not put_while(self._pending, item, self._writer.is_alive):
+            self._check()
 
     def flush(self) -> None:
-        """Wait until every record so far is committed."""
-        self._pending.join()
+        """Wait until every record so far is committed (a stopped writer raises LocalError)."""
+        if not join_queue(self._pending, self._writer.is_alive):
+            self._check()
+
+    @property
+    def broken(self) -> str | None:
+        """Why the ledger cannot be written any more, or ``None`` while it can."""
+        return None if self._writer.is_alive() else self._failure or "its writer stopped"
 
     def get(self, path: str) -> Entry | None:
         """The committed row for ``path`` (rows queued by ``record`` appear once committed)."""
@@ -313,13 +341,20 @@ class Ledger:
         return [entry for entry in map(parse_row, rows) if entry is not None]
 
     def close(self) -> None:
-        """Commit what is queued, stop the writer, close both connections."""
-        if self._writer.is_alive():
-            self._put(None)
-            self._writer.join()
-        with self._lock:
-            self._db.close()
-        self._writer_db.close()
+        """Commit what is queued, stop the writer, close both connections.
+
+        Raises:
+            LocalError: the writer stopped with rows still queued (they were never recorded).
+        """
+        try:
+            if put_while(self._pending, None, self._writer.is_alive):
+                self._writer.join()  # alive, and told to end once the queue is committed
+            if self._pending.unfinished_tasks:
+                self._check()
+        finally:
+            with self._lock:
+                self._db.close()
+            self._writer_db.close()
 
 
 def _values(entry: Entry, *, updated: float) -> tuple[object, ...]:

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from ._threads import Guarded
 from .cancel import CancelToken
 from .progress import ProgressEvent
 
@@ -111,9 +112,8 @@ class _Watcher:
             _, event, count = self._jobs.get(key, (check, CancelToken(), 0))
             self._jobs[key] = (check, event, count + 1)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="resumable-cancel-watch")
-                self._thread.daemon = True
-                self._thread.start()
+                self._thread = Guarded(self._loop, name="resumable-cancel-watch")
+                self._thread.start()  # one that died anyway is started again by the next watch
         if count == 0:
             self._check(check, event)
         return event

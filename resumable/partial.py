@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from ._threads import Guarded
 from .errors import Cancelled, LocalError, PartialTakenOver, identity, redact
 from .ranges import RangeSet
 
@@ -683,7 +684,8 @@ class Flusher:
         self._fd = fd
         self._wanted = threading.Event()
         self._closing = False
-        self._thread = threading.Thread(target=self._run, name="resumable-flush", daemon=True)
+        self.error: OSError | None = None  # why it stopped early (the final sync reports it)
+        self._thread = Guarded(self._run, name="resumable-flush")
         self._thread.start()
 
     def kick(self) -> None:
@@ -697,7 +699,9 @@ class Flusher:
                 return
             try:
                 os.fdatasync(self._fd)
-            except OSError:
+            except OSError as exc:
+                self.error = exc
+                log.debug("background flush of fd %d stopped: %s", self._fd, exc)
                 return  # the final sync before promote reports problems
 
     def close(self) -> None:

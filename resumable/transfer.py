@@ -416,6 +416,9 @@ class Transfer:
                                 finished = self._await_other_writer(exc)
                                 if finished is not None:
                                     return finished
+                            except BaseException:  # a callback's exception, Ctrl-C: no socket
+                                outcome.close()  # left open (a no-op once the engine closed it)
+                                raise
                 outcome.close()  # someone else is on this file: wait for the lock, then re-check
                 failed = None
         return self._under_lock(failed)

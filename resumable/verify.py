@@ -18,7 +18,8 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .errors import ChecksumMismatch, InvalidArgument, SizeMismatch
+from ._threads import Guarded, put_while
+from .errors import ChecksumMismatch, InvalidArgument, LocalError, SizeMismatch
 
 __all__ = [
     "BackgroundHasher",
@@ -199,9 +200,12 @@ class BackgroundHasher(InlineHasher):
     """Feeds data to :class:`Digests` on a helper thread, in the order it was submitted.
 
     ``submit`` blocks when ``depth`` items are queued, which bounds memory and slows the download
-    to the speed of the hash rather than letting buffers pile up. The submitter must not modify a
-    buffer after submitting it (pass ``bytes``). ``submit_file`` queues the re-hash of a partial's
-    existing prefix, so a resumed download starts fetching at once while the prefix is re-read.
+    to the speed of the hash rather than letting buffers pile up; never forever: once the thread
+    failed (the prefix could not be re-read) or died, ``submit`` raises its error at once
+    instead of waiting for room or downloading the rest of a file whose digest is lost. The
+    submitter must not modify a buffer after submitting it (pass ``bytes``). ``submit_file``
+    queues the re-hash of a partial's existing prefix, so a resumed download starts fetching at
+    once while the prefix is re-read.
     """
 
     _STOP = object()
@@ -211,8 +215,12 @@ class BackgroundHasher(InlineHasher):
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._abandoned = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="resumable-hash", daemon=True)
+        self._thread = Guarded(self._run, name="resumable-hash", on_error=self._died)
         self._thread.start()
+
+    def _died(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not self._STOP:
@@ -240,10 +248,19 @@ class BackgroundHasher(InlineHasher):
             raise OSError(f"{_name(path)} is shorter than the {length} bytes to re-hash")
 
     def submit(self, data: Any) -> None:
-        self._queue.put(data)
+        self._put(data)
 
     def submit_file(self, path: FileRef, length: int) -> None:
-        self._queue.put((path, length))
+        self._put((path, length))
+
+    def _put(self, item: object) -> None:
+        """Queue ``item``; raise the thread's error rather than feed (or wait on) a hash that
+        failed: a :class:`LocalError` (the hashing is local work: re-reading the partial)."""
+        if self._error is None and put_while(self._queue, item, self._thread.is_alive):
+            return
+        error = self._error
+        why = f"{type(error).__name__}: {error}" if error is not None else "its thread stopped"
+        raise LocalError(f"hashing the download failed ({why})") from error
 
     def finish(self) -> dict[str, str]:
         """Wait for everything submitted to be hashed and return the hex digests."""
@@ -258,9 +275,8 @@ class BackgroundHasher(InlineHasher):
         self._stop()
 
     def _stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(self._STOP)
-            self._thread.join()
+        if put_while(self._queue, self._STOP, self._thread.is_alive):
+            self._thread.join()  # alive, hashing what is queued, then it ends
 
 
 def hash_file(

@@ -141,6 +141,28 @@ def batch(template: str) -> Run:
     return run
 
 
+def batch_of(items: Callable[[Ctx], Any], **options: Any) -> Run:
+    """A batch over ``items(ctx)`` with ``options``: its last failure is re-raised here."""
+
+    def run(ctx: Ctx) -> object:
+        result = ctx.d.download_many(items(ctx), ctx.tmp / "b", **options)
+        raise result.failed[-1][1]
+
+    return run
+
+
+def items_then_raise(ctx: Ctx) -> Any:
+    """A generator of items that breaks after the first (a links file read lazily, say)."""
+    yield ctx.url
+    raise ValueError("line 2 of the links file is broken")
+
+
+def exit_on_start(event: Any) -> None:
+    """A progress callback that calls sys.exit() (SystemExit is not an Exception)."""
+    if event.kind.value == "started":
+        sys.exit(3)
+
+
 def make_dir(path: Callable[[Ctx], Path]) -> Setup:
     return lambda ctx: path(ctx).mkdir(parents=True)
 
@@ -788,6 +810,23 @@ CASES: list[Case] = [
         network=True,
         check=only_the_long_name_left,
     ),
+    # -- threads: no thread dies silently, no wait outlives what it waits for ---------------
+    Case(
+        "batch items raise midway",
+        "the `items` iterable raises `ValueError` after one item",
+        batch_of(items_then_raise),
+        resumable.InvalidArgument,
+        "the items given to the batch raised ValueError: line 2",
+        network=True,
+    ),
+    Case(
+        "batch callback raises SystemExit",
+        "the progress callback calls `sys.exit()` on a worker thread",
+        batch_of(lambda ctx: [ctx.url], progress=exit_on_start),
+        resumable.Cancelled,
+        "stopped by SystemExit",
+        network=True,
+    ),
 ]
 
 
@@ -839,7 +878,7 @@ def test_case(ctx: Ctx, case: Case) -> None:
 
 def _raised_by_expand(case: Case) -> bool:
     """``resumable.expand`` and batch items touch no file: there is nothing to report as kept."""
-    return case.run.__qualname__.startswith(("expand.", "batch."))
+    return case.run.__qualname__.startswith(("expand.", "batch.", "batch_of."))
 
 
 def test_the_catalogue_is_at_least_thirty_cases() -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from .._threads import Guarded
 from ..errors import ExtractionError, LocalError, identity, redact
 from ..progress import EventKind, ProgressCallback, ProgressEvent
 from ._base import Budget, Processor
@@ -306,7 +307,7 @@ class ExtractRun:
             except BaseException as exc:
                 failure.append(exc)
 
-        thread = threading.Thread(target=parse, name="resumable-untar-stream", daemon=True)
+        thread = Guarded(parse, name="resumable-untar-stream")
         thread.start()
         try:
             result, info = fetch(follower.observe)

@@ -20,6 +20,7 @@ import os
 import threading
 from pathlib import Path
 
+from .._threads import POLL
 from ..partial import Partial
 from ..progress import EventKind, ProgressEvent
 
@@ -37,6 +38,7 @@ class Follower(io.RawIOBase):
         super().__init__()
         self._partial = Partial(archive)
         self._cond = threading.Condition()
+        self._owner = threading.current_thread()  # the download's thread: the only writer
         self._fd: int | None = None
         self._limit = 0
         self._pos = 0
@@ -105,7 +107,10 @@ class Follower(io.RawIOBase):
                     break
                 if self._state == "complete":
                     return 0
-                self._cond.wait()
+                if not self._owner.is_alive():  # nobody left to report more bytes
+                    self._stop("the download's thread ended")
+                    continue
+                self._cond.wait(POLL)
             want = min(len(buffer), self._limit - self._pos)
             fd = self._fd
         if fd is None:
