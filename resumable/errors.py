@@ -178,14 +178,14 @@ def redact_text(text: str) -> str:
 _SIGNED_KINDS: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
     # AWS Signature V4 presigned URLs (S3 and any SigV4 service); x-id: the operation, added
     # by some SDKs.
-    (frozenset({"x-amz-algorithm", "x-amz-signature"}), frozenset({"x-amz-*", "x-id"})),
+    (frozenset({"x-amz-signature"}), frozenset({"x-amz-*", "x-id"})),
     # AWS Signature V2 query authentication (legacy S3 presigned URLs).
     (
         frozenset({"awsaccesskeyid", "signature", "expires"}),
         frozenset({"awsaccesskeyid", "signature", "expires", "x-amz-security-token"}),
     ),
     # Google Cloud Storage V4 signed URLs, and the V2 ones.
-    (frozenset({"x-goog-algorithm", "x-goog-signature"}), frozenset({"x-goog-*"})),
+    (frozenset({"x-goog-signature"}), frozenset({"x-goog-*"})),
     (
         frozenset({"googleaccessid", "signature", "expires"}),
         frozenset({"googleaccessid", "signature", "expires"}),
