@@ -206,6 +206,12 @@ _SIGNED_KINDS: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
     ),
     # Meta's CDN (the SA-1B links): signature, expiry and per-signing cache keys.
     (frozenset({"oh", "oe"}), frozenset({"oh", "oe", "_nc_*"})),
+    # Token authentication of CDNs such as Bunny and KeyCDN: a token with its expiry.
+    (frozenset({"token", "expires"}), frozenset({"token", "expires", "token_path"})),
+    (frozenset({"token", "expire"}), frozenset({"token", "expire"})),
+    # Akamai's token (``exp=...~acl=...~hmac=...`` in one parameter), by its usual names.
+    (frozenset({"__token__"}), frozenset({"__token__"})),
+    (frozenset({"hdnts"}), frozenset({"hdnts"})),
 )
 
 

@@ -225,6 +225,22 @@ def test_a_head_that_disagrees_with_get_never_deletes(
     assert seen[-1] in (("GET", 200), ("GET", 206))  # and a read settled it (403: a ranged GET)
 
 
+def test_an_extracted_archive_whose_head_fails_is_fetched_not_failed(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    """A single download with ``Untar(delete_archive=True)``: the rerun asks whether the
+    deleted archive changed; a HEAD answering 404 while GET works must not fail the call."""
+    archive = tar_bytes({"a.txt": b"alpha"})
+    url = fault_server.add("s.tar", archive)
+    process = Untar(into="out", delete_archive=True)
+    d.download(url, tmp_path / "s.tar", process=process)
+    fault_server.head_status("s.tar", 404)
+    again = d.download(url, tmp_path / "s.tar", process=process)
+    assert again.status == "downloaded"
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"alpha"
+    assert ("HEAD", 404) in requests(fault_server, "s.tar")
+
+
 def test_a_get_404_that_head_contradicts_never_deletes(
     fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
 ) -> None:
@@ -364,6 +380,11 @@ AZURE_SAS = (
             "https://scontent.xx.fbcdn.net/m1/sa_000000.tar?ccb=10-5&oh=00_Af&oe=65F0&_nc_sid=0f",
             "https://scontent.xx.fbcdn.net/m1/sa_000000.tar?ccb=10-5",
         ),
+        (  # CDN token authentication (Bunny, KeyCDN) and Akamai's token
+            "https://z.b-cdn.net/f.tar?token=HS256-abc&expires=1700000000&v=2",
+            "https://z.b-cdn.net/f.tar?v=2",
+        ),
+        ("https://a.akamaized.net/f.tar?__token__=exp%3D1~hmac%3Dff&p=1", "https://a.akamaized.net/f.tar?p=1"),
         # Ordinary query strings: every parameter names the object.
         ("https://h/get?file=x&sp=train", "https://h/get?file=x&sp=train"),
         ("https://h/get?file=x&sp=test&st=2", "https://h/get?file=x&sp=test&st=2"),
