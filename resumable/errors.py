@@ -195,8 +195,11 @@ _SIGNED_KINDS: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
     (
         frozenset({"sv", "sig"}),
         frozenset(
-            "sv ss srt sp st se sip spr sr sdd si sig ses skoid sktid skt ske sks skv saoid "
-            "suoid scid sduoid rscc rscd rsce rscl rsct".split()
+            {
+                *("sv", "ss", "srt", "sp", "st", "se", "sip", "spr", "sr", "sdd", "si", "sig"),
+                *("ses", "skoid", "sktid", "skt", "ske", "sks", "skv", "saoid", "suoid"),
+                *("scid", "sduoid", "rscc", "rscd", "rsce", "rscl", "rsct"),
+            }
         ),
     ),
     # CloudFront signed URLs: canned (Expires) or custom (Policy) policy.
