@@ -145,6 +145,26 @@ def test_a_file_the_user_replaced_is_not_ours_even_after_a_check(
     assert target.read_bytes() == b"u" * len(data["f0.bin"])
 
 
+def test_a_symlink_the_user_put_in_place_of_our_file_is_kept(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    """The user moved the file this library wrote elsewhere and left a symbolic link to it:
+    the link has the file's size and mtime through ``stat``, but it is not what was written."""
+    serve(fault_server, 1)
+    template = fault_server.url + "/f{0..0}.bin"
+    d.download_many(template, tmp_path, sync=True).raise_for_errors()
+    target = tmp_path / "f0.bin"
+    kept = tmp_path / "elsewhere" / "f0.bin"
+    kept.parent.mkdir()
+    os.replace(target, kept)  # same inode: same size and mtime
+    target.symlink_to(kept)
+    fault_server.remove("f0.bin")
+    result = d.download_many(template, tmp_path, sync=True)
+    assert result.deleted == []
+    assert target.is_symlink()
+    assert kept.exists()
+
+
 def test_an_old_ledger_row_never_leads_to_a_delete(
     fault_server: FaultServer, tmp_path: Path
 ) -> None:
@@ -241,6 +261,22 @@ def test_an_extracted_archive_whose_head_fails_is_fetched_not_failed(
     assert again.status == "downloaded"
     assert (tmp_path / "out" / "a.txt").read_bytes() == b"alpha"
     assert ("HEAD", 404) in requests(fault_server, "s.tar")
+
+
+def test_a_single_download_over_an_old_file_when_head_says_404(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    """``download()`` over an existing older file checks it with a HEAD first; a HEAD that
+    answers 404 while GET serves the object does not decide: the GET does."""
+    data = make_data(50 * KiB, seed=4)
+    url = fault_server.add("f.bin", data)
+    dest = tmp_path / "f.bin"
+    dest.write_bytes(b"an older version")
+    fault_server.head_status("f.bin", 404)
+    result = d.download(url, dest)
+    assert result.status == "downloaded"
+    assert dest.read_bytes() == data
+    assert requests(fault_server, "f.bin") == [("HEAD", 404), ("GET", 200)]
 
 
 def test_a_get_404_that_head_contradicts_never_deletes(
