@@ -392,7 +392,11 @@ class Job:
                 self._origins.add(work.origin)
         entry = self._ledger.get(work.rel)
         if entry is not None and entry.identity != identity(item.url):
-            entry = None  # another object was downloaded to this path before
+            # Another object was recorded at this path. If the file is still the one recorded,
+            # its bytes are that object's: only a digest could vouch for them (a size check
+            # cannot tell ``?sp=train`` from ``?sp=test``), so without one it is fetched again.
+            other = entry.unchanged_on_disk(dest) and not (item.sha256 or item.checksum)
+            return dest, None, other
         # A file this library made that changed on disk since is fetched again, not trusted.
         changed = entry is not None and dest.exists() and not entry.unchanged_on_disk(dest)
         changed = changed or (

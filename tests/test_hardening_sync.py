@@ -16,6 +16,7 @@ that differ by query string), moto's S3 for prefix listings.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -32,6 +33,10 @@ from resumable import Item, ResumableDownloader, RetryPolicy, Untar
 from resumable.errors import identity
 
 KiB = 1 << 10
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture
@@ -354,6 +359,26 @@ def test_a_query_parameter_names_another_object(
     assert len(fault_server.log) > before  # asked the server, not the ledger alone
     assert [r.status for r in result.ok] == ["downloaded"]
     assert (tmp_path / "x.bin").read_bytes() == test_data
+
+
+def test_two_objects_of_the_same_size_are_not_confused(
+    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+) -> None:
+    """The same, with objects of equal size: a size check cannot tell them apart, and the
+    ledger knows the file holds the other object's bytes, so it is downloaded again. With the
+    new object's digest, a check by hashing decides instead."""
+    train_data, test_data = make_data(30 * KiB, seed=1), make_data(30 * KiB, seed=2)
+    train = fault_server.add_variant("get", "file=x&sp=train", train_data)
+    test = fault_server.add_variant("get", "file=x&sp=test", test_data)
+    d.download_many([(train, "x.bin")], tmp_path).raise_for_errors()
+    result = d.download_many([(test, "x.bin")], tmp_path)
+    assert [r.status for r in result.ok] == ["downloaded"]
+    assert (tmp_path / "x.bin").read_bytes() == test_data
+    back = d.download_many([Item(train, "x.bin", sha256=sha(train_data))], tmp_path)
+    assert [r.status for r in back.ok] == ["downloaded"]  # hashed: not train's bytes
+    assert (tmp_path / "x.bin").read_bytes() == train_data
+    same = d.download_many([Item(test, "x.bin", sha256=sha(train_data))], tmp_path)
+    assert [r.status for r in same.ok] == ["skipped"]  # the digest vouches for the bytes
 
 
 def test_a_resigned_url_still_skips_by_the_ledger(
