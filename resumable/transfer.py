@@ -289,9 +289,11 @@ class Transfer:
         if not self.expected and self.size is None:
             try:
                 remote = self._stat()
-            except PERMANENT as exc:
-                # A metadata request refused (a HEAD answering 404 while GET works): it cannot
-                # vouch for the file; the download's own read decides.
+            except Cancelled:
+                raise
+            except ResumableError as exc:
+                # The metadata request failed (a HEAD answering 404 or 500 while GET works): it
+                # cannot vouch for the file, nor fail the call; the download's own read decides.
                 log.info("%s: cannot check the existing file (%s); downloading", self.dest, exc)
                 return None
             if remote.size is None or remote.size != size:

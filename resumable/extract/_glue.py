@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgument, ResumableError
-from ..locator import PERMANENT
+from ..errors import Cancelled, InvalidArgument, ResumableError
 from ..progress import ProgressCallback, ProgressEvent, null_progress
 from ..verify import parse_expected
 from ._base import Processor
@@ -103,7 +102,9 @@ def download_one(
             return expected != record.sha256
         try:
             remote = transfer._stat()
-        except PERMANENT as exc:  # a HEAD refused while GET may work: the read decides
+        except Cancelled:
+            raise
+        except ResumableError as exc:  # a HEAD failing while GET may work: the read decides
             log.info("%s: cannot tell whether it changed (%s)", transfer.safe_url, exc)
             return True
         return differs(record, remote)
