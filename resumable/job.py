@@ -609,7 +609,7 @@ class Job:
         """Delete the file at ``rel`` if this library wrote it, nobody changed it since, and
         the object ``url`` is gone at the source (:meth:`_gone`). Every sync delete goes here."""
         entry = self._ledger.get(rel)
-        if entry is None or entry.state != "done":
+        if entry is None:
             return
         path = self.dest_dir / rel
         if not entry.written_by_us(path):

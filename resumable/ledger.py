@@ -115,9 +115,10 @@ class Entry:
     def written_by_us(self, path: Path) -> bool:
         """``path`` is a regular file this library wrote and nobody changed since: what
         ``sync`` may delete. Proven only by the record of the write (same size and mtime as
-        then); a file that was only checked, or a row from before that record existed, is not.
+        then), whatever the row's state (a later failed refetch leaves the file as written);
+        a file that was only checked, or a row from before that record existed, is not.
         """
-        if self.state != "done" or self.written_size is None or self.written_mtime_ns is None:
+        if self.written_size is None or self.written_mtime_ns is None:
             return False
         try:
             st = os.lstat(path)

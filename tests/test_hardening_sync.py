@@ -341,6 +341,46 @@ def test_sync_prunes_an_s3_prefix_only_for_objects_really_gone(
     ]
 
 
+def test_sync_prunes_nothing_of_an_s3_origin_whose_listing_failed(
+    s3_store: Any, tmp_path: Path
+) -> None:
+    """A template of two prefixes (one origin): when listing one of them fails (a bucket that
+    does not exist), nothing of the origin is pruned, although an object really went away."""
+    for i, name in enumerate(["a.bin", "b.bin"]):
+        s3_store.put(f"ds/{name}", make_data(10 * KiB + i, seed=i))
+    template = f"s3://{{{s3_store.bucket},no-such-bucket-{s3_store.bucket[-8:]}}}/ds/"
+    with ResumableDownloader(workers=2, storage_options=s3_store.storage_options()) as d:
+        first = d.download_many(template, tmp_path, sync=True)
+        assert sorted(r.path.name for r in first.ok) == ["a.bin", "b.bin"]
+        assert [type(e) for _, e in first.failed] == [resumable.SourceNotFound]
+        s3_store.delete("ds/b.bin")
+        again = d.download_many(template, tmp_path, sync=True)
+    assert again.deleted == []
+    assert sorted(p.name for p in tmp_path.glob("*.bin")) == ["a.bin", "b.bin"]
+    assert [type(e) for _, e in again.failed] == [resumable.SourceNotFound]
+
+
+def test_a_listed_object_that_answers_404_is_kept(tmp_path: Path) -> None:
+    """The listing of this run names the object, then its HEAD and GET say 404 (a store that
+    disagrees with itself, or a listing racing a delete): no delete until a listing agrees.
+    The library's own test double (``FaultySource``) plays the store."""
+    from resumable.testing import FaultySource, MemorySource
+
+    memory = MemorySource({"mem://b/dir/f0.bin": b"0" * 1000, "mem://b/dir/f1.bin": b"1" * 9})
+    store = FaultySource(memory)
+    with ResumableDownloader(workers=1, sources={"mem": store}) as d:  # type: ignore[dict-item]
+        d.download_many("mem://b/dir/", tmp_path, sync=True).raise_for_errors()
+        gone = resumable.SourceNotFound("no such object", url="mem://b/dir/f0.bin")
+        store.fail_stat(gone).fail_open(gone)  # f0's (listed first): its HEAD, then its GET
+        again = d.download_many("mem://b/dir/", tmp_path, sync=True)
+        assert again.deleted == []
+        assert (tmp_path / "f0.bin").read_bytes() == b"0" * 1000
+        assert [type(e) for _, e in again.failed] == [resumable.SourceNotFound]
+        memory.delete("mem://b/dir/f0.bin")  # now the listing agrees
+        last = d.download_many("mem://b/dir/", tmp_path, sync=True)
+    assert last.deleted == [tmp_path / "f0.bin"]
+
+
 # -- item 8: what names an object ------------------------------------------------------------------
 
 
