@@ -16,6 +16,7 @@ that differ by query string), moto's S3 for prefix listings.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -78,7 +79,7 @@ def test_sync_keeps_a_users_file_that_was_only_checked(
     data = serve(fault_server, 2)
     (tmp_path / "f1.bin").write_bytes(data["f1.bin"])  # the user's own copy, already complete
     template = fault_server.url + "/f{0..1}.bin"
-    with ThreadPoolExecutor(2) if executor else _no_pool() as pool:
+    with ThreadPoolExecutor(2) if executor else contextlib.nullcontext() as pool:
         first = d.download_many(template, tmp_path, sync=True, executor=pool)
         first.raise_for_errors()
         assert {r.path.name: r.status for r in first.ok} == {
@@ -92,14 +93,6 @@ def test_sync_keeps_a_users_file_that_was_only_checked(
     assert (tmp_path / "f1.bin").read_bytes() == data["f1.bin"]
     assert sorted(type(e).__name__ for _, e in again.failed) == ["SourceNotFound"] * 2
     assert ("GET", 404) in requests(fault_server, "f1.bin")  # really gone at the source
-
-
-class _no_pool:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def test_a_write_is_remembered_across_later_checks(
