@@ -170,21 +170,74 @@ def redact_text(text: str) -> str:
     return _TEXT_AUTH.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
 
 
-# Query parameters that change each time a URL is signed again; they do not identify the object.
-_SIGNING_PARAMS = re.compile(
-    r"^(x-amz-.*|x-goog-.*|expires|signature|sig|key-pair-id|policy|awsaccesskeyid|"
-    r"googleaccessid|sv|st|se|sr|sp|spr|sip|ss|srt|skoid|sktid|skt|ske|sks|skv|token|"
-    r"oh|oe|_nc_.*)$",  # the last: Meta's CDN (the SA-1B links), signature and expiry
-    re.IGNORECASE,
+# Signed URLs, by kind: the parameters that prove a URL is of that kind (all present, names
+# compared in lower case), and the parameters of that kind that change each time the URL is
+# signed again (exact names, or prefixes ending in "*"). Only a URL of that kind loses them:
+# elsewhere ``sp``, ``st``, ``expires`` or ``token`` are ordinary parameters that may name the
+# object (``?file=x&sp=train``).
+_SIGNED_KINDS: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
+    # AWS Signature V4 presigned URLs (S3 and any SigV4 service); x-id: the operation, added
+    # by some SDKs.
+    (frozenset({"x-amz-signature"}), frozenset({"x-amz-*", "x-id"})),
+    # AWS Signature V2 query authentication (legacy S3 presigned URLs).
+    (
+        frozenset({"awsaccesskeyid", "signature", "expires"}),
+        frozenset({"awsaccesskeyid", "signature", "expires", "x-amz-security-token"}),
+    ),
+    # Google Cloud Storage V4 signed URLs, and the V2 ones.
+    (frozenset({"x-goog-signature"}), frozenset({"x-goog-*"})),
+    (
+        frozenset({"googleaccessid", "signature", "expires"}),
+        frozenset({"googleaccessid", "signature", "expires"}),
+    ),
+    # Azure shared access signatures (service, account and user delegation SAS): a signed
+    # version and a signature. ``snapshot`` and ``versionid`` name a blob: kept.
+    (
+        frozenset({"sv", "sig"}),
+        frozenset(
+            {
+                *("sv", "ss", "srt", "sp", "st", "se", "sip", "spr", "sr", "sdd", "si", "sig"),
+                *("ses", "skoid", "sktid", "skt", "ske", "sks", "skv", "saoid", "suoid"),
+                *("scid", "sduoid", "rscc", "rscd", "rsce", "rscl", "rsct"),
+            }
+        ),
+    ),
+    # CloudFront signed URLs: canned (Expires) or custom (Policy) policy.
+    (
+        frozenset({"signature", "key-pair-id"}),
+        frozenset({"expires", "policy", "signature", "key-pair-id"}),
+    ),
+    # Meta's CDN (the SA-1B links): signature, expiry and per-signing cache keys.
+    (frozenset({"oh", "oe"}), frozenset({"oh", "oe", "_nc_*"})),
+    # Token authentication of CDNs such as Bunny and KeyCDN: a token with its expiry.
+    (frozenset({"token", "expires"}), frozenset({"token", "expires", "token_path"})),
+    (frozenset({"token", "expire"}), frozenset({"token", "expire"})),
+    # Akamai's token (``exp=...~acl=...~hmac=...`` in one parameter), by its usual names.
+    (frozenset({"__token__"}), frozenset({"__token__"})),
+    (frozenset({"hdnts"}), frozenset({"hdnts"})),
 )
 
 
-def identity(url: str) -> str:
-    """The object a URL names, for deciding whether a partial belongs to it.
+def _signing_params(names: set[str]) -> tuple[set[str], tuple[str, ...]]:
+    """The signing parameters to drop for a URL whose query has ``names`` (lower case):
+    exact names and name prefixes, from every kind of signed URL it is."""
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for proof, signing in _SIGNED_KINDS:
+        if proof <= names:
+            exact.update(name for name in signing if not name.endswith("*"))
+            prefixes.extend(name[:-1] for name in signing if name.endswith("*"))
+    return exact, tuple(prefixes)
 
-    Credentials are redacted (:func:`redact`) and signing parameters (expiry, date,
-    signature, SAS fields) are dropped, so a presigned URL signed again tomorrow still resumes
-    the same partial, while a different path or a different ``versionId`` does not.
+
+def identity(url: str) -> str:
+    """The object a URL names, for deciding whether a partial or a ledger row belongs to it.
+
+    Credentials are redacted (:func:`redact`) and, for a signed URL of a known kind (S3 or GCS
+    presigned, Azure SAS, CloudFront, Meta's CDN), that kind's signing parameters (signature,
+    date, expiry, SAS fields) are dropped, so a URL signed again tomorrow still resumes the
+    same partial. Every other parameter is kept: ``?file=x&sp=train`` and ``?file=x&sp=test``
+    are two objects, as are two ``versionId`` values.
     """
     if _NOTHING_TO_HIDE.match(url):
         return url
@@ -193,12 +246,10 @@ def identity(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    exact, prefixes = _signing_params({k.lower() for k, _ in pairs})
     query = urlencode(
-        [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not _SIGNING_PARAMS.match(k)
-        ]
+        [(k, v) for k, v in pairs if k.lower() not in exact and not k.lower().startswith(prefixes)]
     )
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, host, parts.path, query, ""))

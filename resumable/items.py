@@ -84,6 +84,8 @@ class Work:
     rel: str
     origin: str | None
     """The template or prefix this came from (its identity), for ``sync``; ``None`` otherwise."""
+    listed: bool = False
+    """A listing of this run holds the object (for ``sync``: a 404 then is a disagreement)."""
 
 
 Lister = Callable[[str], Iterator[tuple[str, RemoteInfo]]]
@@ -128,7 +130,7 @@ def _listed(prefix: str, lister: Lister, origin: str) -> Iterator[Work | tuple[o
     for url, info in lister(prefix):
         relative = url[len(prefix) :] if url.startswith(prefix) else _object_name(url)
         try:
-            yield _work(Item(url, relative, size=info.size), relative, origin)
+            yield _work(Item(url, relative, size=info.size), relative, origin, listed=True)
         except ResumableError as exc:
             yield (url, exc)
 
@@ -140,9 +142,11 @@ def _in_folder(dest: str | os.PathLike[str] | None, url: str) -> str | os.PathLi
     return dest
 
 
-def _work(item: Item, dest: str | os.PathLike[str] | None, origin: str | None) -> Work:
+def _work(
+    item: Item, dest: str | os.PathLike[str] | None, origin: str | None, *, listed: bool = False
+) -> Work:
     name = os.fspath(dest) if dest is not None else _object_name(item.url)
-    return Work(item, relative_name(name), origin)
+    return Work(item, relative_name(name), origin, listed)
 
 
 def _object_name(url: str) -> str:

@@ -42,6 +42,7 @@ from .errors import (
     ResumableError,
     SourceNotFound,
     identity,
+    redact,
 )
 from .items import Work, iter_work, safe_destination
 from .ledger import Entry, Ledger
@@ -513,7 +514,11 @@ class Job:
                 self._origins.add(work.origin)
         entry = self._ledger.get(work.rel)
         if entry is not None and entry.identity != identity(item.url):
-            entry = None  # another object was downloaded to this path before
+            # Another object was recorded at this path. If the file is still the one recorded,
+            # its bytes are that object's: only a digest could vouch for them (a size check
+            # cannot tell ``?sp=train`` from ``?sp=test``), so without one it is fetched again.
+            other = entry.unchanged_on_disk(dest) and not (item.sha256 or item.checksum)
+            return dest, None, other
         # A file this library made that changed on disk since is fetched again, not trusted.
         changed = entry is not None and dest.exists() and not entry.unchanged_on_disk(dest)
         changed = changed or (
@@ -569,10 +574,10 @@ class Job:
         after_download: bool = False,
     ) -> None:
         if isinstance(exc, SourceNotFound) and self._sync and work.origin is not None:
-            # Gone at the source; only templates and prefixes are mirrored (before the
+            # Maybe gone at the source; only templates and prefixes are mirrored (before the
             # ledger records the failure, which would hide that the file was ours).
             try:
-                self._delete_if_ours(work.rel)
+                self._delete_if_ours(work.rel, work.item.url, listed=work.listed)
             except LocalError as ledger_error:  # the item fails with its own error anyway
                 log.warning("sync: %s: %s", work.rel, ledger_error)
         # After the download (while extracting), the ledger keeps the file as done.
@@ -614,7 +619,15 @@ class Job:
         probe = self._d._prepare(
             work.item.url, self._root / work.rel, mirrors=work.item.mirrors, cancel=self._cancel
         )
-        remote = probe._stat()
+        try:
+            remote = probe._stat()
+        except Cancelled:
+            raise
+        except ResumableError as exc:
+            # The metadata request failed (a HEAD answering 404 or 403 while GET works, a 5xx):
+            # neither a skip nor a delete may rest on it. Fetch again; the read decides.
+            log.info("sync: cannot tell whether %s changed (%s); fetching it", probe.safe_url, exc)
+            return True
         if entry.etag or entry.version:
             before = (entry.version or None, entry.etag)
             changed = before != (remote.version or None, remote.etag)
@@ -641,18 +654,26 @@ class Job:
         info: RemoteInfo | None,
         stat: tuple[int, int] | None = None,
     ) -> None:
-        if result.status != "skipped" or info is not None or not self._ledger.get(work.rel):
-            self._ledger.done(
-                work.rel,
-                result.path,
-                identity=identity(work.item.url),
-                origin=work.origin,
-                sha256=result.sha256,
-                etag=info.etag if info else None,
-                version=info.version if info else None,
-                last_modified=info.last_modified if info else None,
-                stat=stat,
-            )
+        """Record a complete file. Only a download that wrote it (not a skip, which only checked
+        what was there) records the write that lets ``sync`` delete it later."""
+        written = result.status != "skipped"
+        name = identity(work.item.url)
+        if not written and info is None:
+            entry = self._ledger.get(work.rel)
+            if entry is not None and entry.identity == name:
+                return  # skipped by the ledger: its row already says all of this
+        self._ledger.done(
+            work.rel,
+            result.path,
+            identity=name,
+            origin=work.origin,
+            sha256=result.sha256,
+            etag=info.etag if info else None,
+            version=info.version if info else None,
+            last_modified=info.last_modified if info else None,
+            stat=stat,
+            written=written,
+        )
 
     def _count(self, result: DownloadResult) -> None:
         with self._lock:
@@ -705,28 +726,67 @@ class Job:
         """Delete files this library downloaded from the same inputs that are gone at the source.
 
         Only ledger entries of this run's templates/prefixes that this run did not see, and only
-        if the file is still exactly as downloaded: a file modified locally, or never downloaded
-        by this library, is never touched.
+        if :meth:`_delete_if_ours` agrees: a file this library did not write, or that changed
+        locally since, is never touched, nor one the source does not confirm is gone.
         """
         for origin in sorted(self._origins - self._incomplete):
             for entry in self._ledger.by_origin(origin):
                 if entry.path not in self._seen:
-                    self._delete_if_ours(entry.path)
+                    self._delete_if_ours(entry.path, entry.identity, listed=False)
 
-    def _delete_if_ours(self, rel: str) -> None:
-        """Delete a file gone at the source, if the ledger shows this library made it as is."""
+    def _delete_if_ours(self, rel: str, url: str, *, listed: bool) -> None:
+        """Delete the file at ``rel`` if this library wrote it, nobody changed it since, and
+        the object ``url`` is gone at the source (:meth:`_gone`). Every sync delete goes here."""
         entry = self._ledger.get(rel)
-        if entry is None or entry.state != "done":
+        if entry is None:
             return
         path = self.dest_dir / rel
-        if entry.unchanged_on_disk(path):
-            path.unlink()
-            self._ledger.forget(rel)
-            with self._lock:
-                self._deleted.append(path)
-            log.info("sync: deleted %s (gone at the source)", path)
-        elif path.exists():
-            log.warning("sync: kept %s: gone at the source but changed locally", path)
+        if not entry.written_by_us(path):
+            if entry.written_size is not None and path.exists():
+                log.warning("sync: kept %s: gone at the source but changed locally", path)
+            elif path.exists():
+                log.info("sync: kept %s: the ledger has no record that this library wrote it", path)
+            return
+        if not self._gone(url, listed=listed):
+            log.warning("sync: kept %s: the source does not confirm that it is gone", path)
+            return
+        path.unlink()
+        self._ledger.forget(rel)
+        with self._lock:
+            self._deleted.append(path)
+        log.info("sync: deleted %s (gone at the source)", path)
+
+    def _gone(self, url: str, *, listed: bool) -> bool:
+        """The one decision behind every ``sync`` delete: is the object at ``url`` gone?
+
+        Only when the source agrees with itself: no listing of this run holds it (``listed``),
+        and both a metadata request (``stat``: a HEAD for HTTP) and a read of its first byte
+        (a GET) answer "not found" (:class:`SourceNotFound`, a 404 or 410). One probe's 404
+        while the other finds the object (a HEAD that disagrees with GET, a listing that
+        disagrees with a read), or any other answer (403, 5xx, a timeout, a cancel), is not
+        proof: the file stays, and the next run asks again.
+        """
+        if listed:
+            return False
+        try:
+            source = self._d._source(_scheme(url))
+        except ResumableError:
+            return False
+
+        def read() -> None:
+            source.open(url, 0, 1).close()
+
+        return self._not_found(lambda: source.stat(url), url) and self._not_found(read, url)
+
+    def _not_found(self, probe: Callable[[], object], url: str) -> bool:
+        """Whether ``probe`` (retried on transient errors) says the object does not exist."""
+        try:
+            self._d.retry.call(probe, url=url, wake=self._cancel)
+        except SourceNotFound:
+            return True
+        except ResumableError as exc:
+            log.info("sync: %s: no proof that it is gone (%s)", redact(url), exc)
+        return False
 
     def _list(self, prefix: str) -> Any:
         """List ``prefix``, listing again after a transient error (the retry policy's budget)."""

@@ -12,6 +12,12 @@ most the last commits on a power cut, and then the item is simply downloaded aga
 Why record mtime and SHA-256: a rerun skips a done file by ``stat`` alone, instead of re-hashing
 10 GB shards; a file that was modified since (another mtime or size) is verified again.
 
+Why a separate record of writes (``written_size``, ``written_mtime_ns``): ``sync`` deletes only
+files this library wrote. A row is also ``done`` for a file that was already there and only
+checked; the record of a write is set only when a download promoted the file, carried over by
+later rows that do not write it, and trusted only while the file keeps that size and mtime.
+Rows from before the record existed have none: their files are never deleted.
+
 Why a writer thread: one commit per file behind one lock made every worker of a batch of small
 files queue on the ledger. Records go to a queue and are committed in batches (at most ~50 ms
 apart); reads use their own connection (WAL readers never wait for the writer). A crash loses at
@@ -39,6 +45,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
+from stat import S_ISREG
 from typing import cast
 
 from ._threads import Guarded, join_queue, put_while
@@ -61,14 +68,20 @@ CREATE TABLE IF NOT EXISTS items (
     version TEXT,
     error TEXT,
     updated REAL NOT NULL,
-    last_modified TEXT
+    last_modified TEXT,
+    written_size INTEGER,
+    written_mtime_ns INTEGER
 )
 """
 _FIELDS = (
     "path, identity, origin, state, size, mtime_ns, sha256, etag, version, error, updated, "
-    "last_modified"
+    "last_modified, written_size, written_mtime_ns"
 )
-_ADDED = {"last_modified": "TEXT"}  # columns newer than the first ledgers: added on open
+# Columns newer than the first ledgers: added on open, NULL in the rows written before.
+_ADDED = {"last_modified": "TEXT", "written_size": "INTEGER", "written_mtime_ns": "INTEGER"}
+# A new row replaces the old one, except for the record of this library's last write to the
+# file: a row that does not write (a check, a failure) carries it over.
+_CARRIED = ("written_size", "written_mtime_ns")
 _BACKLOG = 2000  # rows queued for the writer at most (see Ledger.__init__)
 _GATHER = 0.05  # seconds the writer lets rows gather before one transaction commits them
 # What resumable.extract recorded per archive: a JSON record (see extract/_record.py). A table of
@@ -99,6 +112,11 @@ class Entry:
     updated: float = 0.0
     last_modified: str | None = None
     """The object's Last-Modified, for servers that send no ETag (sync compares it)."""
+    written_size: int | None = None
+    """Size of the file when this library last wrote it (promoted a download) here; ``None``
+    if it never did, as far as this ledger knows (a file that was only checked, an old row)."""
+    written_mtime_ns: int | None = None
+    """Modification time of the file when this library last wrote it."""
 
     def unchanged_on_disk(self, path: Path) -> bool:
         """A done file still as this library left it (same size and modification time)."""
@@ -107,6 +125,24 @@ class Entry:
         except OSError:
             return False
         return self.state == "done" and st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
+
+    def written_by_us(self, path: Path) -> bool:
+        """``path`` is a regular file this library wrote and nobody changed since: what
+        ``sync`` may delete. Proven only by the record of the write (same size and mtime as
+        then), whatever the row's state (a later failed refetch leaves the file as written);
+        a file that was only checked, or a row from before that record existed, is not.
+        """
+        if self.written_size is None or self.written_mtime_ns is None:
+            return False
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return (
+            S_ISREG(st.st_mode)
+            and st.st_size == self.written_size
+            and st.st_mtime_ns == self.written_mtime_ns
+        )
 
 
 class Ledger:
@@ -258,9 +294,8 @@ class Ledger:
         return parse_row(row) if row else None
 
     def record(self, entry: Entry) -> None:
-        values = _values(entry, updated=time.time())
-        sql = f"INSERT OR REPLACE INTO items ({_FIELDS}) VALUES ({', '.join('?' * 12)})"
-        self._put((sql, values))
+        """Queue ``entry`` as the row of its path (the record of a write is carried over)."""
+        self._put((_UPSERT, _values(entry, updated=time.time())))
         self._known.add(entry.path)
 
     def done(
@@ -275,9 +310,12 @@ class Ledger:
         version: str | None = None,
         last_modified: str | None = None,
         stat: tuple[int, int] | None = None,
+        written: bool = False,
     ) -> None:
         """``stat``: ``(size, mtime_ns)`` as seen where the file was written (another machine's
-        disk, for a fanned-out batch); by default ``file`` is stat'ed here."""
+        disk, for a fanned-out batch); by default ``file`` is stat'ed here. ``written``: this
+        library has just written the file (a download promoted it), as opposed to a file that
+        was only checked; only such a record lets ``sync`` delete the file later."""
         if stat is None:
             st = os.stat(file)
             stat = (st.st_size, st.st_mtime_ns)
@@ -294,6 +332,8 @@ class Ledger:
                 etag,
                 version,
                 last_modified=last_modified,
+                written_size=size if written else None,
+                written_mtime_ns=mtime_ns if written else None,
             )
         )
 
@@ -371,6 +411,8 @@ def _values(entry: Entry, *, updated: float) -> tuple[object, ...]:
         entry.error,
         updated,
         entry.last_modified,
+        entry.written_size,
+        entry.written_mtime_ns,
     )
 
 
@@ -448,5 +490,23 @@ _ROW_CHECKS: dict[str, Callable[[object], bool]] = {
     "mtime_ns": lambda v: v is None or isinstance(v, int),
     "sha256": lambda v: v is None or (isinstance(v, str) and bool(_SHA256.fullmatch(v))),
     "updated": lambda v: isinstance(v, (int, float)),
+    "written_size": _optional_count,
+    "written_mtime_ns": lambda v: v is None or isinstance(v, int),
 }
 """How each column is checked; a column not listed (texts) must be a string or NULL."""
+
+
+def _upsert() -> str:
+    columns = [name.strip() for name in _FIELDS.split(",")]
+    updates = ", ".join(
+        f"{c} = COALESCE(excluded.{c}, items.{c})" if c in _CARRIED else f"{c} = excluded.{c}"
+        for c in columns
+        if c != "path"
+    )
+    return (
+        f"INSERT INTO items ({_FIELDS}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT(path) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT = _upsert()

@@ -323,7 +323,15 @@ class Transfer:
         if self.size is not None and size != self.size:
             return None
         if not self.expected and self.size is None:
-            remote = self._stat()
+            try:
+                remote = self._stat()
+            except Cancelled:
+                raise
+            except ResumableError as exc:
+                # The metadata request failed (a HEAD answering 404 or 500 while GET works): it
+                # cannot vouch for the file, nor fail the call; the download's own read decides.
+                log.info("%s: cannot check the existing file (%s); downloading", self.dest, exc)
+                return None
             if remote.size is None or remote.size != size:
                 log.info("%s exists but does not match the remote size; downloading", self.dest)
                 return None

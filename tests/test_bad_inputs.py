@@ -204,6 +204,28 @@ def other_url_sidecar(ctx: Ctx) -> None:
     ctx.sidecar(url="http://elsewhere/g.bin", identity="http://elsewhere/g.bin")
 
 
+SIGNED = "versionId=1&X-Amz-Date={date}T000000Z&X-Amz-Expires=60&X-Amz-Signature={signature}"
+
+
+def partial_for_query(query: str) -> Setup:
+    """5000 true bytes of the object in a partial whose sidecar names ``url?query``."""
+
+    def setup(ctx: Ctx) -> None:
+        partial_of(ctx).write_bytes(ctx.data[:5000])
+        url = f"{ctx.url}?{query}"
+        ctx.sidecar(url=resumable.errors.redact(url), identity=resumable.errors.identity(url))
+
+    return setup
+
+
+def resumed_at(offset: int) -> Setup:
+    def check(ctx: Ctx) -> None:
+        gets = [r for r in ctx.server.requests_for("f.bin") if r.method == "GET"]
+        assert [r.range for r in gets] == [f"bytes={offset}-"], gets
+
+    return check
+
+
 def longer_partial(ctx: Ctx) -> None:
     partial_of(ctx).write_bytes(ctx.data + b"\xff" * 5000)
     ctx.sidecar()
@@ -826,6 +848,25 @@ CASES: list[Case] = [
         resumable.Cancelled,
         "stopped by SystemExit",
         network=True,
+    ),
+    # Issue 15, identity family: which URL names the object a partial belongs to.
+    Case(
+        "sidecar for another query",
+        "the partial of `?file=x&sp=train`, asked for `?file=x&sp=test`",
+        with_url(lambda ctx: ctx.url + "?file=x&sp=test"),
+        None,
+        setup=partial_for_query("file=x&sp=train"),
+        network=True,
+        check=restarted_from_zero,
+    ),
+    Case(
+        "presigned URL signed again",
+        "the partial of an S3 presigned URL, asked with a new date and signature",
+        with_url(lambda ctx: ctx.url + "?" + SIGNED.format(date="20260102", signature="bb")),
+        None,
+        setup=partial_for_query(SIGNED.format(date="20260101", signature="aa")),
+        network=True,
+        check=resumed_at(5000),
     ),
 ]
 

@@ -173,6 +173,24 @@ def trickle(server: FaultServer, name: str, segmented: bool) -> None:
     server.plan(name, *lead(segmented), Fault.trickle(length / (STALL * 1.6)))  # type: ignore[arg-type]
 
 
+def head_status(code: int) -> tuple[Arrange, Proof]:
+    """Every HEAD for the object answers ``code``; GETs are served. The proof reads the
+    server's log for the HEADs (the cell's log holds GETs only)."""
+    seen_at: list[tuple[FaultServer, str]] = []
+
+    def arrange(server: FaultServer, name: str, segmented: bool) -> None:
+        server.head_status(name, code)
+        seen_at.append((server, name))
+
+    def prove(log: list[Record], sleeps: list[float]) -> None:
+        server, name = seen_at[-1]
+        heads = [r.status for r in server.requests_for(name) if r.method == "HEAD"]
+        assert code in heads, f"no HEAD answered {code}: {heads}"
+        assert any(r.status in (200, 206) for r in log), "no GET was served"
+
+    return arrange, prove
+
+
 ROWS: list[Row] = [
     Row(
         "cut mid-body",
@@ -423,6 +441,23 @@ ROWS: list[Row] = [
         resumable.RetriesExhausted,
         resumable.RetriesExhausted,
         "one byte is not progress: the retry budget runs out as for a silent server",
+    ),
+    # Issue 15, sync/identity family: a metadata request that disagrees with the read.
+    Row(
+        "HEAD 404",
+        "answers 404 to the HEAD that checks the existing file, while GET works",
+        *head_status(404),
+        OK,
+        OK,
+        "the HEAD cannot vouch for the old file, nor fail the call: the GET decides",
+    ),
+    Row(
+        "HEAD 500",
+        "answers 500 to every HEAD, while GET works",
+        *head_status(500),
+        OK,
+        OK,
+        "the HEAD is retried, then the GET decides",
     ),
 ]
 CELLS = [(row, mode) for row in ROWS for mode in MODES]

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgument, ResumableError
+from ..errors import Cancelled, InvalidArgument, ResumableError
 from ..progress import ProgressCallback, ProgressEvent, null_progress
 from ..verify import parse_expected
 from ._base import Processor
@@ -100,7 +100,14 @@ def download_one(
     def remote_changed(record: ExtractRecord) -> bool:
         if expected is not None:
             return expected != record.sha256
-        return differs(record, transfer._stat())
+        try:
+            remote = transfer._stat()
+        except Cancelled:
+            raise
+        except ResumableError as exc:  # a HEAD failing while GET may work: the read decides
+            log.info("%s: cannot tell whether it changed (%s)", transfer.safe_url, exc)
+            return True
+        return differs(record, remote)
 
     run = ExtractRun(process, transfer.dest, url, MarkerStore(transfer.dest), emit)
     return run.run(fetch, remote_changed)

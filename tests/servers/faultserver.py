@@ -428,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
         sent = 0
         self.header_lines = 0
         try:
-            fault = owner._take_fault(name) if self.command == "GET" else None
+            fault = owner._take_fault(name) if self.command == "GET" else owner._head_fault(name)
             reply = owner._decide(self, name, fault)
             sent = self._deliver(reply)
         finally:
@@ -565,6 +565,7 @@ class FaultServer:
         self._objects: dict[str, _Object] = {}
         self._redirects: dict[str, tuple[str, int]] = {}
         self._plans: dict[str, deque[Fault]] = {}
+        self._head_codes: dict[str, int] = {}
         self._log: list[Record] = []
         self._errors: list[BaseException] = []
         self._version = 0
@@ -669,6 +670,21 @@ class FaultServer:
                 data, old.etag_kind, old.last_modified, old.ranges, self._version
             )
 
+    def add_variant(self, name: str, query: str, data: bytes) -> str:
+        """Serve ``data`` at ``/name?query`` only (an API that names objects by query
+        parameters, ``?file=x&sp=train``); return that URL. Other queries get ``/name``."""
+        self.add(f"{name}?{query}", data)
+        return f"{self.url_for(name)}?{query}"
+
+    def head_status(self, name: str, code: int | None) -> None:
+        """Answer every HEAD for ``name`` with ``code`` while GETs work as usual (a server
+        whose metadata request disagrees with its read); ``None`` ends it."""
+        with self._lock:
+            if code is None:
+                self._head_codes.pop(name, None)
+            else:
+                self._head_codes[name] = code
+
     def remove(self, name: str) -> None:
         """Delete an object: every later request for it (HEAD included) gets a 404."""
         with self._lock:
@@ -738,6 +754,7 @@ class FaultServer:
             self._objects.clear()
             self._redirects.clear()
             self._plans.clear()
+            self._head_codes.clear()
             self._signed.clear()
             self._log.clear()
 
@@ -824,6 +841,11 @@ class FaultServer:
             self._in_flight -= 1
             self._lock.notify_all()
 
+    def _head_fault(self, name: str) -> Fault | None:
+        with self._lock:
+            code = self._head_codes.get(name)
+        return None if code is None else Fault.status(code)
+
     def _take_fault(self, name: str) -> Fault | None:
         with self._lock:
             queue = self._plans.get(name)
@@ -833,8 +855,10 @@ class FaultServer:
         """Turn (request, object, fault) into a :class:`_Reply`. No I/O happens here."""
         if fault is not None and fault.kind == "replace":
             self.replace(name, fault.data)
+        query = urlsplit(handler.path).query
         with self._lock:
-            obj = self._objects.get(name)
+            obj = self._objects.get(f"{name}?{query}") if query else None
+            obj = obj or self._objects.get(name)
             redirect = self._redirects.get(name)
         if fault is not None and fault.kind == "hang":
             return _Reply(0, [], ending="hang", seconds=fault.seconds)
