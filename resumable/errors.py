@@ -48,6 +48,8 @@ This module imports nothing from the package, so every other module can import i
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -79,6 +81,7 @@ __all__ = [
     "identity",
     "redact",
     "redact_text",
+    "register_secret",
 ]
 
 # Query parameters that carry secrets in signed URLs: AWS SigV4/V2, GCS V4 and V2, Azure SAS,
@@ -138,8 +141,9 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+# The password runs to the LAST "@" before the host (a raw "@" inside it is hidden too).
 _TEXT_USERINFO = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s@:?#]*)(?P<pw>:[^/\s@?#]*)?@"
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s@:?#]*)(?P<pw>:[^/\s?#]*)?@"
 )
 _TEXT_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s?\"'<>]+)=(?P<value>[^&;#\s\"'<>]*)")
 _TEXT_AUTH = re.compile(
@@ -155,8 +159,10 @@ def redact_text(text: str) -> str:
     For free text that may quote URLs or request lines: third-party exception messages and log
     records (urllib3 logs ``"GET /k?X-Amz-Signature=... HTTP/1.1"`` at DEBUG). Passwords in
     ``scheme://user:password@``, the values of the query parameters :func:`redact` hides, and
-    ``Authorization`` header values become ``REDACTED``.
+    ``Authorization`` header values become ``REDACTED``; so does every value given to
+    :func:`register_secret` (the ``headers=`` values of every downloader), wherever it appears.
     """
+    text = _scrub_registered(text)
     text = _TEXT_USERINFO.sub(
         lambda m: (
             f"{m['scheme']}{m['user']}:{REDACTED}@" if m["pw"] else f"{m['scheme']}{REDACTED}@"
@@ -168,6 +174,53 @@ def redact_text(text: str) -> str:
         text,
     )
     return _TEXT_AUTH.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
+
+
+# The caller's own secrets: values that mean nothing as URL syntax (a bearer token, an API key,
+# a cookie) and can only be recognised by being known. Shorter values would hide ordinary words
+# and numbers of every message ("X-Debug: 1"), so they are not remembered; the oldest are
+# forgotten past _MAX_SECRETS (a process minting a token per downloader for days).
+_MIN_SECRET = 4
+_MAX_SECRETS = 1024
+_secrets: dict[str, None] = {}  # insertion-ordered set
+_secrets_lock = threading.Lock()
+_secrets_pattern: re.Pattern[str] | None = None
+
+
+def register_secret(value: str, *, min_length: int = _MIN_SECRET) -> None:
+    """Hide ``value`` from every text ``resumable`` lets out, from now on, in this process.
+
+    :class:`~resumable.ResumableDownloader` registers every ``headers=`` value (and the
+    credential after an auth scheme, ``Bearer <token>``) and the secret-looking
+    ``storage_options``; call it for secrets of your own that could reach a message (a token
+    inside a URL path). Every :class:`ResumableError` message, :func:`redact_text` (and so
+    ``resumable``'s, ``urllib3``'s and ``requests``' log records) then shows ``REDACTED``
+    instead. The value is also hidden as Python would quote it (``'\\n'``, ``'\\x00'``).
+    Values shorter than ``min_length`` are ignored: hiding them would garble every message.
+    """
+    global _secrets_pattern
+    if not isinstance(value, str):
+        return
+    forms = {value, value.strip(), repr(value)[1:-1], ascii(value)[1:-1]}
+    with _secrets_lock:
+        for form in forms:
+            if len(form) >= max(min_length, 1) and form not in _secrets:
+                _secrets[form] = None
+        while len(_secrets) > _MAX_SECRETS:
+            del _secrets[next(iter(_secrets))]
+        ordered = sorted(_secrets, key=len, reverse=True)  # the longest form wins
+        _secrets_pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+
+def register_secrets(values: Iterable[str], *, min_length: int = _MIN_SECRET) -> None:
+    """:func:`register_secret` for each of ``values``."""
+    for value in values:
+        register_secret(value, min_length=min_length)
+
+
+def _scrub_registered(text: str) -> str:
+    pattern = _secrets_pattern
+    return pattern.sub(REDACTED, text) if pattern is not None else text
 
 
 # Query parameters that change each time a URL is signed again; they do not identify the object.
@@ -221,9 +274,12 @@ class ResumableError(Exception):
     """
 
     def __init__(self, message: str, *, url: str | None = None, kept: str | None = None) -> None:
+        # The one gate every message passes: whatever a message was built from (a third
+        # party's text, an argument's repr, a server's words), no credential gets through.
+        message = redact_text(message)
         super().__init__(message)
         self.message = message
-        self.url = redact(url) if url is not None else None
+        self.url = _scrub_registered(redact(url)) if url is not None else None
         self.kept = kept
 
     def __str__(self) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from .._secrets import check_headers, remember
 from ..errors import InvalidArgument, redact
 from ..retry import Timeouts
 
@@ -163,6 +164,9 @@ class SourceConfig:
         verify: TLS verification for HTTP(S): ``True`` (default), a CA bundle path, or ``False``.
 
     The repr names headers and storage options but never shows their values (tokens, keys).
+    Headers are checked when the configuration is made (:func:`resumable._secrets.check_headers`:
+    an ``InvalidArgument`` before any traffic), and every value of them, with the credentials
+    among the storage options, is registered to be hidden from every message and log record.
     """
 
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -170,6 +174,10 @@ class SourceConfig:
     storage_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     verify: bool | str | os.PathLike[str] = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", check_headers(self.headers))
+        remember(self.headers, self.storage_options)
 
     def __repr__(self) -> str:
         options = {protocol: sorted(opts) for protocol, opts in self.storage_options.items()}
