@@ -146,9 +146,13 @@ _TEXT_USERINFO = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s@:?#]*)(?P<pw>:[^/\s?#]*)?@"
 )
 _TEXT_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s?\"'<>]+)=(?P<value>[^&;#\s\"'<>]*)")
+# Credential headers quoted as "Name: value", "'Name': 'value'" or "'Name': b'value'" (a dict
+# of request headers, as botocore logs it at DEBUG). A value runs to a quote or the line's end,
+# commas included ("AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...").
 _TEXT_AUTH = re.compile(
-    r"(?P<name>(?:proxy-)?authorization|x-amz-security-token)(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
-    r"(?P<value>[^\"'\r\n,}]+)",
+    r"(?P<name>(?:proxy-)?authorization|x-amz-security-token|cookie|x-api-key|x-auth-token"
+    r"|private-token|x-goog-api-key)(?P<sep>[\"']?\s*[:=]\s*b?[\"']?)"
+    r"(?P<value>[^\"'\r\n}]+)",
     re.IGNORECASE,
 )
 

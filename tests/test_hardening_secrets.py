@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from servers import Fault, FaultServer, NginxServer, make_data
+from servers.stores import S3Store
 
 import resumable
 from resumable import InvalidArgument, Item, ResumableDownloader, RetryPolicy, Timeouts
@@ -404,3 +405,37 @@ def test_item_with_credentials_in_a_batch_summary(
         result = d.download_many([Item(url)], tmp_path)
     assert_clean(result.summary, "summary", PASSWORD)
     assert_error_clean(result.failed[0][1], PASSWORD)
+
+
+def test_s3_credentials_never_reach_botocores_debug_log_or_an_error(
+    s3_store: S3Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """botocore logs each signed request at DEBUG: the headers (``X-Amz-Security-Token``,
+    ``Authorization: AWS4-HMAC-SHA256 Credential=<key id>/...``) and the canonical request.
+    The storage options' credentials are hidden there, and in errors, like header values."""
+    caplog.set_level(logging.DEBUG)
+    key_id, session = "AKIASECRETKEYID01", "SESSIONTOKEN0SECRET"
+    url = s3_store.put("f.bin", make_data(3000))
+    options = {"s3": {**s3_store.storage_options()["s3"], "key": key_id, "token": session}}
+    with fast(storage_options=options) as d:
+        d.download(url, tmp_path / "f.bin")
+        with pytest.raises(resumable.SourceNotFound) as caught:
+            d.download(url + ".missing", tmp_path / "g.bin")
+    assert (tmp_path / "f.bin").read_bytes() == make_data(3000)
+    assert any(r.name.startswith("botocore") for r in caplog.records)  # botocore did log
+    assert_error_clean(caught.value, key_id, session)
+    assert_clean(caplog.text, "the log", key_id, session)
+    assert_dir_clean(tmp_path, key_id, session)
+
+
+def test_a_traceback_logged_by_resumable_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    """``log.warning(..., exc_info=True)`` prints the exception's text: a third party's error
+    may quote a header value or a signed URL."""
+    ResumableDownloader(headers={"X-Api-Key": TOKEN})
+    caplog.set_level(logging.DEBUG)
+    try:
+        raise ValueError(f"bad header {TOKEN} for http://u:{PASSWORD}@h/x?sig={SIGNATURE}")
+    except ValueError:
+        logging.getLogger("resumable").warning("a callback failed", exc_info=True)
+    assert "ValueError: bad header REDACTED" in caplog.text
+    assert_clean(caplog.text, "the log")
