@@ -85,11 +85,14 @@ __all__ = [
 ]
 
 # Query parameters that carry secrets in signed URLs: AWS SigV4/V2, GCS V4 and V2, Azure SAS,
-# CloudFront, and the generic names people use for API keys and tokens.
+# CloudFront, Akamai (hdnts, __token__), and the names people use for API keys, tokens and
+# passwords. Exact names only: they are credentials, never what names an object.
 _SECRET_PARAMS = re.compile(
     r"^(x-amz-(signature|credential|security-token)|x-goog-(signature|credential)"
     r"|signature|sig|se|skoid|sktid|token|access_token|api[-_]?key|key|password|secret"
-    r"|policy|key-pair-id|awsaccesskeyid|googleaccessid|oh)$",  # oh: Meta's CDN signature
+    r"|policy|key-pair-id|awsaccesskeyid|googleaccessid|oh"  # oh: Meta's CDN signature
+    r"|auth|auth[-_]?token|api[-_]?token|x-api-key|(id|refresh|session|security|private)_token"
+    r"|client_secret|secret_key|access_key(_id)?|passwd|pwd|jwt|hdnts|__token__|hmac)$",
     re.IGNORECASE,
 )
 REDACTED = "REDACTED"

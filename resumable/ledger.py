@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LocalError
+from .errors import LocalError, redact_text
 
 __all__ = ["Entry", "Ledger"]
 
@@ -230,7 +230,9 @@ class Ledger:
         self, path: str, *, identity: str, origin: str | None, error: str, partial: bool
     ) -> None:
         state = "partial" if partial else "failed"
-        self.record(Entry(path, identity, origin, state, error=error))
+        # Any exception's text may end here (a progress callback's too): none reaches the disk
+        # with a credential in it.
+        self.record(Entry(path, identity, origin, state, error=redact_text(error)))
 
     def get_extraction(self, path: str) -> str | None:
         """The committed extraction record of the archive at ``path`` (JSON), if any."""

@@ -439,3 +439,48 @@ def test_a_traceback_logged_by_resumable_is_redacted(caplog: pytest.LogCaptureFi
         logging.getLogger("resumable").warning("a callback failed", exc_info=True)
     assert "ValueError: bad header REDACTED" in caplog.text
     assert_clean(caplog.text, "the log")
+
+
+@pytest.mark.parametrize(
+    "param", ["auth_token", "client_secret", "access_key_id", "hdnts", "__token__", "api_token"]
+)
+def test_credential_query_parameters_beyond_the_signed_url_ones_are_hidden(
+    fault_server: FaultServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, param: str
+) -> None:
+    """A 404 for a URL whose credential is in a query parameter named like one: the message,
+    urllib3's DEBUG request line (through requests: the URL has a user part) and the ledger."""
+    caplog.set_level(logging.DEBUG)
+    url = fault_server.url_for("missing.bin").replace("http://", "http://user@")
+    url += f"?part=1&{param}={SIGNATURE}"
+    with fast() as d:
+        result = d.download_many([url], tmp_path)
+    assert any(SIGNATURE in r.path for r in fault_server.log)  # really sent
+    error = result.failed[0][1]
+    assert isinstance(error, resumable.SourceNotFound)
+    assert "part=1" in str(error)  # the rest of the URL is kept
+    assert_error_clean(error, SIGNATURE)
+    assert any(r.name.startswith("urllib3") for r in caplog.records)
+    assert_clean(caplog.text, "the log", SIGNATURE)
+    assert_dir_clean(tmp_path, SIGNATURE)
+
+
+def test_a_callbacks_error_quoting_a_secret_never_reaches_the_ledger(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """The ledger records each failure's text; a progress callback's own exception (not ours,
+    raised as it is) may quote anything."""
+    url = fault_server.add("f.bin", make_data(5000))
+
+    def progress(event: resumable.ProgressEvent) -> None:
+        raise RuntimeError(f"callback saw http://u:{PASSWORD}@h/x?sig={SIGNATURE} and {TOKEN}")
+
+    with fast(headers={"X-Api-Key": TOKEN}) as d:
+        result = d.download_many([url], tmp_path, progress=progress)
+    assert len(result.failed) == 1
+    ledger = list((tmp_path / ".resumable").iterdir())
+    assert ledger
+    assert b"callback saw" in b"".join(p.read_bytes() for p in ledger)  # the error was recorded
+    assert_dir_clean(tmp_path)
+    with pytest.raises(resumable.BatchError) as caught:
+        result.raise_for_errors()
+    assert_clean(str(caught.value) + repr(caught.value), "BatchError")
