@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from ._cli_inputs import UsageError, batch_inputs
+from ._secrets import check_headers, remember
 from ._version import __version__
 from .core import ResumableDownloader
 from .errors import InvalidArgument, ResumableError, redact_text
@@ -370,6 +371,7 @@ def run_demo_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run_download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Download (or plan) what the arguments name; return the exit code."""
+    _remember_headers(args)  # first: no message about the inputs may quote a -H value
     inputs, total_files = batch_inputs(args)
     _configure_logging(args, err)
     try:
@@ -443,6 +445,12 @@ def _downloader_options(args: argparse.Namespace) -> dict[str, Any]:
     if timeouts:
         options["timeouts"] = Timeouts(**timeouts)
     return options
+
+
+def _remember_headers(args: argparse.Namespace) -> None:
+    """Check the ``-H`` headers and register their values as secrets (see
+    :mod:`resumable._secrets`), before anything else can print one."""
+    remember(check_headers(dict(_header(h) for h in args.header)), {})
 
 
 def _header(text: str) -> tuple[str, str]:

@@ -40,7 +40,9 @@ Why this shape: callers catch the builtin they already know (``FileNotFoundError
 ``ValueError``, ``TimeoutError``) or ``ResumableError`` for all of ours. ``TransientError`` is what
 the retry loop retries, and nothing else is. Every error carries its data as attributes (``url``,
 ``expected``, ``actual``, ``kept``) and pickles, so it survives process pools and Dask; every URL is
-passed through :func:`redact` on the way in, so credentials never reach a message or a log.
+passed through :func:`redact` on the way in, and every message through :func:`redact_text`
+(which also hides the values given to :func:`register_secret`: every ``headers=`` value), so
+credentials never reach a message or a log.
 
 This module imports nothing from the package, so every other module can import it.
 """

@@ -484,3 +484,14 @@ def test_a_callbacks_error_quoting_a_secret_never_reaches_the_ledger(
     with pytest.raises(resumable.BatchError) as caught:
         result.raise_for_errors()
     assert_clean(str(caught.value) + repr(caught.value), "BatchError")
+
+
+def test_cli_an_input_error_never_quotes_a_header_value(tmp_path: Path) -> None:
+    """The -H values are known before the inputs are read: a links-file line holding the same
+    token (pasted in the wrong file) is shown with it hidden."""
+    links = tmp_path / "links.txt"
+    links.write_text(f"a.bin {TOKEN} extra\n")
+    proc = run_cli("-H", f"X-Api-Key: {TOKEN}", "-i", links, "-d", tmp_path / "out")
+    assert proc.returncode == 2, proc
+    assert "line 1" in proc.stderr
+    assert_clean(proc.stdout + proc.stderr, "CLI output", TOKEN)
