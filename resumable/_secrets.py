@@ -130,13 +130,13 @@ def remember(headers: Mapping[str, str], storage_options: Mapping[str, Any]) -> 
     """Register the caller's secrets (see :func:`resumable.errors.register_secret`).
 
     Every header value is registered, a credential-named one from 4 characters, any other
-    from 8 (shorter values are words and numbers that every message holds), and so is the
-    credential after an auth scheme (``Bearer <token>``, ``Basic <base64>``). Of the
-    storage options, the string values under credential-like keys (``key``, ``secret``,
+    from 12 (shorter values are words that messages hold: ``identity``, ``no-cache``), and
+    so is the credential after an auth scheme (``Bearer <token>``, ``Basic <base64>``). Of
+    the storage options, the string values under credential-like keys (``key``, ``secret``,
     ``token``, ``sas_token``, ``account_key``...), at any depth.
     """
     for name, value in headers.items():
-        shortest = 4 if is_secret_name(name) else 8
+        shortest = 4 if is_secret_name(name) else 12
         register_secret(value, min_length=shortest)
         match = _AUTH_SCHEME.match(value.strip())
         if match:
