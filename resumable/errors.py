@@ -123,7 +123,7 @@ def redact(url: str) -> str:
     except ValueError:
         text = re.sub(r"//[^/@\s]*@", f"//{REDACTED}@", url)
         return re.sub(
-            r"([?&;])([^=&;#\s]+)=([^&;#\s]*)",
+            r"([?&;#])([^=&;#\s]+)=([^&;#\s]*)",
             lambda m: (
                 m.group(0)
                 if not _SECRET_PARAMS.match(m.group(2))
@@ -136,21 +136,26 @@ def redact(url: str) -> str:
         userinfo, _, host = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:{REDACTED}@{host}" if ":" in userinfo else f"{REDACTED}@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(_SECRET_PARAMS.match(k) for k, _ in pairs):
-            query = urlencode(
-                [(k, REDACTED if _SECRET_PARAMS.match(k) else v) for k, v in pairs], safe="/:"
-            )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # A fragment can hold parameters too (OAuth's "#access_token=..."): never sent, but shown.
+    query, fragment = _redact_params(parts.query), _redact_params(parts.fragment)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def _redact_params(text: str) -> str:
+    """``a=1&sig=x`` with the values of secret parameters replaced (re-encoded if any is)."""
+    if not text or "=" not in text:
+        return text
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if not any(_SECRET_PARAMS.match(k) for k, _ in pairs):
+        return text
+    return urlencode([(k, REDACTED if _SECRET_PARAMS.match(k) else v) for k, v in pairs], safe="/:")
 
 
 # The password runs to the LAST "@" before the host (a raw "@" inside it is hidden too).
 _TEXT_USERINFO = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s@:?#]*)(?P<pw>:[^/\s?#]*)?@"
 )
-_TEXT_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s?\"'<>]+)=(?P<value>[^&;#\s\"'<>]*)")
+_TEXT_PARAM = re.compile(r"(?P<sep>[?&;#])(?P<name>[^=&;#\s?\"'<>]+)=(?P<value>[^&;#\s\"'<>]*)")
 # Credential headers quoted as "Name: value", "'Name': 'value'" or "'Name': b'value'" (a dict
 # of request headers, as botocore logs it at DEBUG). A value runs to a quote or the line's end,
 # commas included ("AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...").

@@ -495,3 +495,22 @@ def test_cli_an_input_error_never_quotes_a_header_value(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc
     assert "line 1" in proc.stderr
     assert_clean(proc.stdout + proc.stderr, "CLI output", TOKEN)
+
+
+def test_a_token_in_the_url_fragment_never_reaches_a_message_or_the_log(
+    fault_server: FaultServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """OAuth's implicit flow hands out ``...#access_token=<token>``: the fragment is not sent,
+    but the URL as given is what errors and logs show."""
+    caplog.set_level(logging.DEBUG)
+    fault_server.add("f.bin", make_data(300_000))
+    fault_server.plan("f.bin", Fault.cut(after=50_000), Fault.status(404))
+    url = fault_server.url_for("f.bin") + f"#access_token={TOKEN}&state=7"
+    with fast() as d, pytest.raises(resumable.SourceNotFound) as caught:
+        d.download(url, tmp_path / "f.bin")
+    assert all(TOKEN not in r.path for r in fault_server.log)  # (a fragment is never sent)
+    assert "state=7" in str(caught.value)
+    assert_error_clean(caught.value, TOKEN)
+    assert any("retrying" in r.getMessage() for r in caplog.records)
+    assert_clean(caplog.text, "the log", TOKEN)
+    assert_dir_clean(tmp_path, TOKEN)
