@@ -60,40 +60,46 @@ def check_headers(headers: object) -> dict[str, str]:
     """
     if headers is None:
         return {}
-    if not isinstance(headers, Mapping):
-        raise _invalid(
-            f"headers must be a mapping of names to values, got a {type(headers).__name__}"
-        )
-    checked: dict[str, str] = {}
-    for name, value in headers.items():
-        _check_name(name)
-        _check_value(name, value)
-        checked[name] = value
-    return checked
+    pairs: Iterable[tuple[object, object]]
+    if isinstance(headers, Mapping):
+        pairs = headers.items()
+    else:  # (name, value) pairs, as dict() takes them; never a string
+        try:
+            if isinstance(headers, (str, bytes)):
+                raise TypeError
+            pairs = dict(headers).items()  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            raise _invalid(
+                f"headers must be a mapping of names to values, got {type(headers).__name__}"
+            ) from None
+    return {_checked_name(name): _checked_value(name, value) for name, value in pairs}
 
 
-def _check_name(name: object) -> None:
+def _checked_name(name: object) -> str:
     if not isinstance(name, str):
-        raise _invalid(f"a header name must be a str, got a {type(name).__name__}")
+        raise _invalid(f"a header name must be a str, got {type(name).__name__}")
     if not _TOKEN.fullmatch(name):
         raise _invalid(
             "a header name must be an RFC 9110 token (ASCII letters, digits and "
-            f"!#$%&'*+-.^_`|~; no space, no ':'); got one of {len(name)} characters that is "
-            "not (not shown: it may hold a secret)"
+            f"!#$%&'*+-.^_`|~; no space, no ':'), and one of {len(name)} characters is not "
+            "(it is not shown: it may hold a secret; give the value separately, as "
+            "headers={'Name': 'value'})"
         )
     if name.lower() in _OURS:
         raise _invalid(
             f"header {name!r} is set by resumable itself on each request (to resume); it "
             "cannot be given in headers="
         )
+    return name
 
 
-def _check_value(name: str, value: object) -> None:
+def _checked_value(name: object, value: object) -> str:
     if not isinstance(value, str):
-        raise _invalid(f"the value of header {name!r} must be a str, got a {type(value).__name__}")
+        raise _invalid(f"the value of header {name!r} must be a str, got {type(value).__name__}")
     problem = _value_problem(value)
     if problem:
         raise _invalid(f"the value of header {name!r} {problem} (the value is not shown)")
+    return value
 
 
 def _value_problem(value: str) -> str | None:
