@@ -84,6 +84,7 @@ __all__ = [
     "redact",
     "redact_text",
     "register_secret",
+    "register_secrets",
 ]
 
 # Query parameters that carry secrets in signed URLs: AWS SigV4/V2, GCS V4 and V2, Azure SAS,
@@ -290,7 +291,7 @@ class ResumableError(Exception):
     def __init__(self, message: str, *, url: str | None = None, kept: str | None = None) -> None:
         # The one gate every message passes: whatever a message was built from (a third
         # party's text, an argument's repr, a server's words), no credential gets through.
-        message = redact_text(message)
+        message = redact_text(message) if isinstance(message, str) else message
         super().__init__(message)
         self.message = message
         self.url = _scrub_registered(redact(url)) if url is not None else None

@@ -10,6 +10,7 @@ and stderr (a real subprocess), and the bytes of every file left in the destinat
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import subprocess
@@ -19,11 +20,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from servers import Fault, FaultServer, NginxServer, make_data
 from servers.stores import S3Store
 
 import resumable
 from resumable import InvalidArgument, Item, ResumableDownloader, RetryPolicy, Timeouts
+from resumable._secrets import check_headers
 from resumable.errors import redact, redact_text
 
 TOKEN = "SECRETTOKEN0123"
@@ -514,3 +519,32 @@ def test_a_token_in_the_url_fragment_never_reaches_a_message_or_the_log(
     assert any("retrying" in r.getMessage() for r in caplog.records)
     assert_clean(caplog.text, "the log", TOKEN)
     assert_dir_clean(tmp_path, TOKEN)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.text(min_size=0, max_size=12),
+    value=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20),
+)
+def test_what_check_headers_accepts_both_engines_send_and_it_refuses_quietly(
+    name: str, value: str
+) -> None:
+    """Any name and value: accepted only if http.client (the plain engine; urllib3 sends
+    through it too) and requests both take it as it is; refused with an InvalidArgument
+    that never quotes the value otherwise."""
+    secret = f"Q{value}Z"  # a value's text, told apart from the message's own words
+    try:
+        checked = check_headers({name: secret})
+    except InvalidArgument as exc:
+        refused: InvalidArgument | None = exc
+    else:
+        refused = None
+    if refused is not None:
+        assert secret not in str(refused) + repr(refused)
+        return
+    assert checked == {name: secret}
+    requests.utils.check_header_validity((name, secret))
+    conn = http.client.HTTPConnection("127.0.0.1", 9)
+    conn.putrequest("GET", "/", skip_host=True, skip_accept_encoding=True)
+    conn.putheader(name, secret)  # raises on what the plain engine cannot send
+    conn.close()
