@@ -217,10 +217,12 @@ def register_secret(value: str, *, min_length: int = _MIN_SECRET) -> None:
     if not isinstance(value, str):
         return
     forms = {value, value.strip(), repr(value)[1:-1], ascii(value)[1:-1]}
+    forms = {form for form in forms if len(form) >= max(min_length, 1)}
     with _secrets_lock:
+        if forms <= _secrets.keys():
+            return  # known already (every downloader of a process registers its headers)
         for form in forms:
-            if len(form) >= max(min_length, 1) and form not in _secrets:
-                _secrets[form] = None
+            _secrets.setdefault(form, None)
         while len(_secrets) > _MAX_SECRETS:
             del _secrets[next(iter(_secrets))]
         ordered = sorted(_secrets, key=len, reverse=True)  # the longest form wins
