@@ -334,7 +334,7 @@ def test_a_presigned_signature_never_reaches_the_info_retry_log_or_the_sidecar(
 
 
 def test_a_redirect_to_another_host_sends_no_secret_header(
-    fault_server: FaultServer, tmp_path: Path
+    fault_server: FaultServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """requests drops ``Authorization`` on a redirect to another host; ``Cookie``,
     ``Proxy-Authorization`` and secret-named headers (``X-Api-Key``, ``X-Auth-Token``) given
@@ -347,6 +347,7 @@ def test_a_redirect_to_another_host_sends_no_secret_header(
         "X-Api-Key": TOKEN,
         "X-Auth-Token": TOKEN,
     }
+    caplog.set_level(logging.DEBUG)
     with FaultServer() as other:
         other.add("f.bin", make_data(2000))
         target = f"http://localhost:{other.port}/f.bin?token={SIGNATURE}"
@@ -363,6 +364,10 @@ def test_a_redirect_to_another_host_sends_no_secret_header(
             for name in secrets:
                 assert record.header(name) is None, (name, record.headers)
             assert record.header("X-Trace") == "kept-on-redirect"
+        assert any(SIGNATURE in r.path for r in followed)  # the Location's token was used
+    assert any("/f.bin?token=" in r.getMessage() for r in caplog.records)  # urllib3's line
+    assert_clean(caplog.text, "the log", TOKEN, SIGNATURE)
+    assert_dir_clean(tmp_path, TOKEN, SIGNATURE)
 
 
 def test_reprs_of_the_downloader_and_its_settings_show_no_header_value() -> None:
