@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from .errors import InvalidArgument, redact_text, register_secret
 
@@ -132,14 +131,15 @@ def _invalid(message: str) -> InvalidArgument:
     return InvalidArgument(message, kept=_UNCHANGED)
 
 
-def remember(headers: Mapping[str, str], storage_options: Mapping[str, Any]) -> None:
-    """Register the caller's secrets (see :func:`resumable.errors.register_secret`).
+def remember(headers: Mapping[str, str]) -> None:
+    """Register the header values as secrets (see :func:`resumable.errors.register_secret`).
 
-    Every header value is registered, a credential-named one from 4 characters, any other
+    Every value is registered, a credential-named header's from 4 characters, any other's
     from 12 (shorter values are words that messages hold: ``identity``, ``no-cache``), and
-    so is the credential after an auth scheme (``Bearer <token>``, ``Basic <base64>``). Of
-    the storage options, the string values under credential-like keys (``key``, ``secret``,
-    ``token``, ``sas_token``, ``account_key``...), at any depth.
+    so is the credential after an auth scheme (``Bearer <token>``, ``Basic <base64>``). The
+    storage options' credentials are registered by the fsspec source's error boundary
+    (:class:`~resumable.sources._fsspec_errors.Boundary`), which knows their shapes
+    (connection strings, SAS tokens, the environment's secrets).
     """
     for name, value in headers.items():
         shortest = 4 if is_secret_name(name) else 12
@@ -147,18 +147,6 @@ def remember(headers: Mapping[str, str], storage_options: Mapping[str, Any]) -> 
         match = _AUTH_SCHEME.match(value.strip())
         if match:
             register_secret(match["credentials"], min_length=shortest)
-    for value in _secret_options(storage_options):
-        register_secret(value)
-
-
-def _secret_options(options: object) -> Iterable[str]:
-    if not isinstance(options, Mapping):
-        return
-    for key, value in options.items():
-        if isinstance(value, Mapping):
-            yield from _secret_options(value)
-        elif isinstance(value, str) and isinstance(key, str) and is_secret_name(key):
-            yield value
 
 
 class RedactFilter(logging.Filter):

@@ -450,7 +450,7 @@ def _downloader_options(args: argparse.Namespace) -> dict[str, Any]:
 def _remember_headers(args: argparse.Namespace) -> None:
     """Check the ``-H`` headers and register their values as secrets (see
     :mod:`resumable._secrets`), before anything else can print one."""
-    remember(check_headers(dict(_header(h) for h in args.header)), {})
+    remember(check_headers(dict(_header(h) for h in args.header)))
 
 
 def _header(text: str) -> tuple[str, str]:

@@ -165,8 +165,9 @@ class SourceConfig:
 
     The repr names headers and storage options but never shows their values (tokens, keys).
     Headers are checked when the configuration is made (:func:`resumable._secrets.check_headers`:
-    an ``InvalidArgument`` before any traffic), and every value of them, with the credentials
-    among the storage options, is registered to be hidden from every message and log record.
+    an ``InvalidArgument`` before any traffic), and every value of them is registered to be
+    hidden from every message and log record (the storage options' credentials are, by the
+    fsspec source).
     """
 
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -177,7 +178,7 @@ class SourceConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", check_headers(self.headers))
-        remember(self.headers, self.storage_options)
+        remember(self.headers)
 
     def __repr__(self) -> str:
         options = {protocol: sorted(opts) for protocol, opts in self.storage_options.items()}
