@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from . import templates
 from .aria2c_input import aria2c_checksum, is_aria2c_input, read_aria2c_input
-from .errors import InvalidArgument
+from .errors import InvalidArgument, redact, redact_text
 from .items import Item
 from .sources import source_class
 
@@ -34,7 +34,13 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class UsageError(Exception):
-    """Bad command-line input, found before any download: exit code 2."""
+    """Bad command-line input, found before any download: exit code 2.
+
+    Its message goes through :func:`~resumable.errors.redact_text` like every error of ours:
+    it quotes a links-file line or an argument, which may hold a URL's password or a token."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_text(message))
 
 
 def batch_inputs(args: argparse.Namespace) -> tuple[list[object], int | None]:
@@ -48,10 +54,9 @@ def batch_inputs(args: argparse.Namespace) -> tuple[list[object], int | None]:
         total = len(links)
         if base_used:
             urls = []
-    for url in urls:
+    for position, url in enumerate(urls, 1):
         if "://" not in url:
-            hint = " (the demo runs with 'demo' as the first argument)" if url == "demo" else ""
-            raise UsageError(f"not a URL: {url!r}; a URL needs a scheme such as https://{hint}")
+            raise UsageError(_not_a_url(position, url))
         try:
             source_class(urlsplit(url).scheme)  # an unknown scheme fails here, not per file
             count = templates.count(url) if templates.has_template(url) else 1
@@ -95,6 +100,17 @@ def _with_spec(item: object, spec: str) -> Item:
         raise UsageError(str(exc)) from None
 
 
+def _not_a_url(position: int, text: str) -> str:
+    """The message for an input that is not a URL, which it does not quote: it may be a
+    header's value or a token that slipped out of an unquoted ``-H 'Name: value'``."""
+    if text == "demo":
+        return "not a URL: 'demo'; the demo runs with 'demo' as the first argument"
+    return (
+        f"not a URL: input {position} (counting the URLs given; not shown, as it may be a "
+        "secret); a URL needs a scheme such as https://, and a header goes after -H"
+    )
+
+
 def _single_item(
     inputs: list[object], out: str | None, digest: str | None, sums: dict[str, str] | None
 ) -> Item:
@@ -127,7 +143,7 @@ def _with_checksums(inputs: list[object], sums: dict[str, str], *, sync: bool) -
         assert isinstance(raw, str)
         if raw.endswith("/"):
             raise UsageError(
-                f"{raw}: a prefix's objects are only known once listed, so a checksum file "
+                f"{redact(raw)}: a prefix's objects are only known once listed, so a checksum file "
                 "cannot be matched to them"
             )
         if templates.has_template(raw):
@@ -162,7 +178,7 @@ def _lookup(sums: dict[str, str], name: str) -> str:
 def _object_name(url: str) -> str:
     name = unquote(PurePosixPath(urlsplit(url).path).name)
     if not name:
-        raise UsageError(f"{url}: no file name at the end of this URL; use -o NAME")
+        raise UsageError(f"{redact(url)}: no file name at the end of this URL; use -o NAME")
     return name
 
 

@@ -31,12 +31,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from ._cli_inputs import UsageError, batch_inputs, checksums_option
+from ._secrets import check_headers, remember
 from ._version import __version__
 from .core import ResumableDownloader
-from .errors import InvalidArgument, ResumableError, redact
+from .errors import InvalidArgument, ResumableError, redact_text
 from .job import BatchResult
 from .progress_bars import TqdmProgress
 from .progress_lines import format_bytes, format_duration
@@ -123,7 +124,7 @@ def parse_size(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The download command's parser (``demo`` has its own, see :func:`build_demo_parser`)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="resumable",
         usage="resumable [options] URL... | -i FILE [URL]\n       resumable demo [options]",
         description="Download large files and datasets: verified, resumable, never half-written."
@@ -138,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_aria2c_options(parser)
     _add_output_options(parser)
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse quotes the arguments it could not use ("unrecognized arguments: ..."): a URL
+    with a password among them is shown redacted (:func:`~resumable.errors.redact_text`)."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(redact_text(message))
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -434,6 +443,7 @@ def run_demo_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run_download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Download (or plan) what the arguments name; return the exit code."""
+    _remember_headers(args)  # first: no message about the inputs may quote a -H value
     inputs, total_files = batch_inputs(args)
     checksums = checksums_option(args.checksums) or None
     _configure_logging(args, err)
@@ -518,10 +528,20 @@ def _downloader_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _remember_headers(args: argparse.Namespace) -> None:
+    """Check the ``-H`` headers and register their values as secrets (see
+    :mod:`resumable._secrets`), before anything else can print one."""
+    remember(check_headers(dict(_header(h) for h in args.header)))
+
+
 def _header(text: str) -> tuple[str, str]:
+    """``'Name: value'`` split; never quoted in an error (a value is often a token)."""
     name, colon, value = text.partition(":")
     if not colon or not name.strip():
-        raise UsageError(f"a header is 'Name: value', got {text!r}")
+        raise UsageError(
+            "a header is 'Name: value', with a colon after the name; this -H of "
+            f"{len(text)} characters has none (not shown: it may hold a secret)"
+        )
     return name.strip(), value.strip()
 
 
@@ -560,6 +580,7 @@ def _print_summary(result: BatchResult, dest: Path, elapsed: float, out: TextIO)
 def _print_failures(failed: Sequence[tuple[object, BaseException]], err: TextIO) -> None:
     for item, exc in failed[:MAX_LISTED_FAILURES]:
         url = getattr(item, "url", item)
-        print(f"failed: {redact(str(url))}: {exc}", file=err)
+        # redact_text, not redact: the item may be a (url, dest) pair or a Link, not a URL.
+        print(f"failed: {redact_text(str(url))}: {exc}", file=err)
     if len(failed) > MAX_LISTED_FAILURES:
         print(f"... and {len(failed) - MAX_LISTED_FAILURES} more failures", file=err)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from ._secrets import check_headers, install_log_filter
 from .errors import InvalidArgument, LocalError
 from .limits import HostSlots, TokenBucket
 from .locator import Locator, RefreshURL
@@ -67,7 +68,11 @@ class ResumableDownloader:
         max_connections: most connections at once overall, across files and segments.
         retry: when and how to retry transient failures.
         timeouts: connect and stall timeouts (there is no overall timeout).
-        headers: extra HTTP headers for every HTTP(S) request.
+        headers: extra HTTP headers for every HTTP(S) request. Checked here: a name that is not
+            an RFC 9110 token, or a value that cannot be sent (a trailing newline, CR, LF, NUL,
+            a character outside latin-1) is an ``InvalidArgument`` naming the header, never
+            showing the value. Every value is hidden from messages and logs (``REDACTED``),
+            and credential-named headers are not sent to another host after a redirect.
         locking: take ``D.partial.lock`` to avoid duplicate work between processes (correctness
             never depends on it).
         block_size: most bytes read per call on the hot path.
@@ -102,6 +107,8 @@ class ResumableDownloader:
         verify: bool | str | os.PathLike[str] = True,
         refresh_url: RefreshURL | None = None,
     ) -> None:
+        headers = check_headers(headers)  # first: a bad token is the likeliest mistake here
+        install_log_filter("resumable", "resumable.progress")  # see resumable._secrets
         if not isinstance(workers, int) or workers < 1:
             raise InvalidArgument(f"workers must be a positive integer, got {workers!r}")
         _check_connections(connections)
@@ -135,7 +142,7 @@ class ResumableDownloader:
             timeouts=self.timeouts,
             max_connections=max(workers * (connections or AUTO_CONNECTIONS), 16),
             storage_options=dict(storage_options or {}),
-            headers=dict(headers or {}),
+            headers=headers,
             verify=verify,
         )
         self._sources: dict[type[Any], Source] = {}

@@ -40,7 +40,9 @@ Why this shape: callers catch the builtin they already know (``FileNotFoundError
 ``ValueError``, ``TimeoutError``) or ``ResumableError`` for all of ours. ``TransientError`` is what
 the retry loop retries, and nothing else is. Every error carries its data as attributes (``url``,
 ``expected``, ``actual``, ``kept``) and pickles, so it survives process pools and Dask; every URL is
-passed through :func:`redact` on the way in, so credentials never reach a message or a log.
+passed through :func:`redact` on the way in, and every message through :func:`redact_text`
+(which also hides the values given to :func:`register_secret`: every ``headers=`` value), so
+credentials never reach a message or a log.
 
 This module imports nothing from the package, so every other module can import it.
 """
@@ -48,6 +50,8 @@ This module imports nothing from the package, so every other module can import i
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -79,14 +83,19 @@ __all__ = [
     "identity",
     "redact",
     "redact_text",
+    "register_secret",
+    "register_secrets",
 ]
 
 # Query parameters that carry secrets in signed URLs: AWS SigV4/V2, GCS V4 and V2, Azure SAS,
-# CloudFront, and the generic names people use for API keys and tokens.
+# CloudFront, Akamai (hdnts, __token__), and the names people use for API keys, tokens and
+# passwords. Exact names only: they are credentials, never what names an object.
 _SECRET_PARAMS = re.compile(
     r"^(x-amz-(signature|credential|security-token)|x-goog-(signature|credential)"
     r"|signature|sig|se|skoid|sktid|token|access_token|api[-_]?key|key|password|secret"
-    r"|policy|key-pair-id|awsaccesskeyid|googleaccessid|oh)$",  # oh: Meta's CDN signature
+    r"|policy|key-pair-id|awsaccesskeyid|googleaccessid|oh"  # oh: Meta's CDN signature
+    r"|auth|auth[-_]?token|api[-_]?token|x-api-key|(id|refresh|session|security|private)_token"
+    r"|client_secret|secret_key|access_key(_id)?|passwd|pwd|jwt|hdnts|__token__|hmac)$",
     re.IGNORECASE,
 )
 REDACTED = "REDACTED"
@@ -115,7 +124,7 @@ def redact(url: str) -> str:
     except ValueError:
         text = re.sub(r"//[^/@\s]*@", f"//{REDACTED}@", url)
         return re.sub(
-            r"([?&;])([^=&;#\s]+)=([^&;#\s]*)",
+            r"([?&;#])([^=&;#\s]+)=([^&;#\s]*)",
             lambda m: (
                 m.group(0)
                 if not _SECRET_PARAMS.match(m.group(2))
@@ -128,23 +137,33 @@ def redact(url: str) -> str:
         userinfo, _, host = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:{REDACTED}@{host}" if ":" in userinfo else f"{REDACTED}@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(_SECRET_PARAMS.match(k) for k, _ in pairs):
-            query = urlencode(
-                [(k, REDACTED if _SECRET_PARAMS.match(k) else v) for k, v in pairs], safe="/:"
-            )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # A fragment can hold parameters too (OAuth's "#access_token=..."): never sent, but shown.
+    query, fragment = _redact_params(parts.query), _redact_params(parts.fragment)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
+def _redact_params(text: str) -> str:
+    """``a=1&sig=x`` with the values of secret parameters replaced (re-encoded if any is)."""
+    if not text or "=" not in text:
+        return text
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if not any(_SECRET_PARAMS.match(k) for k, _ in pairs):
+        return text
+    return urlencode([(k, REDACTED if _SECRET_PARAMS.match(k) else v) for k, v in pairs], safe="/:")
+
+
+# The password runs to the LAST "@" before the host (a raw "@" inside it is hidden too).
 _TEXT_USERINFO = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s@:?#]*)(?P<pw>:[^/\s@?#]*)?@"
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s@:?#]*)(?P<pw>:[^/\s?#]*)?@"
 )
-_TEXT_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s?\"'<>]+)=(?P<value>[^&;#\s\"'<>]*)")
+_TEXT_PARAM = re.compile(r"(?P<sep>[?&;#])(?P<name>[^=&;#\s?\"'<>]+)=(?P<value>[^&;#\s\"'<>]*)")
+# Credential headers quoted as "Name: value", "'Name': 'value'" or "'Name': b'value'" (a dict
+# of request headers, as botocore logs it at DEBUG). A value runs to a quote or the line's end,
+# commas included ("AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...").
 _TEXT_AUTH = re.compile(
-    r"(?P<name>(?:proxy-)?authorization|x-amz-security-token)(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
-    r"(?P<value>[^\"'\r\n,}]+)",
+    r"(?P<name>(?:proxy-)?authorization|x-amz-security-token|cookie|x-api-key|x-auth-token"
+    r"|private-token|x-goog-api-key)(?P<sep>[\"']?\s*[:=]\s*b?[\"']?)"
+    r"(?P<value>[^\"'\r\n}]+)",
     re.IGNORECASE,
 )
 
@@ -155,8 +174,10 @@ def redact_text(text: str) -> str:
     For free text that may quote URLs or request lines: third-party exception messages and log
     records (urllib3 logs ``"GET /k?X-Amz-Signature=... HTTP/1.1"`` at DEBUG). Passwords in
     ``scheme://user:password@``, the values of the query parameters :func:`redact` hides, and
-    ``Authorization`` header values become ``REDACTED``.
+    ``Authorization`` header values become ``REDACTED``; so does every value given to
+    :func:`register_secret` (the ``headers=`` values of every downloader), wherever it appears.
     """
+    text = _scrub_registered(text)
     text = _TEXT_USERINFO.sub(
         lambda m: (
             f"{m['scheme']}{m['user']}:{REDACTED}@" if m["pw"] else f"{m['scheme']}{REDACTED}@"
@@ -168,6 +189,55 @@ def redact_text(text: str) -> str:
         text,
     )
     return _TEXT_AUTH.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
+
+
+# The caller's own secrets: values that mean nothing as URL syntax (a bearer token, an API key,
+# a cookie) and can only be recognised by being known. Shorter values would hide ordinary words
+# and numbers of every message ("X-Debug: 1"), so they are not remembered; the oldest are
+# forgotten past _MAX_SECRETS (a process minting a token per downloader for days).
+_MIN_SECRET = 4
+_MAX_SECRETS = 1024
+_secrets: dict[str, None] = {}  # insertion-ordered set
+_secrets_lock = threading.Lock()
+_secrets_pattern: re.Pattern[str] | None = None
+
+
+def register_secret(value: str, *, min_length: int = _MIN_SECRET) -> None:
+    """Hide ``value`` from every text ``resumable`` lets out, from now on, in this process.
+
+    :class:`~resumable.ResumableDownloader` registers every ``headers=`` value (and the
+    credential after an auth scheme, ``Bearer <token>``) and the secret-looking
+    ``storage_options``; call it for secrets of your own that could reach a message (a token
+    inside a URL path). Every :class:`ResumableError` message, :func:`redact_text` (and so
+    ``resumable``'s, ``urllib3``'s and ``requests``' log records) then shows ``REDACTED``
+    instead. The value is also hidden as Python would quote it (``'\\n'``, ``'\\x00'``).
+    Values shorter than ``min_length`` are ignored: hiding them would garble every message.
+    """
+    global _secrets_pattern
+    if not isinstance(value, str):
+        return
+    forms = {value, value.strip(), repr(value)[1:-1], ascii(value)[1:-1]}
+    forms = {form for form in forms if len(form) >= max(min_length, 1)}
+    with _secrets_lock:
+        if forms <= _secrets.keys():
+            return  # known already (every downloader of a process registers its headers)
+        for form in forms:
+            _secrets.setdefault(form, None)
+        while len(_secrets) > _MAX_SECRETS:
+            del _secrets[next(iter(_secrets))]
+        ordered = sorted(_secrets, key=len, reverse=True)  # the longest form wins
+        _secrets_pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+
+def register_secrets(values: Iterable[str], *, min_length: int = _MIN_SECRET) -> None:
+    """:func:`register_secret` for each of ``values``."""
+    for value in values:
+        register_secret(value, min_length=min_length)
+
+
+def _scrub_registered(text: str) -> str:
+    pattern = _secrets_pattern
+    return pattern.sub(REDACTED, text) if pattern is not None else text
 
 
 # Signed URLs, by kind: the parameters that prove a URL is of that kind (all present, names
@@ -272,9 +342,12 @@ class ResumableError(Exception):
     """
 
     def __init__(self, message: str, *, url: str | None = None, kept: str | None = None) -> None:
+        # The one gate every message passes: whatever a message was built from (a third
+        # party's text, an argument's repr, a server's words), no credential gets through.
+        message = redact_text(message) if isinstance(message, str) else message
         super().__init__(message)
         self.message = message
-        self.url = redact(url) if url is not None else None
+        self.url = _scrub_registered(redact(url)) if url is not None else None
         self.kept = kept
 
     def __str__(self) -> str:

@@ -49,7 +49,7 @@ from stat import S_ISREG
 from typing import cast
 
 from ._threads import Guarded, join_queue, put_while
-from .errors import LocalError
+from .errors import LocalError, redact_text
 
 __all__ = ["Entry", "Ledger", "parse_row"]
 
@@ -341,7 +341,9 @@ class Ledger:
         self, path: str, *, identity: str, origin: str | None, error: str, partial: bool
     ) -> None:
         state = "partial" if partial else "failed"
-        self.record(Entry(path, identity, origin, state, error=error))
+        # Any exception's text may end here (a progress callback's too): none reaches the disk
+        # with a credential in it.
+        self.record(Entry(path, identity, origin, state, error=redact_text(error)))
 
     def get_extraction(self, path: str) -> str | None:
         """The committed extraction record of the archive at ``path`` (JSON), if any."""

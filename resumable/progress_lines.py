@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from .errors import redact_text
 from .progress import EventKind, ProgressEvent
 from .progress_tally import Tally
 
@@ -122,6 +123,7 @@ class LineProgress:
         self._say(text, level)
 
     def _say(self, text: str, level: int = logging.INFO) -> None:
+        text = redact_text(text)  # the stream bypasses the loggers' redacting filter
         if log.isEnabledFor(level) and log.hasHandlers():
             log.log(level, "%s", text)
         else:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Union
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import InvalidArgument, redact
+from .errors import InvalidArgument, redact, redact_text
 
 __all__ = [
     "Link",
@@ -395,7 +395,7 @@ def _name_from_url(url: str, source: str, lineno: int) -> str:
 
 
 def _bad_line(source: str, lineno: int, why: str, line: str) -> InvalidArgument:
-    shown = redact(line)
+    shown = redact_text(line)  # a line, not a URL: hide every URL's credentials in it
     shown = shown if len(shown) <= 200 else shown[:200] + "..."
     err = InvalidArgument(f"{source}, line {lineno}: {why}" + (f": {shown!r}" if line else ""))
     err.source, err.lineno = source, lineno  # type: ignore[attr-defined]

@@ -310,6 +310,19 @@ def full_disk_partial_kept(ctx: Ctx) -> None:
     assert partial_of(ctx).stat().st_size == MiB  # what fitted is kept, to resume later
 
 
+def with_headers(headers: dict[object, object]) -> Run:
+    """A downloader given ``headers``: refused when it is made, before any traffic."""
+
+    def run(ctx: Ctx) -> object:
+        with ResumableDownloader(headers=headers) as d:  # type: ignore[arg-type]
+            return d.download(ctx.url, ctx.dest)
+
+    return run
+
+
+SECRET = "t0k3nSECRET"  # in the header cases: never in the error's str or repr
+
+
 def wrong_sha(ctx: Ctx) -> object:
     return ctx.download(sha256=hashlib.sha256(b"something else").hexdigest())
 
@@ -868,6 +881,56 @@ CASES: list[Case] = [
         network=True,
         check=resumed_at(5000),
     ),
+    # -- secrets: headers that cannot be sent (issue 15, item 5) --------------------------------
+    Case(
+        "header value ends with a newline",
+        "`{'Authorization': 'Bearer <token>\\n'}` (a token read from a file)",
+        with_headers({"Authorization": f"Bearer {SECRET}\n"}),
+        Bad,
+        "'Authorization' ends with a newline.*not shown",
+    ),
+    Case(
+        "header value not latin-1",
+        "`{'X-Api-Key': '<token>€'}`",
+        with_headers({"X-Api-Key": f"{SECRET}\u20ac"}),
+        Bad,
+        "'X-Api-Key' holds a character that is not latin-1",
+    ),
+    Case(
+        "NUL in a header value",
+        "`{'Cookie': 'a=<tok>\\x00<en>'}`",
+        with_headers({"Cookie": f"a={SECRET[:4]}\x00{SECRET[4:]}"}),
+        Bad,
+        "'Cookie' holds a NUL",
+    ),
+    Case(
+        "header injection in a value",
+        "`'<token>\\r\\nX-Injected: 1'`",
+        with_headers({"Authorization": f"{SECRET}\r\nX-Injected: 1"}),
+        Bad,
+        "holds a newline",
+    ),
+    Case(
+        "header name with a colon",
+        "the whole `'Authorization: Bearer <token>'` given as a name",
+        with_headers({f"Authorization: Bearer {SECRET}": ""}),
+        Bad,
+        "RFC 9110 token",
+    ),
+    Case(
+        "header value as bytes",
+        "`{'X-Api-Key': b'<token>'}`",
+        with_headers({"X-Api-Key": SECRET.encode()}),
+        Bad,
+        "'X-Api-Key' must be a str",
+    ),
+    Case(
+        "Range in headers",
+        "`{'Range': 'bytes=0-99'}` (set by resumable on each request)",
+        with_headers({"Range": "bytes=0-99"}),
+        Bad,
+        "set by resumable itself",
+    ),
 ]
 
 
@@ -910,6 +973,7 @@ def test_case(ctx: Ctx, case: Case) -> None:
         if isinstance(error, resumable.InvalidArgument):
             assert isinstance(error, ValueError)
         assert re.search(case.names, str(error)), str(error)
+        assert SECRET not in str(error) + repr(error) + repr(error.__cause__)
         if not _raised_by_expand(case):
             assert KEPT.search(str(error)), f"the message does not say what was kept: {error}"
     for path, content in ctx.precious.items():  # nothing clobbered, nothing written through

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from .._secrets import check_headers, remember
 from ..errors import InvalidArgument, redact
 from ..retry import Timeouts
 
@@ -167,6 +168,10 @@ class SourceConfig:
         verify: TLS verification for HTTP(S): ``True`` (default), a CA bundle path, or ``False``.
 
     The repr names headers and storage options but never shows their values (tokens, keys).
+    Headers are checked when the configuration is made (:func:`resumable._secrets.check_headers`:
+    an ``InvalidArgument`` before any traffic), and every value of them is registered to be
+    hidden from every message and log record (the storage options' credentials are, by the
+    fsspec source).
     """
 
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -174,6 +179,10 @@ class SourceConfig:
     storage_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     verify: bool | str | os.PathLike[str] = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", check_headers(self.headers))
+        remember(self.headers)
 
     def __repr__(self) -> str:
         options = {protocol: sorted(opts) for protocol, opts in self.storage_options.items()}

@@ -38,6 +38,7 @@ from ..errors import (
     SourceNotFound,
     StallTimeout,
     redact,
+    register_secrets,
 )
 from ._fsspec_readers import Changed
 
@@ -140,6 +141,7 @@ class Boundary:
         _collect_secrets(storage_options, secrets, secret=False)
         _collect_secrets(dict(fsspec.config.conf), secrets, secret=False)
         self._given = frozenset(secrets)
+        register_secrets(self._secrets)  # hidden from every message and log record as well
 
     @property
     def _secrets(self) -> list[str]:

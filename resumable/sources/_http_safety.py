@@ -9,8 +9,9 @@ about credentials, and each rule answers a way a signed URL or a token leaks in 
 - **Redirects stay on HTTP(S).** A ``Location`` with another scheme (``file:``, ``ftp:``,
   ``gopher:``...) is refused with :class:`~resumable.errors.RemoteError` before any request.
   requests would raise ``InvalidSchema`` with the target URL in its message. A redirect to
-  another host (or from https to http) drops ``Authorization``: requests'
-  ``Session.rebuild_auth`` does it, and the tests hold it to that.
+  another host (or from https to http) drops ``Authorization`` (requests'
+  ``Session.rebuild_auth``) and every other header named as a credential (``X-Api-Key``,
+  ``Proxy-Authorization``, ``Cookie``: :func:`resumable._secrets.is_secret_name`).
 - **No secret in text.** urllib3 logs each request line at DEBUG, query string included
   (``"GET /k?X-Amz-Signature=... HTTP/1.1"``), and requests/urllib3 exceptions quote the URL.
   A logging filter redacts urllib3's records, and :func:`scrub_chain` redacts the messages of
@@ -20,13 +21,14 @@ about credentials, and each rule answers a way a signed URL or a token leaks in 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from .._secrets import install_log_filter as _install
+from .._secrets import is_secret_name
 from ..errors import RemoteError, redact_text
 
 __all__ = ["SafeSession", "check_redirect", "install_log_filter", "scrub_chain"]
@@ -64,6 +66,16 @@ class SafeSession(requests.Session):
                 raise
         return location
 
+    def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+        """requests drops ``Authorization`` on a redirect to another host (or https -> http);
+        drop every other header named as a credential too (``Proxy-Authorization``,
+        ``X-Api-Key``, ``X-Auth-Token``...): a token is for the host it was given for."""
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        old, new = response.request.url, prepared_request.url
+        if self.should_strip_auth(old, new):  # type: ignore[no-untyped-call]
+            for name in [n for n in prepared_request.headers if is_secret_name(n)]:
+                del prepared_request.headers[name]
+
 
 def check_redirect(url: str, location: str, status: int) -> None:
     """Raise :class:`RemoteError` unless ``location`` (relative to ``url``) is http(s)."""
@@ -77,21 +89,6 @@ def check_redirect(url: str, location: str, status: int) -> None:
         )
 
 
-class _RedactFilter(logging.Filter):
-    """Rewrites a record's message with :func:`~resumable.errors.redact_text` (never drops)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record: leave it to the handler to report
-            return True
-        clean = redact_text(message)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        return True
-
-
-_FILTER = _RedactFilter()
 _URLLIB3_LOGGERS = (
     "urllib3",
     "urllib3.connectionpool",
@@ -104,19 +101,9 @@ _URLLIB3_LOGGERS = (
 
 
 def install_log_filter() -> None:
-    """Attach the redacting filter to urllib3's and requests' loggers (idempotent).
-
-    A filter runs only for records logged on its own logger, so each module logger gets it.
-    """
-    names = set(_URLLIB3_LOGGERS) | {
-        name
-        for name in list(logging.Logger.manager.loggerDict)
-        if name.startswith(("urllib3.", "requests."))
-    }
-    for name in names:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+    """Attach the redacting filter (:class:`resumable._secrets.RedactFilter`) to urllib3's and
+    requests' loggers (idempotent), the module loggers that may not exist yet included."""
+    _install(*_URLLIB3_LOGGERS)
 
 
 def scrub_chain(exc: BaseException) -> None:

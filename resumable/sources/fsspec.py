@@ -35,6 +35,7 @@ import fsspec
 import fsspec.config
 from fsspec.spec import AbstractFileSystem
 
+from .._secrets import install_log_filter
 from ..errors import InvalidArgument, ProtocolMismatch, redact
 from . import RemoteInfo, SourceConfig
 from ._fsspec_backends import Backend, LocalBackend, MemoryBackend, Target
@@ -45,6 +46,22 @@ from ._fsspec_readers import Changed, Reader
 __all__ = ["FsspecBody", "FsspecSource"]
 
 log = logging.getLogger("resumable")
+
+
+# The loggers of the packages under fsspec, given the redacting filter (resumable._secrets).
+_BACKEND_LOGGERS = (
+    "fsspec",
+    "s3fs",
+    "botocore",
+    "aiobotocore",
+    "boto3",
+    "gcsfs",
+    "google",
+    "adlfs",
+    "azure",
+    "aiohttp",
+    "urllib3",
+)
 
 
 class FsspecSource:
@@ -181,6 +198,9 @@ class FsspecSource:
             with self._lock:
                 fs = self._filesystems.get(key)
             if fs is None:
+                # botocore logs the signed request (session token included) at DEBUG: the
+                # backend's loggers exist now that its package is imported.
+                install_log_filter(*_BACKEND_LOGGERS)
                 options = self._options(cls, scheme, backend, url_options)
                 fs = cls(**options)
                 backend.prepare(fs, options)
