@@ -8,6 +8,7 @@ once per archive version) and :mod:`resumable.extract._stage` *how* results reac
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import threading
@@ -16,7 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
-from ..errors import ArchiveTooLarge, Cancelled, InvalidArgument, UnsafeArchive
+from ..errors import (
+    ArchiveTooLarge,
+    Cancelled,
+    CorruptArchive,
+    InvalidArgument,
+    LocalError,
+    ResumableError,
+    UnsafeArchive,
+)
 from ..progress import EventKind, ProgressEvent
 
 __all__ = [
@@ -26,6 +35,7 @@ __all__ = [
     "Route",
     "check_link",
     "codec_error",
+    "member_error",
     "member_parts",
 ]
 
@@ -99,6 +109,23 @@ def member_parts(name: str, path: str | None = None) -> list[str]:
 def codec_error(exc: BaseException) -> bool:
     """An error raised by a decompressor we do not import by name (``zstandard.ZstdError``)."""
     return type(exc).__module__.split(".")[0] in ("zstandard", "zstd")
+
+
+def member_error(exc: OSError, archive: str, member: str | None) -> ResumableError:
+    """An ``OSError`` while writing a member: the disk's failure (:class:`LocalError`), or one
+    the archive's own shape caused (:class:`CorruptArchive`): a member that is both a file
+    and a folder, a name that exists twice in incompatible kinds, a link loop."""
+    if exc.errno in _SHAPE_ERRNOS:
+        return CorruptArchive(
+            f"member {member!r} cannot be created: {exc.strerror} (the archive holds "
+            "conflicting members)",
+            path=archive,
+            member=member,
+        )
+    return LocalError(f"extracting {archive} failed: {exc}", path=archive)
+
+
+_SHAPE_ERRNOS = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENOTEMPTY}
 
 
 def check_link(name: str, target: str, path: str | None = None) -> None:

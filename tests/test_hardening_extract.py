@@ -1,0 +1,444 @@
+"""Issue 15, items 6 and 14: an extraction succeeds only when the whole archive was read, and
+no exception that is not a ``ResumableError`` leaves a public call.
+
+Archives are real (``tests/archives.py``) and are served by a real nginx (or the fault server)
+on loopback as complete objects that are themselves cut short or damaged: the download verifies,
+and the extraction must refuse them (``CorruptArchive``), in every mode (``Untar(stream=True)``
+while downloading, after the download, ``Decompress``, ``Unzip``, batches), leaving no ``done``
+record and nothing published, and keeping the downloaded archive.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import io
+import json
+import logging
+import os
+import socket
+import sqlite3
+import tarfile
+from pathlib import Path
+
+import pytest
+from archives import compress, dataset, tar_bytes, tar_member, zip_bytes
+from servers import FaultServer, NginxServer
+
+import resumable
+from resumable import (
+    CorruptArchive,
+    Decompress,
+    InvalidArgument,
+    ResumableDownloader,
+    ResumableError,
+    RetryPolicy,
+    Timeouts,
+    UnsafeArchive,
+    Untar,
+    Unzip,
+)
+
+CODECS = ["", "gz", "bz2", "xz", "zst"]
+
+
+def quick() -> ResumableDownloader:
+    policy = RetryPolicy(attempts=2, backoff=0.01, jitter=0, sleep=lambda s: None)
+    return ResumableDownloader(retry=policy, timeouts=Timeouts(connect=5, stall=5))
+
+
+def tar_name(codec: str) -> str:
+    return "shard.tar" + (f".{codec}" if codec else "")
+
+
+def assert_refused(archive: Path, data: bytes, target: Path, exc: BaseException) -> None:
+    """The failed extraction published nothing, recorded no ``done``, and kept the download."""
+    assert isinstance(exc, CorruptArchive), repr(exc)
+    assert archive.read_bytes() == data, "the downloaded archive must be kept as downloaded"
+    assert not os.path.lexists(target), f"{target} was published by a failed extraction"
+    assert not os.path.lexists(archive.with_name(archive.name + ".extracting"))
+    marker = archive.with_name(archive.name + ".extracted.json")
+    if marker.exists():
+        assert json.loads(marker.read_text())["state"] != "done"
+
+
+def tar_end(raw: bytes) -> int:
+    """Where an uncompressed tar's end-of-archive marker ends: the zeros after it are padding
+    to a record (10 KiB), and a cut there loses nothing."""
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        tar.getmembers()
+        return tar.offset + 2 * tarfile.BLOCKSIZE
+
+
+def cuts(size: int) -> list[int]:
+    """Truncation points: spread over the file, and the last bytes (end markers, checksums)."""
+    spread = [size * k // 9 for k in range(1, 9)]
+    tail = [size - n for n in (1, 2, 4, 8, 512, 1024, 1536) if size - n > 0]
+    return sorted(set(spread + tail))
+
+
+# -- item 6: the finding ------------------------------------------------------------------------
+
+
+def test_streamed_untar_refuses_a_truncated_tar_gz(nginx: NginxServer, tmp_path: Path) -> None:
+    """The finding: ``Untar(stream=True)`` extracted 10 of 20 members and recorded ``done``.
+    Failed before the fix: the download returned with ``extracted.status == 'extracted'``."""
+    full = tar_bytes(dataset(6, files=20), "gz")
+    cut = full[: len(full) // 2]
+    url = nginx.add(f"h-extract/{tmp_path.name}/half.tar.gz", cut)
+    archive = tmp_path / "half.tar.gz"
+    with quick() as d, pytest.raises(CorruptArchive) as info:
+        d.download(url, archive, process=Untar(stream=True))
+    assert_refused(archive, cut, tmp_path / "half", info.value)
+    assert "truncated" in str(info.value) or "end" in str(info.value)
+
+
+# -- item 6: the family -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "after"])
+@pytest.mark.parametrize("codec", CODECS, ids=lambda c: c or "plain")
+def test_every_truncation_of_every_tar_is_refused(
+    nginx: NginxServer, tmp_path: Path, codec: str, stream: bool
+) -> None:
+    """A sweep over truncation points: never success, always ``CorruptArchive``."""
+    if codec == "zst":
+        pytest.importorskip("zstandard")
+    full = tar_bytes(dataset(7, files=12), codec)
+    for at in cuts(tar_end(full) if codec == "" else len(full)):
+        cut = full[:at]
+        name = f"h-extract/{tmp_path.name}/{at}/{tar_name(codec)}"
+        url = nginx.add(name, cut)
+        folder = tmp_path / str(at)
+        archive = folder / tar_name(codec)
+        with quick() as d, pytest.raises(CorruptArchive) as info:
+            d.download(url, archive, process=Untar(stream=stream))
+        assert_refused(archive, cut, folder / "shard", info.value)
+
+
+@pytest.mark.parametrize("codec", ["gz", "bz2", "xz", "zst"])
+def test_every_truncation_of_a_single_compressed_file_is_refused(
+    nginx: NginxServer, tmp_path: Path, codec: str
+) -> None:
+    if codec == "zst":
+        pytest.importorskip("zstandard")
+    full = compress(os.urandom(20_000) + b"a" * 200_000, codec)
+    for at in cuts(len(full)):
+        cut = full[:at]
+        url = nginx.add(f"h-extract/{tmp_path.name}/{at}/data.csv.{codec}", cut)
+        archive = tmp_path / str(at) / f"data.csv.{codec}"
+        with quick() as d, pytest.raises(CorruptArchive) as info:
+            d.download(url, archive, process=Decompress())
+        assert_refused(archive, cut, archive.with_name("data.csv"), info.value)
+
+
+def test_every_truncation_of_a_zip_is_refused(nginx: NginxServer, tmp_path: Path) -> None:
+    full = zip_bytes(dataset(8, files=8))
+    for at in cuts(len(full)):
+        cut = full[:at]
+        url = nginx.add(f"h-extract/{tmp_path.name}/{at}/shard.zip", cut)
+        archive = tmp_path / str(at) / "shard.zip"
+        with quick() as d, pytest.raises(CorruptArchive) as info:
+            d.download(url, archive, process=Unzip())
+        assert_refused(archive, cut, archive.with_name("shard"), info.value)
+
+
+def test_a_zip_with_a_damaged_member_is_corrupt_not_a_raw_zlib_error(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Deflate data overwritten in the middle: ``zlib.error`` escaped untyped before."""
+    full = bytearray(zip_bytes({"a.bin": os.urandom(64) + b"z" * 50_000}))
+    middle = 30 + len("a.bin") + 20  # inside the first member's compressed data
+    full[middle : middle + 16] = b"\xff" * 16
+    url = fault_server.add("damaged.zip", bytes(full))
+    archive = tmp_path / "damaged.zip"
+    with quick() as d, pytest.raises(CorruptArchive) as info:
+        d.download(url, archive, process=Unzip())
+    assert_refused(archive, bytes(full), tmp_path / "damaged", info.value)
+
+
+def test_a_zip_without_its_central_directory_is_corrupt(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    full = zip_bytes(dataset(9, files=4))
+    directory = full.rfind(b"PK\x01\x02", 0, full.find(b"PK\x05\x06"))
+    first = full.find(b"PK\x01\x02")
+    cut = full[:first]  # local entries only: no central directory, no end record
+    assert 0 < first <= directory
+    url = fault_server.add("nodir.zip", cut)
+    archive = tmp_path / "nodir.zip"
+    with quick() as d, pytest.raises(CorruptArchive) as info:
+        d.download(url, archive, process=Unzip())
+    assert_refused(archive, cut, tmp_path / "nodir", info.value)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "after"])
+def test_a_tar_without_its_end_blocks_is_corrupt(
+    fault_server: FaultServer, tmp_path: Path, stream: bool
+) -> None:
+    """Every member complete, but no two zero blocks: Python's tarfile calls that success."""
+    raw = tar_bytes(dataset(10, files=6))
+    body = raw.rstrip(b"\0")
+    body += b"\0" * (-len(body) % 512)
+    url = fault_server.add("noend.tar", body)
+    archive = tmp_path / "noend.tar"
+    with quick() as d, pytest.raises(CorruptArchive, match="end-of-archive") as info:
+        d.download(url, archive, process=Untar(stream=stream))
+    assert_refused(archive, body, tmp_path / "noend", info.value)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "after"])
+def test_a_tar_header_with_a_bad_checksum_mid_archive_is_corrupt(
+    fault_server: FaultServer, tmp_path: Path, stream: bool
+) -> None:
+    """tarfile ends the member list silently at a damaged header; that is not the end."""
+    raw = bytearray(tar_bytes({"a.txt": b"a" * 600, "b.txt": b"b" * 10, "c.txt": b"c"}))
+    second = 512 + 1024  # a.txt: one header block and two data blocks
+    assert raw[second : second + 5] == b"b.txt"
+    raw[second + 148 : second + 156] = b"0000000\0"  # its checksum field
+    url = fault_server.add("badsum.tar", bytes(raw))
+    archive = tmp_path / "badsum.tar"
+    with quick() as d, pytest.raises(CorruptArchive) as info:
+        d.download(url, archive, process=Untar(stream=stream))
+    assert_refused(archive, bytes(raw), tmp_path / "badsum", info.value)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "after"])
+def test_gzip_with_trailing_garbage_is_corrupt(
+    fault_server: FaultServer, tmp_path: Path, stream: bool
+) -> None:
+    data = tar_bytes(dataset(11, files=4), "gz") + b"this is not gzip"
+    url = fault_server.add("garbage.tar.gz", data)
+    archive = tmp_path / "garbage.tar.gz"
+    with quick() as d, pytest.raises(CorruptArchive, match="after the end") as info:
+        d.download(url, archive, process=Untar(stream=stream))
+    assert_refused(archive, data, tmp_path / "garbage", info.value)
+
+
+@pytest.mark.parametrize("codec", ["bz2", "xz", "zst"])
+def test_trailing_garbage_after_any_compressed_file_is_corrupt(
+    fault_server: FaultServer, tmp_path: Path, codec: str
+) -> None:
+    """bz2 and lzma readers of the standard library silently ignore trailing garbage."""
+    if codec == "zst":
+        pytest.importorskip("zstandard")
+    data = compress(b"rows\n" * 1000, codec) + b"GARBAGE!"
+    url = fault_server.add(f"t.csv.{codec}", data)
+    archive = tmp_path / f"t.csv.{codec}"
+    with quick() as d, pytest.raises(CorruptArchive) as info:
+        d.download(url, archive, process=Decompress())
+    assert_refused(archive, data, tmp_path / "t.csv", info.value)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "after"])
+def test_concatenated_gzip_members_and_nul_padding_are_legal(
+    fault_server: FaultServer, tmp_path: Path, stream: bool
+) -> None:
+    """``cat a.gz b.gz`` is one valid gzip file (RFC 1952), and NUL padding after the last
+    member is what ``gzip -d`` accepts; neither may be refused."""
+    raw = tar_bytes(dataset(12, files=6))
+    half = len(raw) // 2
+    data = gzip.compress(raw[:half]) + gzip.compress(raw[half:]) + b"\0" * 700
+    url = fault_server.add("two.tar.gz", data)
+    with quick() as d:
+        r = d.download(url, tmp_path / "two.tar.gz", process=Untar(stream=stream))
+    assert r.extracted is not None
+    assert r.extracted.status == "extracted"
+    assert r.extracted.streamed is stream
+    got = {str(p.relative_to(tmp_path / "two")) for p in (tmp_path / "two").rglob("*.json")}
+    assert len(got) == 6
+
+
+def test_data_after_the_tar_end_marker_is_corrupt(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Two archives concatenated: GNU tar and Python read only the first; refuse instead."""
+    data = tar_bytes({"a.txt": b"a"}) + tar_bytes({"b.txt": b"b"})
+    url = fault_server.add("twice.tar", data)
+    archive = tmp_path / "twice.tar"
+    with quick() as d, pytest.raises(CorruptArchive, match="after the end-of-archive") as info:
+        d.download(url, archive, process=Untar())
+    assert_refused(archive, data, tmp_path / "twice", info.value)
+
+
+def test_a_truncated_streamed_archive_in_a_batch_is_recorded_failed(
+    nginx: NginxServer, tmp_path: Path
+) -> None:
+    """Batches record extraction in the ledger: a truncated tar.zst must not become ``done``."""
+    pytest.importorskip("zstandard")
+    full = tar_bytes(dataset(13, files=10), "zst")
+    cut = full[: len(full) - 3]
+    base = nginx.add(f"h-extract/{tmp_path.name}/b/s.tar.zst", cut).rsplit("/", 1)[0]
+    dest = tmp_path / "out"
+    with quick() as d:
+        result = d.download_many([base + "/s.tar.zst"], dest, process=Untar(stream=True))
+    assert len(result.failed) == 1
+    assert isinstance(result.failed[0][1], CorruptArchive), result.failed
+    assert (dest / "s.tar.zst").read_bytes() == cut
+    assert not (dest / "s").exists()
+    with sqlite3.connect(dest / ".resumable" / "ledger.sqlite") as db:
+        rows = db.execute("SELECT record FROM extracted").fetchall()
+    assert rows
+    assert all(json.loads(r[0])["state"] != "done" for r in rows)
+
+
+# -- item 14: errors outside the tree -----------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_ftp_to_a_closed_port_is_a_typed_connection_error(tmp_path: Path) -> None:
+    """The finding: a raw ``ConnectionRefusedError`` from the fsspec filesystem constructor."""
+    port = closed_port()
+    with quick() as d, pytest.raises(ResumableError) as info:
+        d.download(f"ftp://127.0.0.1:{port}/x.bin", tmp_path / "x.bin")
+    chain = []
+    error: BaseException | None = info.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__
+    assert any(isinstance(e, resumable.ConnectionFailed) for e in chain), chain
+    assert not (tmp_path / "x.bin").exists()
+
+
+def test_a_nul_byte_in_dest_is_invalid_before_any_request(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    url = fault_server.add("f.bin", b"x" * 100)
+    with quick() as d, pytest.raises(InvalidArgument, match="NUL"):
+        d.download(url, str(tmp_path / "a\0b.bin"))
+    assert fault_server.log == []
+
+
+def test_a_symlink_loop_under_dest_dir_is_invalid(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """The finding: a raw ``RuntimeError`` from ``Path.resolve`` (a failed item, and ``plan``)."""
+    url = fault_server.add("f.bin", b"x" * 100)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with quick() as d:
+        result = d.download_many([(url, "loop/f.bin")], tmp_path)
+        plan = d.plan([(url, "loop/f.bin")], tmp_path)
+    assert len(result.failed) == 1
+    assert isinstance(result.failed[0][1], InvalidArgument), result.failed
+    assert "symbolic link" in str(result.failed[0][1])
+    assert [type(e) for _, e in plan.failed] == [InvalidArgument]
+    assert fault_server.log == []
+
+
+def test_a_symlink_loop_in_a_tar_is_unsafe_not_a_disk_error(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """The finding: ``LocalError('File exists')``, which the docs reserve for the disk."""
+    data = tar_bytes(
+        [
+            tar_member("a", tarfile.SYMTYPE, "b"),
+            tar_member("b", tarfile.SYMTYPE, "a"),
+            (tar_member("a/x.txt"), b"through the loop"),
+        ]
+    )
+    url = fault_server.add("loop.tar", data)
+    with quick() as d, pytest.raises(UnsafeArchive, match="symlink"):
+        d.download(url, tmp_path / "loop.tar", process=Untar())
+    assert not (tmp_path / "loop").exists()
+
+
+# -- item 14: the family ------------------------------------------------------------------------
+
+
+def test_a_dest_that_is_a_fifo_is_refused_without_blocking(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    url = fault_server.add("f.bin", b"x" * 100)
+    fifo = tmp_path / "f.bin"
+    os.mkfifo(fifo)
+    with quick() as d, pytest.raises(InvalidArgument, match="not a regular file"):
+        d.download(url, fifo)
+    assert fault_server.log == []
+
+
+def test_an_over_long_item_name_fails_that_item_only(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """A 300-byte name: the worker thread died on the raw ``OSError`` and the item was lost."""
+    url = fault_server.add("f.bin", b"x" * 100)
+    with quick() as d:
+        result = d.download_many([(url, "n" * 300), (url, "ok.bin")], tmp_path)
+    assert len(result.ok) == 1
+    assert len(result.failed) == 1
+    assert isinstance(result.failed[0][1], InvalidArgument)
+    assert "too long" in str(result.failed[0][1])
+
+
+def test_a_symlink_loop_in_an_items_dest_folder_is_invalid(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    url = fault_server.add("f.bin", b"x" * 100)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "b").symlink_to("c")
+    (tmp_path / "a" / "c").symlink_to("b")
+    with quick() as d:
+        result = d.download_many([resumable.Item(url, "a/b/deep/f.bin")], tmp_path)
+    assert [type(e) for _, e in result.failed] == [InvalidArgument], result.failed
+    assert fault_server.log == []
+
+
+class Exploding:
+    """A source whose every call fails with a programming error (not an OSError)."""
+
+    def __init__(self, config: object = None) -> None:
+        pass
+
+    def stat(self, url: str) -> object:
+        raise KeyError("a bug in a source")
+
+    def __getattr__(self, name: str) -> object:
+        raise AttributeError(name)
+
+
+def test_an_unexpected_error_leaves_download_typed_with_its_cause(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The last-resort guard: a bug below becomes a typed error, logged, cause kept."""
+    from resumable.testing import MemorySource
+
+    class Broken(MemorySource):
+        def stat(self, url: str):  # type: ignore[no-untyped-def]
+            raise KeyError("a bug in a source")
+
+    d = ResumableDownloader(sources={"mem": Broken({})})
+    with caplog.at_level(logging.ERROR, "resumable"), pytest.raises(ResumableError) as info:
+        d.download("mem://b/x.bin", tmp_path / "x.bin")
+    assert isinstance(info.value.__cause__, KeyError)
+    assert "KeyError" in str(info.value)
+    assert any("KeyError" in r.getMessage() or r.exc_info for r in caplog.records)
+
+
+def test_a_progress_callbacks_own_exception_still_propagates_unchanged(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """docs/progress.md: an exception raised by the callback propagates to the caller."""
+    url = fault_server.add("f.bin", b"x" * 100_000)
+
+    class Mine(Exception):
+        pass
+
+    def progress(event: resumable.ProgressEvent) -> None:
+        raise Mine("from the callback")
+
+    with quick() as d, pytest.raises(Mine):
+        d.download(url, tmp_path / "f.bin", progress=progress)
+
+
+def test_enospc_like_errors_while_extracting_stay_local_errors() -> None:
+    """The split the docs make: a disk failure while extracting is a LocalError."""
+    from resumable.extract._tar import member_error
+
+    full = member_error(OSError(errno.ENOSPC, "No space left on device"), "a.tar", "m")
+    assert type(full) is resumable.LocalError
+    shape = member_error(OSError(errno.EEXIST, "File exists"), "a.tar", "m")
+    assert isinstance(shape, CorruptArchive)
