@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ._guard import guarded, user_callback
+from ._paths import check_loop_free, path_text
 from .errors import InvalidArgument, LocalError
 from .limits import HostSlots, TokenBucket
 from .locator import Locator, RefreshURL
@@ -142,6 +145,7 @@ class ResumableDownloader:
         self._given = {scheme.lower(): source for scheme, source in (sources or {}).items()}
         self._lock = threading.Lock()
 
+    @guarded("download")
     def download(
         self,
         url: str,
@@ -191,6 +195,7 @@ class ResumableDownloader:
         The partial is kept (resumable) after every error except a verification failure; an
         existing ``dest`` is never modified by a failed call.
         """
+        progress = user_callback(progress)  # what it raises reaches the caller unchanged
         try:
             processor = check_processor(process)
             if processor is None:
@@ -283,6 +288,7 @@ class ResumableDownloader:
 
     # -- batches (the batch layer sits above this module: imported when used) -----------------
 
+    @guarded("start")
     def start(
         self,
         items: Iterable[object] | str,
@@ -317,6 +323,7 @@ class ResumableDownloader:
             return FanoutJob(self, inputs, folder, executor, sync=sync, progress=progress)
         return Job(self, inputs, folder, sync=sync, progress=progress, process=processor)
 
+    @guarded("download_many")
     def download_many(
         self,
         items: Iterable[object] | str,
@@ -351,6 +358,7 @@ class ResumableDownloader:
             job.wait()
             raise
 
+    @guarded("plan")
     def plan(self, items: Iterable[object] | str, dest_dir: PathLike) -> Plan:
         """The dry run of a batch: files and bytes in total, already present, and to fetch."""
         from .plan import make_plan
@@ -397,6 +405,7 @@ _default: ResumableDownloader | None = None
 _default_lock = threading.Lock()
 
 
+@guarded("download")
 def download(
     url: str,
     dest: PathLike,
@@ -474,9 +483,8 @@ def _as_inputs(items: Iterable[object] | str) -> Iterable[object]:
 
 
 def _check_dest_dir(dest_dir: object) -> Path:
-    if not isinstance(dest_dir, (str, os.PathLike)) or not os.fspath(dest_dir):
-        raise InvalidArgument(f"dest_dir must be a non-empty path, got {dest_dir!r}")
-    path = Path(os.fspath(dest_dir)).expanduser().absolute()
+    path = Path(path_text(dest_dir, "dest_dir")).expanduser().absolute()
+    check_loop_free(path, "dest_dir")
     if path.exists() and not path.is_dir():
         raise InvalidArgument(f"dest_dir {path} exists and is not a directory")
     try:
@@ -507,12 +515,27 @@ def _check_dest(dest: object, *, look: bool = True) -> Path:
     creates anything, with the one ``stat`` of ``dest`` it makes anyway."""
     if isinstance(dest, Path) and dest.is_absolute() and not look:
         path = dest  # a batch's, made by safe_destination: no need to parse it again
-    elif not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
-        raise InvalidArgument(f"dest must be a non-empty path, got {dest!r}")
     else:
-        path = Path(os.fspath(dest)).expanduser()
-    if look and path.is_dir():
-        raise InvalidArgument(f"dest {path} is a directory; give the file's path")
+        path = Path(path_text(dest, "dest")).expanduser()
+    if look:
+        check_loop_free(path.parent, "dest")
+        _check_existing_dest(path)
     if path.name.endswith((".partial", ".partial.json", ".partial.lock")):
         raise InvalidArgument(f"dest {path} uses a name reserved for resumable's own files")
     return path.absolute()
+
+
+def _check_existing_dest(path: Path) -> None:
+    """An existing ``dest`` must be a regular file (or a link to one): a download replaces
+    it; a FIFO, socket or device is not ours to replace (and a FIFO blocks whoever opens it)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return  # missing (or a dangling link, replaced like a missing file)
+    if stat.S_ISDIR(mode):
+        raise InvalidArgument(f"dest {path} is a directory; give the file's path")
+    if not stat.S_ISREG(mode):
+        raise InvalidArgument(
+            f"dest {path} exists and is not a regular file (a FIFO, socket or device); "
+            "give the path of a file"
+        )

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from ._paths import check_path_text, resolved
 from .errors import InvalidArgument, ResumableError, identity, redact
 from .sources import RemoteInfo
 from .templates import Link, has_template, iter_expand
@@ -158,6 +159,7 @@ def relative_name(name: str) -> str:
     parts = [part for part in path.parts if part not in ("", ".")]
     if not parts:
         raise InvalidArgument(f"invalid destination name {name!r}")
+    check_path_text(posix, "destination")  # a name too long, or not encodable
     return "/".join(parts)
 
 
@@ -174,12 +176,12 @@ def safe_destination(root: Path, rel: str, checked: set[str] | None = None) -> P
     dest_dir = root
     folder = rel.rpartition("/")[0]
     if folder and (checked is None or folder not in checked):
-        _inside(root, (root / folder).resolve(), rel, dest_dir)
+        _inside(root, resolved(root / folder, "destination"), rel, dest_dir)
         if checked is not None:
             checked.add(folder)
     target = root / rel
     if target.is_symlink():
-        _inside(root, target.resolve(), rel, dest_dir)
+        _inside(root, resolved(target, "destination"), rel, dest_dir)
     return target
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._guard import guarded, typed, user_callback
 from .errors import (
     BatchError,
     Cancelled,
@@ -147,7 +148,7 @@ class Job:
         self._process = process
         self.dest_dir = dest_dir
         self._sync = sync
-        self._progress = progress
+        self._progress = user_callback(progress)  # its exceptions are recorded unchanged
         self._callback_lock = threading.Lock()
         self._lock = threading.Lock()
         self._cancel = threading.Event()
@@ -198,6 +199,7 @@ class Job:
         """Stop promptly: nothing new starts, running downloads stop and stay resumable."""
         self._cancel.set()
 
+    @guarded("Job.wait", passes=(TimeoutError,))
     def wait(self, timeout: float | None = None) -> BatchResult:
         """Wait for the job to end and return its result.
 
@@ -211,6 +213,7 @@ class Job:
                 raise TimeoutError(f"the batch is still running after {timeout}s: {self.status()}")
         return self.result()
 
+    @guarded("Job.result")
     def result(self) -> BatchResult:
         """The result so far (complete once the job has finished)."""
         with self._lock:
@@ -370,7 +373,7 @@ class Job:
             processor = check_processor(process) or process
             self._count(batch_item(self, work, dest, processor, changed, fetch))
         except Exception as exc:  # typed errors, and a user's progress callback failing
-            self._fail(work, exc, after_download=fetched)
+            self._fail(work, typed(exc, "download_many"), after_download=fetched)
         finally:
             with self._lock:
                 self._in_flight.pop(self._root / work.rel, None)  # event.path is under _root

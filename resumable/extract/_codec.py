@@ -44,9 +44,12 @@ _SKIPPABLE = range(0x184D2A50, 0x184D2A60)  # zstd skippable frames' magic numbe
 
 
 class _Decompressor(Protocol):
-    eof: bool
-    needs_input: bool
-    unused_data: bytes
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def needs_input(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
 
     def decompress(self, data: bytes, max_length: int = ...) -> bytes: ...
 
@@ -300,7 +303,8 @@ class _Zstd(io.RawIOBase):
         self._frames = ZstdFrames(where)
         self._walked = _Walked(source, self._frames)
         self._reader = zstandard.ZstdDecompressor().stream_reader(
-            self._walked, read_across_frames=True
+            self._walked,  # type: ignore[arg-type]  # any object with read() will do
+            read_across_frames=True,
         )
 
     def readable(self) -> bool:
@@ -360,4 +364,4 @@ def decoded(raw: IO[bytes], where: str, *, plain: bool = True) -> tuple[IO[bytes
         stream = _Plain(source)
     else:
         raise CorruptArchive("not a gzip, bzip2, xz or zstd file (unknown magic bytes)", path=where)
-    return io.BufferedReader(stream, CHUNK), kind  # type: ignore[return-value]
+    return io.BufferedReader(stream, CHUNK), kind

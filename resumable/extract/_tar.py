@@ -89,7 +89,7 @@ class _Header(tarfile.TarInfo):
     which it was, so :func:`_check_end` can tell the end of an archive from a cut."""
 
     @classmethod
-    def fromtarfile(cls, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+    def fromtarfile(cls, tarfile: tarfile.TarFile) -> _Header:
         try:
             return super().fromtarfile(tarfile)
         except _HeaderError as exc:
@@ -99,13 +99,14 @@ class _Header(tarfile.TarInfo):
 
 
 _HeaderError = tarfile.HeaderError
+_EndOfArchive: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]
 _BLOCK = tarfile.BLOCKSIZE
 
 
 def _check_end(tar: _StrictTar, archive: str) -> None:
     """The member list ended at the end-of-archive marker (two zero blocks), and only NUL
     padding follows it: a cut, a damaged header or a second archive appended is refused."""
-    if not isinstance(tar.ended_by, tarfile.EOFHeaderError):
+    if not isinstance(tar.ended_by, _EndOfArchive):
         why = f" ({tar.ended_by})" if tar.ended_by is not None else ""
         raise CorruptArchive(
             f"the tar archive ends without its end-of-archive marker{why}: truncated or damaged",
