@@ -21,7 +21,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from ._paths import check_path_text, resolved
+from ._guard import typed
+from ._paths import check_path_text, path_text, resolved
 from .errors import InvalidArgument, ResumableError, identity, redact
 from .sources import RemoteInfo
 from .templates import Link, has_template, iter_expand
@@ -97,8 +98,8 @@ def iter_work(
     for raw in inputs:
         try:
             yield from _expand(raw, lister)
-        except ResumableError as exc:
-            yield (raw, exc)
+        except Exception as exc:  # that input fails (typed), the others go on
+            yield (raw, typed(exc, "download_many"))
 
 
 def _expand(raw: object, lister: Lister) -> Iterator[Work | tuple[object, Exception]]:
@@ -135,12 +136,21 @@ def _listed(prefix: str, lister: Lister, origin: str) -> Iterator[Work | tuple[o
 
 
 def _work(item: Item, dest: str | os.PathLike[str] | None, origin: str | None) -> Work:
-    name = os.fspath(dest) if dest is not None else _object_name(item.url)
+    if not isinstance(item.url, str):
+        raise InvalidArgument(f"a batch item's URL must be a string, got {item.url!r}")
+    if dest is None:
+        name = _object_name(item.url)
+    else:
+        name = dest if isinstance(dest, str) else path_text(dest, "destination")
     return Work(item, relative_name(name), origin)
 
 
 def _object_name(url: str) -> str:
-    name = unquote(PurePosixPath(urlsplit(url).path).name)
+    try:
+        path = urlsplit(url).path
+    except ValueError as exc:  # "Invalid IPv6 URL" and the like
+        raise InvalidArgument(f"malformed url: {exc}", url=url) from None
+    name = unquote(PurePosixPath(path).name)
     if not name:
         raise InvalidArgument("cannot name a file after a URL without an object name", url=url)
     return name

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Union
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import InvalidArgument, redact
+from .errors import InvalidArgument, LocalError, redact
 
 __all__ = [
     "Link",
@@ -349,8 +349,11 @@ def read_links(
 
 
 def _file_lines(path: str) -> Iterator[tuple[int, str | bytes]]:
-    with open(path, "rb") as f:
-        yield from enumerate(f, 1)
+    try:
+        with open(path, "rb") as f:
+            yield from enumerate(f, 1)
+    except OSError as exc:  # unreadable (permissions, I/O error): ours, typed
+        raise LocalError(f"cannot read the links file {path}: {exc.strerror}", path=path) from exc
 
 
 def _parse_links(lines: Iterable[tuple[int, str | bytes]], source: str) -> Iterator[Link]:

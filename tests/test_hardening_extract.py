@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import random
 import socket
 import sqlite3
 import tarfile
@@ -62,6 +63,14 @@ def assert_refused(archive: Path, data: bytes, target: Path, exc: BaseException)
         assert json.loads(marker.read_text())["state"] != "done"
 
 
+def shard(seed: int, files: int = 12) -> dict[str, bytes]:
+    """Small members and two incompressible ones of 160 KiB: compressed, the archive spans
+    several blocks (zstd's are up to 128 KiB), so a cut can fall between two of them."""
+    rng = random.Random(seed)
+    bulk = {f"bulk/r{i}.bin": rng.randbytes(160 * 1024) for i in range(2)}
+    return {**dataset(seed, files=files), **bulk}
+
+
 def tar_end(raw: bytes) -> int:
     """Where an uncompressed tar's end-of-archive marker ends: the zeros after it are padding
     to a record (10 KiB), and a cut there loses nothing."""
@@ -104,7 +113,7 @@ def test_every_truncation_of_every_tar_is_refused(
     """A sweep over truncation points: never success, always ``CorruptArchive``."""
     if codec == "zst":
         pytest.importorskip("zstandard")
-    full = tar_bytes(dataset(7, files=12), codec)
+    full = tar_bytes(shard(7), codec)
     for at in cuts(tar_end(full) if codec == "" else len(full)):
         cut = full[:at]
         name = f"h-extract/{tmp_path.name}/{at}/{tar_name(codec)}"
@@ -266,8 +275,8 @@ def test_a_truncated_streamed_archive_in_a_batch_is_recorded_failed(
 ) -> None:
     """Batches record extraction in the ledger: a truncated tar.zst must not become ``done``."""
     pytest.importorskip("zstandard")
-    full = tar_bytes(dataset(13, files=10), "zst")
-    cut = full[: len(full) - 3]
+    full = tar_bytes(shard(13, files=10), "zst")
+    cut = full[: len(full) - 70_000]  # inside the last frame's blocks
     base = nginx.add(f"h-extract/{tmp_path.name}/b/s.tar.zst", cut).rsplit("/", 1)[0]
     dest = tmp_path / "out"
     with quick() as d:
@@ -430,3 +439,70 @@ def test_enospc_like_errors_while_extracting_stay_local_errors() -> None:
     assert type(full) is resumable.LocalError
     shape = member_error(OSError(errno.EEXIST, "File exists"), "a.tar", "m")
     assert isinstance(shape, CorruptArchive)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("URL", 5),
+        ("URL", "dest-as-int"),
+        ("URL", b"bytes"),
+        "http://[::1/malformed.bin",
+        "item-with-int-url",
+    ],
+    ids=["int-dest", "str-dest-ok-control", "bytes-dest", "malformed-url", "int-url"],
+)
+def test_a_batch_item_of_a_wrong_type_fails_alone(
+    fault_server: FaultServer, tmp_path: Path, bad: object
+) -> None:
+    """A raw ``TypeError`` from one item stopped the feeder: the rest of the batch was lost."""
+    url = fault_server.add("f.bin", b"x" * 100)
+    other = fault_server.add("g.bin", b"y" * 100)
+    if bad == "item-with-int-url":
+        bad = resumable.Item(5)  # type: ignore[arg-type]
+    elif isinstance(bad, tuple):
+        bad = (url, bad[1])
+    with quick() as d:
+        result = d.download_many([bad, other], tmp_path)
+    assert (tmp_path / "g.bin").read_bytes() == b"y" * 100, "the other item must still run"
+    if bad == (url, "dest-as-int"):
+        assert not result.failed  # the control: a str dest is fine
+        return
+    assert [type(e) for _, e in result.failed] == [InvalidArgument], result.failed
+
+
+def test_the_cli_types_an_unexpected_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI is an entry point too: a bug is reported as a typed error, exit code 1."""
+    from resumable import cli
+
+    def bug(*args: object) -> int:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cli, "run_download", bug)
+    code = cli.main(["http://127.0.0.1:9/x.bin"])
+    assert code == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "unexpected ZeroDivisionError: a bug" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "after"])
+def test_a_tar_zst_cut_in_its_last_block_is_corrupt(
+    fault_server: FaultServer, tmp_path: Path, stream: bool
+) -> None:
+    """The members end one zstd block, the end-of-archive zeros are the next: cut that block
+    and ``zstandard``'s reader hands over every member whole, then stops without an error."""
+    zstandard = pytest.importorskip("zstandard")
+    raw = tar_bytes(dataset(14, files=6))
+    end = tar_end(raw) - 2 * tarfile.BLOCKSIZE  # where the members end
+    packer = zstandard.ZstdCompressor().compressobj()
+    head = packer.compress(raw[:end]) + packer.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+    full = head + packer.compress(raw[end:]) + packer.flush()
+    cut = full[: len(head) + (len(full) - len(head)) // 2]
+    url = fault_server.add("lastblock.tar.zst", cut)
+    archive = tmp_path / "lastblock.tar.zst"
+    with quick() as d, pytest.raises(CorruptArchive, match="zstd data is truncated") as info:
+        d.download(url, archive, process=Untar(stream=stream))
+    assert_refused(archive, cut, tmp_path / "lastblock", info.value)
