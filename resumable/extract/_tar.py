@@ -6,7 +6,14 @@ filesystem: absolute names and ``..`` are refused rather than rewritten (:func:`
 and so is a link whose target is absolute or holds ``..`` (:func:`check_link`): links that only
 ever point downwards cannot escape, however they chain, which does not depend on ``realpath``
 (whose corner cases were behind the 2025 ``tarfile`` filter bypasses). Every refusal stops the
-whole archive with :class:`UnsafeArchive`, and nothing is promoted.
+whole archive with :class:`UnsafeArchive`, and nothing is promoted. So does a member whose
+folder is a symlink an earlier member made (the archive's own links are never written through).
+
+Completeness: every tar, whatever its compression and whether it is read while downloading or
+after, is read once in stream mode from :func:`~resumable.extract._codec.decoded` (which ends
+only after complete compressed streams), and must end with its end-of-archive marker, two zero
+blocks, followed by nothing but NUL padding (:func:`_check_end`); ``tarfile`` itself takes a
+cut or a damaged header for the end of the archive.
 """
 
 from __future__ import annotations
