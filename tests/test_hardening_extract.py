@@ -506,3 +506,16 @@ def test_a_tar_zst_cut_in_its_last_block_is_corrupt(
     with quick() as d, pytest.raises(CorruptArchive, match="zstd data is truncated") as info:
         d.download(url, archive, process=Untar(stream=stream))
     assert_refused(archive, cut, tmp_path / "lastblock", info.value)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "after"])
+def test_a_plain_tar_whose_first_name_looks_like_bzip2_is_still_a_tar(
+    fault_server: FaultServer, tmp_path: Path, stream: bool
+) -> None:
+    """The compression is sniffed from the first bytes; a tar's first bytes are a name."""
+    data = tar_bytes({"BZh91AY&SY.txt": b"not bzip2", "b.txt": b"b"})
+    url = fault_server.add("named.tar", data)
+    with quick() as d:
+        r = d.download(url, tmp_path / "named.tar", process=Untar(stream=stream))
+    assert r.extracted is not None
+    assert (tmp_path / "named" / "BZh91AY&SY.txt").read_bytes() == b"not bzip2"

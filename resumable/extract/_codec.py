@@ -27,6 +27,7 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
+import tarfile
 import zlib
 from collections.abc import Callable
 from typing import IO, Any, Protocol
@@ -87,13 +88,26 @@ _STREAMS: dict[bytes, tuple[str, Callable[[], _Decompressor]]] = {
 
 
 def sniff(head: bytes) -> str:
-    """The compression named by the first bytes: ``gzip``, ``bzip2``, ``xz``, ``zstd`` or ``""``."""
+    """The compression the first 10 bytes name: ``gzip``, ``bzip2``, ``xz``, ``zstd`` or ``""``.
+
+    More than the magic numbers alone, so that a plain tar whose first member is named
+    ``BZh...`` is not taken for bzip2: gzip's method byte (8, deflate), bzip2's block size
+    digit and the magic of its first block (or of its end, for an empty stream).
+    """
     if head.startswith(ZSTD):
         return "zstd"
-    for magic, (name, _) in _STREAMS.items():
-        if head.startswith(magic):
-            return name
+    if head.startswith(XZ):
+        return "xz"
+    if head.startswith(GZIP) and head[2:3] == b"\x08":
+        return "gzip"
+    if head.startswith(BZIP2) and head[3:4] in _BZ2_LEVELS and head[4:10] in _BZ2_BLOCKS:
+        return "bzip2"
     return ""
+
+
+_BZ2_LEVELS = {bytes([c]) for c in b"123456789"}
+_BZ2_BLOCKS = (b"1AY&SY", b"\x17rE8P\x90")
+_HEAD = 10
 
 
 class _Source:
@@ -125,7 +139,6 @@ class _Decoded(io.RawIOBase):
     def __init__(self, source: _Source, magic: bytes, where: str) -> None:
         super().__init__()
         self._source = source
-        self._magic = magic
         self._name, self._new = _STREAMS[magic]
         self._where = where
         self._dec = self._new()
@@ -164,10 +177,10 @@ class _Decoded(io.RawIOBase):
         """After a complete stream: another stream, NUL padding to the end, or the end."""
         if unused:
             self._source.back = unused + self._source.back
-        head = self._source.peek(len(self._magic))
+        head = self._source.peek(_HEAD)
         if not head:
             self._ended = True
-        elif head.startswith(self._magic):
+        elif sniff(head) == self._name:
             self._dec = self._new()
         elif not head.strip(b"\0"):
             _only_nul(self._source, self._name, self._where)
@@ -346,14 +359,23 @@ class _Plain(io.RawIOBase):
         return len(data)
 
 
+def _tar_header(block: bytes) -> bool:
+    try:
+        tarfile.TarInfo.frombuf(block[: tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
 def decoded(raw: IO[bytes], where: str, *, plain: bool = True) -> tuple[IO[bytes], str]:
     """The decompressed bytes of ``raw`` and the compression found (see the module docstring).
 
     ``plain=False``: uncompressed input is a :class:`CorruptArchive` (``Decompress``).
     """
     source = _Source(raw)
-    head = source.peek(len(XZ))
-    kind = sniff(head)
+    kind = sniff(source.peek(_HEAD))
+    if kind and plain and _tar_header(source.peek(tarfile.BLOCKSIZE)):
+        kind = ""  # a plain tar whose first member's name starts like a magic number
     stream: io.RawIOBase
     if kind == "zstd":
         stream = _Zstd(source, where)
