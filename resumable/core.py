@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ._checks import check_number
 from ._guard import guarded, user_callback
 from ._paths import check_loop_free, path_text
 from .errors import InvalidArgument, LocalError
@@ -112,6 +113,7 @@ class ResumableDownloader:
             raise InvalidArgument(f"segment_threshold must be >= 1, got {segment_threshold!r}")
         if not isinstance(block_size, int) or block_size < 64 * 1024:
             raise InvalidArgument(f"block_size must be at least 64 KiB, got {block_size!r}")
+        _check_settings(retry, timeouts, sources, limit_bph)
         self.workers = workers
         self.connections = connections
         self.rate_limit = rate_limit
@@ -441,6 +443,20 @@ def download(
         mirrors=mirrors,
         refresh_url=refresh_url,
     )
+
+
+def _check_settings(retry: object, timeouts: object, sources: object, limit_bph: object) -> None:
+    """The settings whose wrong type would only fail later, raw, inside a download."""
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise InvalidArgument(f"retry must be a RetryPolicy or None, got {retry!r}")
+    if timeouts is not None and not isinstance(timeouts, Timeouts):
+        raise InvalidArgument(f"timeouts must be a Timeouts or None, got {timeouts!r}")
+    if sources is not None and (
+        not isinstance(sources, Mapping) or not all(isinstance(k, str) and k for k in sources)
+    ):
+        raise InvalidArgument(f"sources must map URL schemes (str) to sources, got {sources!r}")
+    if limit_bph is not None:
+        check_number(limit_bph, "limit_bph")
 
 
 def _check_refresh(refresh_url: object) -> None:

@@ -519,3 +519,31 @@ def test_a_plain_tar_whose_first_name_looks_like_bzip2_is_still_a_tar(
         r = d.download(url, tmp_path / "named.tar", process=Untar(stream=stream))
     assert r.extracted is not None
     assert (tmp_path / "named" / "BZh91AY&SY.txt").read_bytes() == b"not bzip2"
+
+
+WRONG_TYPES = {
+    "retry='x'": lambda: ResumableDownloader(retry="x"),  # type: ignore[arg-type]
+    "timeouts=5": lambda: ResumableDownloader(timeouts=5),  # type: ignore[arg-type]
+    "sources={5: ...}": lambda: ResumableDownloader(sources={5: None}),  # type: ignore[dict-item]
+    "rate_limit='1M'": lambda: ResumableDownloader(rate_limit="1M"),  # type: ignore[arg-type]
+    "max_per_host='2'": lambda: ResumableDownloader(max_per_host="2"),  # type: ignore[arg-type]
+    "RetryPolicy(attempts='3')": lambda: RetryPolicy(attempts="3"),  # type: ignore[arg-type]
+    "Timeouts(stall='3')": lambda: Timeouts(stall="3"),  # type: ignore[arg-type]
+    "Timeouts(stall=nan)": lambda: Timeouts(stall=float("nan")),
+    "Untar(5)": lambda: Untar(5),  # type: ignore[arg-type]
+    "Untar('a\\0b')": lambda: Untar("a\0b"),
+    "Untar(route={'*': 'a\\0b'})": lambda: Untar(route={"*": "a\0b"}),
+    "Untar(stream='yes')": lambda: Untar(stream="yes"),  # type: ignore[arg-type]
+    "Unzip(delete_archive='yes')": lambda: Unzip(delete_archive="yes"),  # type: ignore[arg-type]
+    "ExtractLimits(max_bytes='5')": lambda: resumable.ExtractLimits(max_bytes="5"),  # type: ignore[arg-type]
+    "ExtractLimits(ratio_floor='x')": lambda: resumable.ExtractLimits(ratio_floor="x"),  # type: ignore[arg-type]
+    "ExtractLimits(max_ratio=nan)": lambda: resumable.ExtractLimits(max_ratio=float("nan")),
+}
+
+
+@pytest.mark.parametrize("make", list(WRONG_TYPES.values()), ids=list(WRONG_TYPES))
+def test_a_setting_of_the_wrong_type_is_invalid_at_construction(make: object) -> None:
+    """A raw ``TypeError`` from the first comparison, or a setting accepted and failing later
+    inside a download: both were possible before."""
+    with pytest.raises(InvalidArgument):
+        make()  # type: ignore[operator]

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
+from .._checks import check_bool, check_number
+from .._paths import check_path_text, path_text
 from ..errors import (
     ArchiveTooLarge,
     Cancelled,
@@ -62,6 +64,10 @@ class ExtractLimits:
     ratio_floor: int = 64 * MiB
 
     def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_members", "max_ratio", "ratio_floor"):
+            value = getattr(self, name)
+            if value is not None or name == "ratio_floor":
+                check_number(value, f"ExtractLimits.{name}", integer=name == "max_members")
         for name in ("max_bytes", "max_members", "max_ratio"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or value <= 0):
@@ -83,6 +89,7 @@ def _as_route(route: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> Ro
         pattern, folder = pair
         if not pattern or not folder:
             raise InvalidArgument(f"empty pattern or folder in route {pair!r}")
+        check_path_text(folder, "a route's folder")
         checked.append((pattern, os.fspath(folder)))
     if not checked:
         raise InvalidArgument("route is empty; leave it out to extract everything to one folder")
@@ -162,9 +169,8 @@ class Processor:
     def __post_init__(self) -> None:
         object.__setattr__(self, "route", _as_route(self.route))
         if self.into is not None:
-            if not os.fspath(self.into):
-                raise InvalidArgument("into must be a non-empty path or None")
-            object.__setattr__(self, "into", os.fspath(self.into))
+            object.__setattr__(self, "into", path_text(self.into, "into"))
+        check_bool(self.delete_archive, "delete_archive")
         if self.route and self.into is not None:
             raise InvalidArgument(
                 "give into= or route=, not both (a route ('*', folder) catches everything else)"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, ClassVar
 
+from .._checks import check_bool
 from ..errors import CorruptArchive, ExtractionError, LocalError, UnsafeArchive
 from ._base import Budget, Processor, check_link, member_error, member_parts
 from ._codec import decoded
@@ -55,6 +56,10 @@ class Untar(Processor):
 
     kind: ClassVar[str] = "untar"
     stream: bool = field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_bool(self.stream, "stream")
 
     def extract(self, archive: Path, staging: list[Path], budget: Budget) -> None:
         _require_data_filter()
