@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import IO, Any, Protocol
 
 from ..errors import CorruptArchive, ExtractionError
+from ._base import codec_error
 
 __all__ = ["ZstdFrames", "decoded", "sniff"]
 
@@ -326,9 +327,9 @@ class _Zstd(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         try:
             n: int = self._reader.readinto(buffer)
-        except ExtractionError:
-            raise
-        except Exception as exc:  # zstandard.ZstdError, not importable without the package
+        except Exception as exc:
+            if not codec_error(exc):  # ours (a truncation seen by the walk), the follower's...
+                raise
             raise CorruptArchive(
                 f"cannot decompress the zstd data: {exc}", path=self._where
             ) from exc
