@@ -20,10 +20,13 @@ import random
 import socket
 import sqlite3
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
 from archives import compress, dataset, tar_bytes, tar_member, zip_bytes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from servers import FaultServer, NginxServer
 
 import resumable
@@ -547,3 +550,60 @@ def test_a_setting_of_the_wrong_type_is_invalid_at_construction(make: object) ->
     inside a download: both were possible before."""
     with pytest.raises(InvalidArgument):
         make()  # type: ignore[operator]
+
+
+# -- a fuzz pass: damaged archives end as a typed extraction error or a correct extraction -----
+
+FUZZ_SOURCES = {
+    "tar": lambda: tar_bytes(shard(15, files=4)),
+    "tar.gz": lambda: tar_bytes(shard(15, files=4), "gz"),
+    "tar.bz2": lambda: tar_bytes(shard(15, files=4), "bz2"),
+    "tar.xz": lambda: tar_bytes(shard(15, files=4), "xz"),
+    "tar.zst": lambda: tar_bytes(shard(15, files=4), "zst"),
+    "zip": lambda: zip_bytes(shard(15, files=4)),
+    "csv.gz": lambda: compress(b"a,b\n" * 5000, "gz"),
+    "csv.xz": lambda: compress(b"a,b\n" * 5000, "xz"),
+}
+_FUZZ_CACHE: dict[str, bytes] = {}
+
+
+def fuzz_archive(kind: str) -> bytes:
+    if kind not in _FUZZ_CACHE:
+        _FUZZ_CACHE[kind] = FUZZ_SOURCES[kind]()
+    return _FUZZ_CACHE[kind]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(sorted(FUZZ_SOURCES)),
+    cut=st.floats(0.0, 1.0),
+    flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=4),
+    tail=st.binary(max_size=8),
+    stream=st.booleans(),
+)
+def test_a_damaged_archive_is_a_typed_error_or_a_correct_extraction(
+    kind: str, cut: float, flips: list[tuple[float, int]], tail: bytes, stream: bool
+) -> None:
+    """Random cuts, overwritten bytes and appended bytes: never a raw exception, never an
+    ``InternalError`` (an untranslated one), never a ``done`` record after an error."""
+    pytest.importorskip("zstandard")
+    from resumable.testing import MemorySource
+
+    original = fuzz_archive(kind)
+    data = bytearray(original[: max(1, int(len(original) * cut))])
+    for where, value in flips:
+        data[min(len(data) - 1, int(len(data) * where))] = value
+    data += tail
+    name = f"fuzz.{kind}"
+    processor = (
+        Unzip() if kind == "zip" else Untar(stream=stream) if "tar" in kind else Decompress()
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        archive = Path(folder) / name
+        d = ResumableDownloader(sources={"mem": MemorySource({f"mem://b/{name}": bytes(data)})})
+        try:
+            d.download(f"mem://b/{name}", archive, process=processor)
+        except (resumable.ExtractionError, resumable.LocalError):
+            marker = archive.with_name(name + ".extracted.json")
+            assert json.loads(marker.read_text())["state"] != "done"
+            assert not archive.with_name(name + ".extracting").exists()
