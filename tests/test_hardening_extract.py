@@ -607,3 +607,24 @@ def test_a_damaged_archive_is_a_typed_error_or_a_correct_extraction(
             marker = archive.with_name(name + ".extracted.json")
             assert json.loads(marker.read_text())["state"] != "done"
             assert not archive.with_name(name + ".extracting").exists()
+
+
+CONFLICTS = {
+    "tar: a file, then a member below it": lambda: tar_bytes({"a": b"file", "a/b": b"x"}),
+    "tar: a folder, then a file of its name": lambda: tar_bytes({"a/": b"", "a": b"file"}),
+    "zip: a folder, then a file of its name": lambda: zip_bytes({"a/": b"", "a": b"file"}),
+}
+
+
+@pytest.mark.parametrize("make", list(CONFLICTS.values()), ids=list(CONFLICTS))
+def test_members_of_incompatible_kinds_are_corrupt_not_a_disk_error(
+    fault_server: FaultServer, tmp_path: Path, make: object
+) -> None:
+    """The archive's shape, not the disk: ``CorruptArchive`` (it was ``LocalError``)."""
+    data = make()  # type: ignore[operator]
+    name = "conflict.zip" if data[:2] == b"PK" else "conflict.tar"
+    url = fault_server.add(name, data)
+    processor = Unzip() if name.endswith(".zip") else Untar()
+    with quick() as d, pytest.raises(CorruptArchive, match="conflicting members") as info:
+        d.download(url, tmp_path / name, process=processor)
+    assert_refused(tmp_path / name, data, tmp_path / "conflict", info.value)

@@ -150,4 +150,8 @@ def _unlink(path: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.is_dir():
-        raise UnsafeArchive(f"member {path.name!r} is both a folder and a file")
+        raise CorruptArchive(
+            f"member {path.name!r} is both a folder and a file (the archive holds "
+            "conflicting members)",
+            member=path.name,
+        )
