@@ -628,3 +628,19 @@ def test_members_of_incompatible_kinds_are_corrupt_not_a_disk_error(
     with quick() as d, pytest.raises(CorruptArchive, match="conflicting members") as info:
         d.download(url, tmp_path / name, process=processor)
     assert_refused(tmp_path / name, data, tmp_path / "conflict", info.value)
+
+
+@pytest.mark.parametrize("codec", ["gz", "bz2", "xz", "zst"])
+def test_concatenated_streams_are_one_file(
+    fault_server: FaultServer, tmp_path: Path, codec: str
+) -> None:
+    """``pigz``/``pbzip2``/``xz -T``/``zstd -T`` write several streams; xz allows NUL stream
+    padding between them (a multiple of 4 bytes), gzip readers accept it too."""
+    if codec == "zst":
+        pytest.importorskip("zstandard")
+    padding = b"" if codec in ("bz2", "zst") else b"\0" * 8
+    data = compress(b"first,\n" * 3000, codec) + padding + compress(b"second\n" * 3000, codec)
+    url = fault_server.add(f"two.csv.{codec}", data)
+    with quick() as d:
+        d.download(url, tmp_path / f"two.csv.{codec}", process=Decompress())
+    assert (tmp_path / "two.csv").read_bytes() == b"first,\n" * 3000 + b"second\n" * 3000

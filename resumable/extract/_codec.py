@@ -12,9 +12,9 @@ it downloads or after:
   decompressor's own end-of-stream (``eof``) for gzip, bzip2 and xz, the last block of a
   complete frame for zstd (walked by :class:`ZstdFrames`);
 - concatenated complete streams are one file (``cat a.gz b.gz`` is valid gzip, RFC 1952;
-  ``pbzip2``, ``xz`` and ``zstd -T`` write several); after the last one only NUL padding may
-  follow (tape blocking, which ``gzip -d`` and the xz format accept); anything else is
-  trailing garbage;
+  ``pbzip2``, ``xz`` and ``zstd -T`` write several); NUL padding may come between or after
+  gzip, bzip2 and xz streams (tape blocking, which ``gzip -d`` and the xz format accept);
+  anything else after a complete stream is trailing garbage;
 - otherwise :class:`~resumable.CorruptArchive` (a truncation or garbage), never a short read.
 
 Output is bounded per read (``max_length``; for zstd, ``zstandard``'s stream reader), so a
@@ -175,17 +175,17 @@ class _Decoded(io.RawIOBase):
         return 0
 
     def _next_stream(self, unused: bytes) -> None:
-        """After a complete stream: another stream, NUL padding to the end, or the end."""
+        """After a complete stream: another one (NUL padding may come before it, as the xz
+        format's stream padding and gzip readers allow), or the end; anything else is
+        trailing garbage."""
         if unused:
             self._source.back = unused + self._source.back
+        _skip_nul(self._source)
         head = self._source.peek(_HEAD)
         if not head:
             self._ended = True
         elif sniff(head) == self._name:
             self._dec = self._new()
-        elif not head.strip(b"\0"):
-            _only_nul(self._source, self._name, self._where)
-            self._ended = True
         else:
             raise CorruptArchive(
                 f"data after the end of the {self._name} stream (trailing garbage)",
@@ -193,13 +193,13 @@ class _Decoded(io.RawIOBase):
             )
 
 
-def _only_nul(source: _Source, name: str, where: str) -> None:
+def _skip_nul(source: _Source) -> None:
+    """Consume NUL bytes up to the next other byte (put back) or the end of the input."""
     while data := source.read():
-        if data.count(0) != len(data):
-            raise CorruptArchive(
-                f"data after the end of the {name} stream (trailing garbage after NUL padding)",
-                path=where,
-            )
+        rest = data.lstrip(b"\0")
+        if rest:
+            source.back = rest + source.back
+            return
 
 
 class ZstdFrames:
