@@ -644,3 +644,17 @@ def test_concatenated_streams_are_one_file(
     with quick() as d:
         d.download(url, tmp_path / f"two.csv.{codec}", process=Decompress())
     assert (tmp_path / "two.csv").read_bytes() == b"first,\n" * 3000 + b"second\n" * 3000
+
+
+def test_a_fifo_at_a_batch_items_destination_fails_that_item(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """A batch replaced the FIFO with the file; a single download refuses it: the same rule."""
+    url = fault_server.add("f.bin", b"x" * 100)
+    os.mkfifo(tmp_path / "f.bin")
+    with quick() as d:
+        result = d.download_many([url], tmp_path)
+    assert [type(e) for _, e in result.failed] == [InvalidArgument], result.failed
+    assert "not a regular file" in str(result.failed[0][1])
+    assert (tmp_path / "f.bin").is_fifo()
+    assert [r.method for r in fault_server.log if r.method == "GET"] == []
