@@ -4,8 +4,8 @@ Every expected failure is translated where it happens (a source's boundary, argu
 the transfer, the extractors). This module is for the rest: a bug, or a library raising
 something nobody translated. :func:`guarded` wraps each public entry point, and turns such an
 exception into :class:`~resumable.errors.InternalError` (or :class:`~resumable.errors.LocalError`
-for a plain ``OSError``: the local side), keeps the original as ``__cause__``, and logs it, so a
-programming error is never hidden, only typed.
+for a plain ``OSError``: the local side), keeps the original as ``__cause__`` (unless its text
+quotes a credential), and logs it, so a programming error is never hidden, only typed.
 
 Two kinds of exception pass unchanged, as the docs promise: ``KeyboardInterrupt`` and
 ``SystemExit`` (not ``Exception``\\s), and whatever the caller's own code raised, which is
@@ -75,8 +75,23 @@ def typed(exc: Exception, where: str = "resumable") -> Exception:
             f"{where}: unexpected {text} (a bug in resumable or a library it uses; please "
             "report it with the log)"
         )
-    error.__cause__ = exc
+    error.__cause__ = _cause(exc)
+    error.__suppress_context__ = True
     return error
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """``exc``, unless its text (or a cause's) quotes a credential: then nothing, so no
+    traceback shows it (the typed error's own message is redacted)."""
+    seen: BaseException | None = exc
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
+        text = str(seen)
+        if redact_text(text) != text:
+            return None
+        seen = seen.__cause__ or seen.__context__
+    return exc
 
 
 def guarded(where: str, *, passes: tuple[type[BaseException], ...] = ()) -> Callable[[F], F]:
@@ -94,7 +109,7 @@ def guarded(where: str, *, passes: tuple[type[BaseException], ...] = ()) -> Call
                 error = typed(exc, where)
                 if error is exc:
                     raise
-                raise error from exc
+                raise error from error.__cause__
 
         return entry  # type: ignore[return-value]
 

@@ -658,3 +658,29 @@ def test_a_fifo_at_a_batch_items_destination_fails_that_item(
     assert "not a regular file" in str(result.failed[0][1])
     assert (tmp_path / "f.bin").is_fifo()
     assert [r.method for r in fault_server.log if r.method == "GET"] == []
+
+
+def test_an_unexpected_error_quoting_a_secret_is_typed_without_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The README: credentials never reach a message, a traceback or a log record; so the
+    original is not chained when its text quotes one."""
+    import traceback
+
+    from resumable.testing import MemorySource
+
+    def bug(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("GET https://h/x.bin?X-Amz-Signature=SECRET123 failed")
+
+    broken = MemorySource({"mem://b/x.bin": b"x"})
+    broken.stat = broken.open = bug  # type: ignore[assignment, method-assign]
+    d = ResumableDownloader(sources={"mem": broken})
+    with (
+        caplog.at_level(logging.DEBUG, "resumable"),
+        pytest.raises(resumable.InternalError) as info,
+    ):
+        d.download("mem://b/x.bin", tmp_path / "x.bin")
+    shown = "".join(traceback.format_exception(info.value))
+    assert "SECRET123" not in shown
+    assert "X-Amz-Signature=REDACTED" in str(info.value)
+    assert all("SECRET123" not in r.getMessage() for r in caplog.records)
