@@ -344,6 +344,10 @@ def read_links(
         return _parse_links(_file_lines(path), str(path))
     if isinstance(path_or_lines, bytes):
         raise InvalidArgument("read_links() takes a path or an iterable of lines, not bytes")
+    if not isinstance(path_or_lines, Iterable):
+        raise InvalidArgument(
+            f"read_links() takes a path or an iterable of lines, got {path_or_lines!r}"
+        )
     source = str(getattr(path_or_lines, "name", "<lines>"))
     return _parse_links(enumerate(path_or_lines, 1), source)
 

@@ -684,3 +684,23 @@ def test_an_unexpected_error_quoting_a_secret_is_typed_without_it(
     assert "SECRET123" not in shown
     assert "X-Amz-Signature=REDACTED" in str(info.value)
     assert all("SECRET123" not in r.getMessage() for r in caplog.records)
+
+
+PUBLIC_FUNCTIONS = {
+    "register(5, ...)": lambda: resumable.register(5, object),  # type: ignore[arg-type]
+    "register('zz', 5)": lambda: resumable.register("zz", 5),  # type: ignore[arg-type]
+    "read_links(5)": lambda: list(resumable.read_links(5)),  # type: ignore[arg-type]
+}
+
+
+@pytest.mark.parametrize("call", list(PUBLIC_FUNCTIONS.values()), ids=list(PUBLIC_FUNCTIONS))
+def test_other_public_functions_refuse_wrong_types_typed(call: object) -> None:
+    with pytest.raises(InvalidArgument):
+        call()  # type: ignore[operator]
+
+
+def test_a_registered_source_that_cannot_be_imported_is_invalid(tmp_path: Path) -> None:
+    """It raised a raw ``ModuleNotFoundError`` on first use."""
+    resumable.register("hxbroken", "no_such_module_anywhere:Source")
+    with quick() as d, pytest.raises(InvalidArgument, match="cannot be loaded"):
+        d.download("hxbroken://b/x.bin", tmp_path / "x.bin")
