@@ -119,8 +119,9 @@ class _Source:
         self.back = b""
 
     def read(self, size: int = CHUNK) -> bytes:
+        """At most ``size`` bytes: what was put back first, then the input."""
         if self.back:
-            data, self.back = self.back, b""
+            data, self.back = self.back[:size], self.back[size:]
             return data
         return self.raw.read(size) or b""
 
