@@ -704,3 +704,38 @@ def test_a_registered_source_that_cannot_be_imported_is_invalid(tmp_path: Path) 
     resumable.register("hxbroken", "no_such_module_anywhere:Source")
     with quick() as d, pytest.raises(InvalidArgument, match="cannot be loaded"):
         d.download("hxbroken://b/x.bin", tmp_path / "x.bin")
+
+
+class Dribble(io.RawIOBase):
+    """A reader that returns a few bytes at a time, as a file still being downloaded does."""
+
+    def __init__(self, data: bytes, step: int = 7) -> None:
+        super().__init__()
+        self.data, self.pos, self.step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), self.step, len(self.data) - self.pos)
+        buffer[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=lambda c: c or "plain")
+def test_the_decoder_reads_a_dribbling_source_whole_and_refuses_it_cut(codec: str) -> None:
+    """The reader every processor uses, fed a few bytes at a time: the exact bytes when the
+    input is whole; ``CorruptArchive`` when the compressed input is cut anywhere."""
+    from resumable.extract._codec import decoded
+
+    if codec == "zst":
+        pytest.importorskip("zstandard")
+    raw = tar_bytes(shard(16, files=2))
+    data = tar_bytes(shard(16, files=2), codec)
+    stream, _ = decoded(Dribble(data, step=997), "x")
+    assert stream.read() == raw
+    if codec:
+        for at in (len(data) // 3, len(data) - 1):
+            with pytest.raises(CorruptArchive):
+                decoded(Dribble(data[:at], step=997), "x")[0].read()
