@@ -125,6 +125,8 @@ class ResumableDownloader:
         self.segment_threshold = segment_threshold
         if not isinstance(verify, (bool, str, os.PathLike)):
             raise InvalidArgument(f"verify must be a bool or a CA bundle path, got {verify!r}")
+        if not isinstance(verify, bool) and not os.path.exists(verify):
+            raise InvalidArgument(f"verify: no CA bundle at {os.fspath(verify)!r}")
         _check_refresh(refresh_url)
         self.refresh_url = refresh_url
         self._buckets = [

@@ -739,3 +739,9 @@ def test_the_decoder_reads_a_dribbling_source_whole_and_refuses_it_cut(codec: st
         for at in (len(data) // 3, len(data) - 1):
             with pytest.raises(CorruptArchive):
                 decoded(Dribble(data[:at], step=997), "x")[0].read()
+
+
+def test_a_ca_bundle_that_does_not_exist_is_invalid_at_construction(tmp_path: Path) -> None:
+    """It was accepted, and failed only inside the first HTTPS request."""
+    with pytest.raises(InvalidArgument, match="no CA bundle"):
+        ResumableDownloader(verify=tmp_path / "missing-ca.pem")
