@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .errors import InternalError, LocalError, ResumableError, redact_text
+from .errors import InternalError, InvalidArgument, LocalError, ResumableError, redact_text
 
 __all__ = ["guarded", "typed", "user_callback"]
 
@@ -36,6 +36,8 @@ def user_callback(callback: Callable[[Any], None] | None) -> Callable[[Any], Non
     """``callback``, marking what it raises as the caller's own (passed on unchanged)."""
     if callback is None or getattr(callback, _MARK, False):
         return callback
+    if not callable(callback):
+        raise InvalidArgument(f"progress must be a callable or None, got {callback!r}")
 
     def call(event: Any) -> None:
         try:

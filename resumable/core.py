@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ._checks import check_number
+from ._checks import check_bool, check_number
 from ._guard import guarded, user_callback
 from ._paths import check_loop_free, path_text
 from .errors import InvalidArgument, LocalError
@@ -199,8 +199,8 @@ class ResumableDownloader:
         The partial is kept (resumable) after every error except a verification failure; an
         existing ``dest`` is never modified by a failed call.
         """
-        progress = user_callback(progress)  # what it raises reaches the caller unchanged
         try:
+            progress = user_callback(progress)  # what it raises reaches the caller unchanged
             processor = check_processor(process)
             if processor is None:
                 job = self._prepare(
@@ -314,6 +314,7 @@ class ResumableDownloader:
         """
         from .job import Job
 
+        check_bool(sync, "sync")
         inputs, folder = _as_inputs(items), _check_dest_dir(dest_dir)
         processor = check_processor(process)
         if executor is not None:  # see resumable.fanout
@@ -454,9 +455,15 @@ def _check_settings(retry: object, timeouts: object, sources: object, limit_bph:
     if timeouts is not None and not isinstance(timeouts, Timeouts):
         raise InvalidArgument(f"timeouts must be a Timeouts or None, got {timeouts!r}")
     if sources is not None and (
-        not isinstance(sources, Mapping) or not all(isinstance(k, str) and k for k in sources)
+        not isinstance(sources, Mapping)
+        or not all(isinstance(k, str) and k for k in sources)
+        or not all(callable(getattr(v, "open", None)) for v in sources.values())
+        or not all(callable(getattr(v, "stat", None)) for v in sources.values())
     ):
-        raise InvalidArgument(f"sources must map URL schemes (str) to sources, got {sources!r}")
+        raise InvalidArgument(
+            f"sources must map URL schemes (str) to sources (with stat() and open()), got "
+            f"{sources!r}"
+        )
     if limit_bph is not None:
         check_number(limit_bph, "limit_bph")
 

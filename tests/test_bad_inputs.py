@@ -636,6 +636,8 @@ CASES: list[Case] = [
         "symbolic link loop",
         setup=lambda c: self_link(c.tmp / "b" / "loop"),
     ),
+    Case("progress not callable", "`progress=5`", call(progress=5), Bad, "progress must be"),
+    Case("checksum of the wrong type", "`checksum=5`", call(checksum=5), Bad, "checksum must be"),
     Case(
         "ftp:// to a closed port",
         "`ftp://127.0.0.1:<closed>/f.bin`",
