@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from ._cli_inputs import UsageError, batch_inputs, checksums_option
+from ._guard import typed
 from ._secrets import check_headers, remember
 from ._version import __version__
 from .core import ResumableDownloader
@@ -418,6 +419,9 @@ def main(
         return EXIT_USAGE
     except ResumableError as exc:  # e.g. a --dir that cannot be created
         print(f"resumable: {exc}", file=err)
+        return EXIT_FAILED
+    except Exception as exc:  # a bug: typed, logged and reported like any failure
+        print(f"resumable: {typed(exc, 'resumable')}", file=err)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("resumable: interrupted; partial files are kept: run again to resume", file=err)

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from ._checks import check_bool, check_number
+from ._guard import guarded, user_callback
+from ._paths import check_loop_free, path_text
 from ._secrets import check_headers, install_log_filter
 from .errors import InvalidArgument, LocalError
 from .limits import HostSlots, TokenBucket
@@ -116,6 +120,7 @@ class ResumableDownloader:
             raise InvalidArgument(f"segment_threshold must be >= 1, got {segment_threshold!r}")
         if not isinstance(block_size, int) or block_size < 64 * 1024:
             raise InvalidArgument(f"block_size must be at least 64 KiB, got {block_size!r}")
+        _check_settings(retry, timeouts, sources, limit_bph)
         self.workers = workers
         self.connections = connections
         self.rate_limit = rate_limit
@@ -127,6 +132,8 @@ class ResumableDownloader:
         self.segment_threshold = segment_threshold
         if not isinstance(verify, (bool, str, os.PathLike)):
             raise InvalidArgument(f"verify must be a bool or a CA bundle path, got {verify!r}")
+        if not isinstance(verify, bool) and not os.path.exists(verify):
+            raise InvalidArgument(f"verify: no CA bundle at {os.fspath(verify)!r}")
         _check_refresh(refresh_url)
         self.refresh_url = refresh_url
         self._buckets = [
@@ -149,6 +156,7 @@ class ResumableDownloader:
         self._given = {scheme.lower(): source for scheme, source in (sources or {}).items()}
         self._lock = threading.Lock()
 
+    @guarded("download")
     def download(
         self,
         url: str,
@@ -207,10 +215,12 @@ class ResumableDownloader:
         existing ``dest`` is never modified by a failed call.
         """
         owned = progress is True  # our TqdmProgress: closed when the download ends
+        bars = None
         try:
-            progress = check_progress(progress)
+            bars = check_progress(progress)
             _check_cancel(cancel)
             dest = _in_directory(dest, url, self._given)
+            progress = user_callback(bars)  # what it raises reaches the caller unchanged
             processor = check_processor(process)
             if processor is None:
                 job = self._prepare(
@@ -249,7 +259,7 @@ class ResumableDownloader:
             )
         finally:
             if owned:
-                _close(progress)
+                _close(bars)
 
     def _prepare(
         self,
@@ -308,6 +318,7 @@ class ResumableDownloader:
 
     # -- batches (the batch layer sits above this module: imported when used) -----------------
 
+    @guarded("start")
     def start(
         self,
         items: Iterable[object] | str,
@@ -341,6 +352,7 @@ class ResumableDownloader:
         owned = progress is True  # our TqdmProgress: the job closes it when it ends
         progress = check_progress(progress)
         table = checksum_table(checksums)
+        check_bool(sync, "sync")
         inputs, folder = _as_inputs(items), _check_dest_dir(dest_dir)
         processor = check_processor(process)
         if executor is not None:  # see resumable.fanout
@@ -368,6 +380,7 @@ class ResumableDownloader:
             job._close_at_end(_close, progress)
         return job
 
+    @guarded("download_many")
     def download_many(
         self,
         items: Iterable[object] | str,
@@ -410,6 +423,7 @@ class ResumableDownloader:
             job.wait()
             raise
 
+    @guarded("plan")
     def plan(self, items: Iterable[object] | str, dest_dir: PathLike) -> Plan:
         """The dry run of a batch: files and bytes in total, already present, and to fetch."""
         from .plan import make_plan
@@ -475,6 +489,7 @@ _default: ResumableDownloader | None = None
 _default_lock = threading.Lock()
 
 
+@guarded("download")
 def download(
     url: str,
     dest: PathLike,
@@ -519,6 +534,26 @@ def _check_cancel(cancel: object) -> None:
         raise InvalidArgument(f"cancel must be a threading.Event or None, got {cancel!r}")
 
 
+def _check_settings(retry: object, timeouts: object, sources: object, limit_bph: object) -> None:
+    """The settings whose wrong type would only fail later, raw, inside a download."""
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise InvalidArgument(f"retry must be a RetryPolicy or None, got {retry!r}")
+    if timeouts is not None and not isinstance(timeouts, Timeouts):
+        raise InvalidArgument(f"timeouts must be a Timeouts or None, got {timeouts!r}")
+    if sources is not None and (
+        not isinstance(sources, Mapping)
+        or not all(isinstance(k, str) and k for k in sources)
+        or not all(callable(getattr(v, "open", None)) for v in sources.values())
+        or not all(callable(getattr(v, "stat", None)) for v in sources.values())
+    ):
+        raise InvalidArgument(
+            f"sources must map URL schemes (str) to sources (with stat() and open()), got "
+            f"{sources!r}"
+        )
+    if limit_bph is not None:
+        check_number(limit_bph, "limit_bph")
+
+
 def _check_refresh(refresh_url: object) -> None:
     if refresh_url is not None and not callable(refresh_url):
         raise InvalidArgument(f"refresh_url must be a callable or None, got {refresh_url!r}")
@@ -559,9 +594,8 @@ def _as_inputs(items: Iterable[object] | str) -> Iterable[object]:
 
 
 def _check_dest_dir(dest_dir: object) -> Path:
-    if not isinstance(dest_dir, (str, os.PathLike)) or not os.fspath(dest_dir):
-        raise InvalidArgument(f"dest_dir must be a non-empty path, got {dest_dir!r}")
-    path = Path(os.fspath(dest_dir)).expanduser().absolute()
+    path = Path(path_text(dest_dir, "dest_dir")).expanduser().absolute()
+    check_loop_free(path, "dest_dir")
     if path.exists() and not path.is_dir():
         raise InvalidArgument(f"dest_dir {path} exists and is not a directory")
     try:
@@ -643,12 +677,27 @@ def _check_dest(dest: object, *, look: bool = True) -> Path:
     creates anything, with the one ``stat`` of ``dest`` it makes anyway."""
     if isinstance(dest, Path) and dest.is_absolute() and not look:
         path = dest  # a batch's, made by safe_destination: no need to parse it again
-    elif not isinstance(dest, (str, os.PathLike)) or not os.fspath(dest):
-        raise InvalidArgument(f"dest must be a non-empty path, got {dest!r}")
     else:
-        path = Path(os.fspath(dest)).expanduser()
-    if look and path.is_dir():
-        raise InvalidArgument(f"dest {path} is a directory; give the file's path")
+        path = Path(path_text(dest, "dest")).expanduser()
+    if look:
+        check_loop_free(path.parent, "dest")
+        _check_existing_dest(path)
     if path.name.endswith((".partial", ".partial.json", ".partial.lock")):
         raise InvalidArgument(f"dest {path} uses a name reserved for resumable's own files")
     return path.absolute()
+
+
+def _check_existing_dest(path: Path) -> None:
+    """An existing ``dest`` must be a regular file (or a link to one): a download replaces
+    it; a FIFO, socket or device is not ours to replace (and a FIFO blocks whoever opens it)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return  # missing (or a dangling link, replaced like a missing file)
+    if stat.S_ISDIR(mode):
+        raise InvalidArgument(f"dest {path} is a directory; give the file's path")
+    if not stat.S_ISREG(mode):
+        raise InvalidArgument(
+            f"dest {path} exists and is not a regular file (a FIFO, socket or device); "
+            "give the path of a file"
+        )

@@ -20,6 +20,8 @@
     ├── BatchError                   raise_for_errors(): some items of a batch failed
     ├── ExecutorError                an executor (Dask, a process pool) lost the chunk holding
     │                                this item: a worker died for good, the pool broke
+    ├── InternalError                a bug: an exception nothing translated (the original is
+    │                                its ``__cause__``); please report it
     ├── VerificationError            (also ValueError)   the bytes are not what was expected
     │   ├── SizeMismatch
     │   └── ChecksumMismatch
@@ -65,6 +67,7 @@ __all__ = [
     "CorruptArchive",
     "ExecutorError",
     "ExtractionError",
+    "InternalError",
     "InvalidArgument",
     "LocalError",
     "PartialTakenOver",
@@ -506,6 +509,14 @@ class ExecutorError(ResumableError):
     def __init__(self, message: str, *, url: str | None = None, cause: str | None = None):
         super().__init__(message, url=url, kept="partials kept; run the batch again to resume")
         self.cause = cause
+
+
+class InternalError(ResumableError):
+    """An exception that no part of resumable translated reached a public call: a bug in
+    resumable or in a library it uses. The original exception is ``__cause__`` (and its type
+    and message, redacted, are in this one's), and it was logged at ERROR. Nothing about the
+    download's files is implied beyond what ``kept`` says: run again after reporting it.
+    """
 
 
 class VerificationError(ResumableError, ValueError):

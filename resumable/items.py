@@ -21,6 +21,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from ._guard import typed
+from ._paths import check_path_text, path_text, resolved
 from .errors import InvalidArgument, ResumableError, identity, redact
 from .sources import RemoteInfo
 from .templates import Link, has_template, iter_expand
@@ -98,8 +100,8 @@ def iter_work(
     for raw in inputs:
         try:
             yield from _expand(raw, lister)
-        except ResumableError as exc:
-            yield (raw, exc)
+        except Exception as exc:  # that input fails (typed), the others go on
+            yield (raw, typed(exc, "download_many"))
 
 
 def _expand(raw: object, lister: Lister) -> Iterator[Work | tuple[object, Exception]]:
@@ -145,12 +147,21 @@ def _in_folder(dest: str | os.PathLike[str] | None, url: str) -> str | os.PathLi
 def _work(
     item: Item, dest: str | os.PathLike[str] | None, origin: str | None, *, listed: bool = False
 ) -> Work:
-    name = os.fspath(dest) if dest is not None else _object_name(item.url)
+    if not isinstance(item.url, str):
+        raise InvalidArgument(f"a batch item's URL must be a string, got {item.url!r}")
+    if dest is None:
+        name = _object_name(item.url)
+    else:
+        name = dest if isinstance(dest, str) else path_text(dest, "destination")
     return Work(item, relative_name(name), origin, listed)
 
 
 def _object_name(url: str) -> str:
-    name = unquote(PurePosixPath(urlsplit(url).path).name)
+    try:
+        path = urlsplit(url).path
+    except ValueError as exc:  # "Invalid IPv6 URL" and the like
+        raise InvalidArgument(f"malformed url: {exc}", url=url) from None
+    name = unquote(PurePosixPath(path).name)
     if not name:
         raise InvalidArgument("cannot name a file after a URL without an object name", url=url)
     return name
@@ -169,6 +180,7 @@ def relative_name(name: str) -> str:
     parts = [part for part in path.parts if part not in ("", ".")]
     if not parts:
         raise InvalidArgument(f"invalid destination name {name!r}")
+    check_path_text(posix, "destination")  # a name too long, or not encodable
     return "/".join(parts)
 
 
@@ -185,12 +197,12 @@ def safe_destination(root: Path, rel: str, checked: set[str] | None = None) -> P
     dest_dir = root
     folder = rel.rpartition("/")[0]
     if folder and (checked is None or folder not in checked):
-        _inside(root, (root / folder).resolve(), rel, dest_dir)
+        _inside(root, resolved(root / folder, "destination"), rel, dest_dir)
         if checked is not None:
             checked.add(folder)
     target = root / rel
     if target.is_symlink():
-        _inside(root, target.resolve(), rel, dest_dir)
+        _inside(root, resolved(target, "destination"), rel, dest_dir)
     return target
 
 

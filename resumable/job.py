@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._guard import guarded, typed, user_callback
 from ._light import light
 from ._threads import POLL, Guarded
 from .cancel import CancelToken, watching
@@ -181,7 +182,7 @@ class Job:
         self._at_end: list[tuple[Callable[[Any], None], Any]] | None = []  # None: ended
         self.dest_dir = dest_dir
         self._sync = sync
-        self._progress = progress
+        self._progress = user_callback(progress)  # its exceptions are recorded unchanged
         self._callback_lock = threading.Lock()
         self._lock = threading.Lock()
         self._cancel = CancelToken()  # set() also shuts the connections in use
@@ -260,6 +261,7 @@ class Job:
         """Stop promptly: nothing new starts, running downloads stop and stay resumable."""
         self._cancel.set()
 
+    @guarded("Job.wait", passes=(TimeoutError,))
     def wait(self, timeout: float | None = None) -> BatchResult:
         """Wait for the job to end and return its result.
 
@@ -276,6 +278,7 @@ class Job:
                 raise TimeoutError(f"the batch is still running after {timeout}s: {self.status()}")
         return self.result()
 
+    @guarded("Job.result")
     def result(self) -> BatchResult:
         """The result so far (complete once the job has finished)."""
         with self._lock:
@@ -483,7 +486,7 @@ class Job:
             processor = check_processor(process) or process
             self._count(batch_item(self, work, dest, processor, changed, fetch))
         except Exception as exc:  # typed errors, and a user's progress callback failing
-            self._fail(work, exc, after_download=fetched)
+            self._fail(work, typed(exc, "download_many"), after_download=fetched)
         except BaseException as exc:  # e.g. SystemExit from a callback: this item, then stop
             self._fail(work, _stopped_by(exc), after_download=fetched)
             self._cancel.set()

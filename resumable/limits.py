@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from ._checks import check_number
 from .errors import Cancelled, InvalidArgument
 
 __all__ = ["HostSlots", "TokenBucket"]
@@ -41,6 +42,7 @@ class TokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
+        check_number(rate, "a rate (bytes/s)")
         if not rate > 0:
             raise InvalidArgument(f"a rate must be a positive number of bytes/s, got {rate!r}")
         self.rate = float(rate)
@@ -76,6 +78,8 @@ class HostSlots:
 
     def __init__(self, per_host: int | None, total: int | None = None) -> None:
         for name, value in (("per-host", per_host), ("total", total)):
+            if value is not None:
+                check_number(value, f"{name} connections", integer=True)
             if value is not None and value < 1:
                 raise InvalidArgument(f"{name} connections must be >= 1, got {value!r}")
         self.per_host = per_host

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ResumableError, identity
+from ._guard import typed
+from .errors import identity
 from .items import Work, iter_work, safe_destination
 from .ledger import Ledger
 from .progress_lines import format_bytes  # one unit system: binary, as the bars
@@ -79,8 +80,8 @@ def make_plan(downloader: ResumableDownloader, items: Iterable[object], dest_dir
             for work, future in futures:
                 try:
                     size, present = future.result()
-                except ResumableError as exc:
-                    failed.append((work.item, exc))
+                except Exception as exc:  # an item's failure, typed: the plan goes on
+                    failed.append((work.item, typed(exc, "plan")))
                     continue
                 key = "present" if present else "to_fetch"
                 plan[key] += 1

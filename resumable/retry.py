@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TypeVar
 
+from ._checks import check_number
 from .errors import InvalidArgument, RetriesExhausted, TransientError
 
 log = logging.getLogger("resumable")
@@ -62,6 +63,7 @@ class Timeouts:
     def __post_init__(self) -> None:
         for name in ("connect", "stall"):
             value = getattr(self, name)
+            check_number(value, f"Timeouts.{name}")
             if not value > 0:
                 raise InvalidArgument(f"Timeouts.{name} must be a positive number, got {value!r}")
 
@@ -100,6 +102,11 @@ class RetryPolicy:
     random: Callable[[], float] = field(default=random.random, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        check_number(self.attempts, "RetryPolicy.attempts", integer=True)
+        for name in ("backoff", "multiplier", "backoff_max", "jitter", "retry_after_max"):
+            check_number(getattr(self, name), f"RetryPolicy.{name}")
+        if not callable(self.sleep) or not callable(self.random):
+            raise InvalidArgument("RetryPolicy.sleep and RetryPolicy.random must be callables")
         if self.attempts < 1:
             raise InvalidArgument(f"RetryPolicy.attempts must be >= 1, got {self.attempts!r}")
         if self.backoff < 0 or self.backoff_max < 0 or self.retry_after_max < 0:

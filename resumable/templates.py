@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Union
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import InvalidArgument, redact, redact_text
+from .errors import InvalidArgument, LocalError, redact, redact_text
 
 __all__ = [
     "Link",
@@ -344,13 +344,20 @@ def read_links(
         return _parse_links(_file_lines(path), str(path))
     if isinstance(path_or_lines, bytes):
         raise InvalidArgument("read_links() takes a path or an iterable of lines, not bytes")
+    if not isinstance(path_or_lines, Iterable):
+        raise InvalidArgument(
+            f"read_links() takes a path or an iterable of lines, got {path_or_lines!r}"
+        )
     source = str(getattr(path_or_lines, "name", "<lines>"))
     return _parse_links(enumerate(path_or_lines, 1), source)
 
 
 def _file_lines(path: str) -> Iterator[tuple[int, str | bytes]]:
-    with open(path, "rb") as f:
-        yield from enumerate(f, 1)
+    try:
+        with open(path, "rb") as f:
+            yield from enumerate(f, 1)
+    except OSError as exc:  # unreadable (permissions, I/O error): ours, typed
+        raise LocalError(f"cannot read the links file {path}: {exc.strerror}", path=path) from exc
 
 
 def _parse_links(lines: Iterable[tuple[int, str | bytes]], source: str) -> Iterator[Link]:

@@ -309,6 +309,12 @@ class Transfer:
                 f"dest {self.dest} is a directory; give the file's path",
                 kept="nothing was fetched and nothing on disk was changed",
             )
+        if not stat.S_ISREG(st.st_mode):  # a FIFO, socket or device is not ours to replace
+            raise InvalidArgument(
+                f"dest {self.dest} exists and is not a regular file (a FIFO, socket or "
+                "device); give the path of a file",
+                kept="nothing was fetched and nothing on disk was changed",
+            )
         return st.st_size
 
     def _skip_existing(

@@ -119,6 +119,10 @@ def parse_expected(
     if sha256 is not None:
         specs.append(("sha256", sha256))
     if checksum is not None:
+        if not isinstance(checksum, (str, Iterable)) or isinstance(checksum, (bytes, Mapping)):
+            raise InvalidArgument(
+                f"checksum must be '<algorithm>:<hex digest>' or a list of them, got {checksum!r}"
+            )
         for item in [checksum] if isinstance(checksum, str) else checksum:
             algorithm, sep, value = str(item).partition(":")
             if not sep:

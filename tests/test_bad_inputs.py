@@ -390,6 +390,41 @@ def lock_symlink(ctx: Ctx) -> None:
     (ctx.tmp / "f.bin.partial.lock").symlink_to(target)
 
 
+class BytesPath:
+    """An ``os.PathLike`` whose path is bytes: ``resumable`` takes ``str`` paths only."""
+
+    def __init__(self, path: bytes) -> None:
+        self.path = path
+
+    def __fspath__(self) -> bytes:
+        return self.path
+
+
+def batch_pair(dest: str) -> Run:
+    """A ``(url, dest)`` pair in a batch: the failure is that item's (re-raised here)."""
+
+    def run(ctx: Ctx) -> object:
+        result = ctx.d.download_many([(ctx.url, dest)], ctx.tmp / "b")
+        assert not result.ok
+        raise result.failed[0][1]
+
+    return run
+
+
+def self_link(path: Path) -> None:
+    """A symbolic link to itself (resolving it loops)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(path)
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 CASES: list[Case] = [
     # -- URLs -----------------------------------------------------------------------------
     Case("empty URL", "`''`", with_url(lambda c: ""), Bad, "non-empty"),
@@ -931,6 +966,61 @@ CASES: list[Case] = [
         Bad,
         "set by resumable itself",
     ),
+    # -- issue 15 item 14: path arguments and errors from outside the tree (h-extract) ---------
+    Case(
+        "NUL byte in dest",
+        "`dest='a\\x00b'`",
+        with_dest(lambda c: str(c.tmp / "a\x00b")),
+        Bad,
+        "NUL byte",
+    ),
+    Case(
+        "name longer than the filesystem allows",
+        "a file name of 300 bytes",
+        with_dest(lambda c: c.tmp / ("n" * 300)),
+        Bad,
+        "300 bytes: too long",
+    ),
+    Case(
+        "symlink loop above dest",
+        "`loop/f.bin`, `loop` a link to itself",
+        with_dest(lambda c: c.tmp / "loop" / "f.bin"),
+        Bad,
+        "symbolic link loop",
+        setup=lambda c: self_link(c.tmp / "loop"),
+    ),
+    Case(
+        "destination is a FIFO",
+        "a named pipe where the file goes",
+        with_dest(lambda c: c.tmp / "pipe"),
+        Bad,
+        "not a regular file",
+        setup=lambda c: os.mkfifo(c.tmp / "pipe"),
+    ),
+    Case(
+        "destination as a bytes path",
+        "an `os.PathLike` whose `__fspath__` returns bytes",
+        with_dest(lambda c: BytesPath(os.fsencode(c.tmp / "f.bin"))),
+        Bad,
+        "not bytes",
+    ),
+    Case(
+        "symlink loop in a batch item's folder",
+        "`(url, 'loop/f.bin')` in a batch, `loop` a link to itself",
+        batch_pair("loop/f.bin"),
+        Bad,
+        "symbolic link loop",
+        setup=lambda c: self_link(c.tmp / "b" / "loop"),
+    ),
+    Case("progress not callable", "`progress=5`", call(progress=5), Bad, "progress must be"),
+    Case("checksum of the wrong type", "`checksum=5`", call(checksum=5), Bad, "checksum must be"),
+    Case(
+        "ftp:// to a closed port",
+        "`ftp://127.0.0.1:<closed>/f.bin`",
+        with_url(lambda c: f"ftp://127.0.0.1:{closed_port()}/f.bin"),
+        resumable.RetriesExhausted,
+        "connection failed: .*Connection refused",
+    ),
 ]
 
 
@@ -984,6 +1074,7 @@ def test_case(ctx: Ctx, case: Case) -> None:
 def _raised_by_expand(case: Case) -> bool:
     """``resumable.expand`` and batch items touch no file: there is nothing to report as kept."""
     return case.run.__qualname__.startswith(("expand.", "batch.", "batch_of."))
+    return case.run.__qualname__.startswith(("expand.", "batch.", "batch_pair."))
 
 
 def test_the_catalogue_is_at_least_thirty_cases() -> None:

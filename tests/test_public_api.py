@@ -17,6 +17,7 @@ EXPECTED = {
     "ExtractLimits",
     "ExtractResult",
     "ExtractionError",
+    "InternalError",
     "UnsafeArchive",
     "Untar",
     "Unzip",

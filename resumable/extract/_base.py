@@ -8,6 +8,7 @@ once per archive version) and :mod:`resumable.extract._stage` *how* results reac
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import threading
@@ -16,7 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
-from ..errors import ArchiveTooLarge, Cancelled, InvalidArgument, UnsafeArchive
+from .._checks import check_bool, check_number
+from .._paths import check_path_text, path_text
+from ..errors import (
+    ArchiveTooLarge,
+    Cancelled,
+    CorruptArchive,
+    InvalidArgument,
+    LocalError,
+    ResumableError,
+    UnsafeArchive,
+)
 from ..progress import EventKind, ProgressEvent
 
 __all__ = [
@@ -26,6 +37,7 @@ __all__ = [
     "Route",
     "check_link",
     "codec_error",
+    "member_error",
     "member_parts",
 ]
 
@@ -52,6 +64,10 @@ class ExtractLimits:
     ratio_floor: int = 64 * MiB
 
     def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_members", "max_ratio", "ratio_floor"):
+            value = getattr(self, name)
+            if value is not None or name == "ratio_floor":
+                check_number(value, f"ExtractLimits.{name}", integer=name == "max_members")
         for name in ("max_bytes", "max_members", "max_ratio"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or value <= 0):
@@ -73,6 +89,7 @@ def _as_route(route: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> Ro
         pattern, folder = pair
         if not pattern or not folder:
             raise InvalidArgument(f"empty pattern or folder in route {pair!r}")
+        check_path_text(folder, "a route's folder")
         checked.append((pattern, os.fspath(folder)))
     if not checked:
         raise InvalidArgument("route is empty; leave it out to extract everything to one folder")
@@ -99,6 +116,23 @@ def member_parts(name: str, path: str | None = None) -> list[str]:
 def codec_error(exc: BaseException) -> bool:
     """An error raised by a decompressor we do not import by name (``zstandard.ZstdError``)."""
     return type(exc).__module__.split(".")[0] in ("zstandard", "zstd")
+
+
+def member_error(exc: OSError, archive: str, member: str | None) -> ResumableError:
+    """An ``OSError`` while writing a member: the disk's failure (:class:`LocalError`), or one
+    the archive's own shape caused (:class:`CorruptArchive`): a member that is both a file
+    and a folder, a name that exists twice in incompatible kinds, a link loop."""
+    if exc.errno in _SHAPE_ERRNOS:
+        return CorruptArchive(
+            f"member {member!r} cannot be created: {exc.strerror} (the archive holds "
+            "conflicting members)",
+            path=archive,
+            member=member,
+        )
+    return LocalError(f"extracting {archive} failed: {exc}", path=archive)
+
+
+_SHAPE_ERRNOS = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENOTEMPTY}
 
 
 def check_link(name: str, target: str, path: str | None = None) -> None:
@@ -135,9 +169,8 @@ class Processor:
     def __post_init__(self) -> None:
         object.__setattr__(self, "route", _as_route(self.route))
         if self.into is not None:
-            if not os.fspath(self.into):
-                raise InvalidArgument("into must be a non-empty path or None")
-            object.__setattr__(self, "into", os.fspath(self.into))
+            object.__setattr__(self, "into", path_text(self.into, "into"))
+        check_bool(self.delete_archive, "delete_archive")
         if self.route and self.into is not None:
             raise InvalidArgument(
                 "give into= or route=, not both (a route ('*', folder) catches everything else)"

@@ -292,17 +292,10 @@ class ExtractRun:
         budget = self._budget(lambda: follower.total)
         budget.position = follower.tell
         failure: list[BaseException] = []
-        zstd = self.archive.name.lower().endswith((".zst", ".tzst"))
 
         def parse() -> None:
             try:
-                if zstd:
-                    from ._tar import _zstd_reader
-
-                    source = _zstd_reader(follower, self.archive)  # type: ignore[arg-type]
-                    extract_tar_stream(self.p, source, slots, budget, "r|")
-                else:
-                    extract_tar_stream(self.p, follower, slots, budget, "r|*")  # type: ignore[arg-type]
+                extract_tar_stream(self.p, follower, slots, budget)  # type: ignore[arg-type]
                 follower.drain()
             except BaseException as exc:
                 failure.append(exc)

@@ -8,42 +8,18 @@ written, and is renamed into place only when complete.
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import os
-import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import ClassVar
 
-from ..errors import CorruptArchive, ExtractionError, InvalidArgument, LocalError
-from ._base import Budget, Processor, codec_error, strip_suffix
+from ..errors import ExtractionError, InvalidArgument, LocalError
+from ._base import Budget, Processor, strip_suffix
+from ._codec import decoded
 
 __all__ = ["Decompress"]
 
 CHUNK = 1 << 20
-
-
-def _zstd(raw: IO[bytes]) -> IO[bytes]:
-    try:
-        import zstandard
-    except ImportError:
-        raise ExtractionError(
-            "this file is zstd-compressed and the zstandard package is not installed "
-            "(pip install 'resumable[zstd]')"
-        ) from None
-    reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-    return reader
-
-
-_CODECS: dict[bytes, Callable[[IO[bytes]], Any]] = {
-    b"\x1f\x8b": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
-    b"BZh": lambda raw: bz2.BZ2File(raw, "rb"),
-    b"\xfd7zXZ\x00": lambda raw: lzma.LZMAFile(raw, "rb"),  # noqa: SIM115
-    b"\x28\xb5\x2f\xfd": _zstd,
-}
 
 
 @dataclass(frozen=True)
@@ -81,30 +57,18 @@ class Decompress(Processor):
         except OSError as exc:
             raise LocalError(f"cannot read {archive}: {exc.strerror}", path=where) from exc
         with raw:
-            head = raw.read(6)
-            raw.seek(0)
-            opener = next((o for magic, o in _CODECS.items() if head.startswith(magic)), None)
-            if opener is None:
-                raise CorruptArchive(
-                    "not a gzip, bzip2, xz or zstd file (unknown magic bytes)", path=where
-                )
+            src, _ = decoded(raw, where, plain=False)  # complete streams only (see _codec)
             budget.position = raw.tell
             budget.member()
-            staging[0].parent.mkdir(parents=True, exist_ok=True)
             try:
-                with opener(raw) as src, open(staging[0], "wb") as out:
+                staging[0].parent.mkdir(parents=True, exist_ok=True)
+                with open(staging[0], "wb") as out:
                     while chunk := src.read(CHUNK):
                         out.write(chunk)
                         budget.wrote(len(chunk))
                         budget.report()
             except ExtractionError:
                 raise
-            except (EOFError, OSError, lzma.LZMAError, zlib.error, ValueError) as exc:
-                if isinstance(exc, OSError) and exc.errno is not None:
-                    raise LocalError(f"decompressing {archive} failed: {exc}", path=where) from exc
-                raise CorruptArchive(f"cannot decompress: {exc}", path=where) from exc
-            except Exception as exc:
-                if codec_error(exc):
-                    raise CorruptArchive(f"cannot decompress: {exc}", path=where) from exc
-                raise
+            except OSError as exc:
+                raise LocalError(f"decompressing {archive} failed: {exc}", path=where) from exc
             os.utime(staging[0])

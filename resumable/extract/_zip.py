@@ -10,19 +10,33 @@ written (a declared size can lie; ``zipfile`` also checks each CRC), and files a
 
 from __future__ import annotations
 
+import lzma
 import os
 import stat
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from ..errors import CorruptArchive, ExtractionError, LocalError, UnsafeArchive
-from ._base import Budget, Processor, check_link, member_parts
+from ._base import Budget, Processor, check_link, member_error, member_parts
 
 __all__ = ["Unzip"]
 
 CHUNK = 1 << 20
+# What zipfile and its decompressors raise on bytes that are not a complete, intact zip.
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    struct.error,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 
 @dataclass(frozen=True)
@@ -39,10 +53,10 @@ class Unzip(Processor):
         where = str(archive)
         try:
             zf = zipfile.ZipFile(archive)
-        except (zipfile.BadZipFile, EOFError) as exc:
-            raise CorruptArchive(f"not a readable zip archive: {exc}", path=where) from exc
         except OSError as exc:
             raise LocalError(f"cannot read {archive}: {exc.strerror}", path=where) from exc
+        except _UNREADABLE as exc:  # no end record or central directory: cut, or not a zip
+            raise CorruptArchive(f"not a readable zip archive: {exc}", path=where) from exc
         with zf:
             infos = zf.infolist()
             plan = [(info, self._check(info, where)) for info in infos]
@@ -61,15 +75,15 @@ class Unzip(Processor):
                     _write(zf, info, parts, staging[index], budget)
                 except ExtractionError:
                     raise
-                except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
-                    # a bad CRC, a truncated entry, an unknown compression, a password
+                except OSError as exc:
+                    raise member_error(exc, where, info.filename) from exc
+                except _UNREADABLE as exc:
+                    # a bad CRC, damaged or truncated data, an unknown compression, a password
                     raise CorruptArchive(
                         f"cannot read member {info.filename!r}: {exc}",
                         path=where,
                         member=info.filename,
                     ) from exc
-                except OSError as exc:
-                    raise LocalError(f"extracting {archive} failed: {exc}", path=where) from exc
                 budget.report()
 
     @staticmethod
@@ -136,4 +150,8 @@ def _unlink(path: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.is_dir():
-        raise UnsafeArchive(f"member {path.name!r} is both a folder and a file")
+        raise CorruptArchive(
+            f"member {path.name!r} is both a folder and a file (the archive holds "
+            "conflicting members)",
+            member=path.name,
+        )

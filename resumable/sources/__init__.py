@@ -223,8 +223,16 @@ def register(scheme: str, target: str | type[Any]) -> None:
     The class is constructed with a :class:`SourceConfig` and must implement :class:`Source`.
     A string is imported only when the scheme is first used.
     """
-    if not scheme or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+    if (
+        not isinstance(scheme, str)
+        or not scheme
+        or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum()
+    ):
         raise InvalidArgument(f"invalid URL scheme {scheme!r}")
+    if not isinstance(target, type) and not (isinstance(target, str) and ":" in target):
+        raise InvalidArgument(
+            f"a source is a class or 'package.module:Class', got {target!r} for {scheme!r}"
+        )
     with _lock:
         _registry[scheme.lower()] = target
 
@@ -247,7 +255,12 @@ def source_class(scheme: str) -> type[Any]:
         raise InvalidArgument(f"no source for URL scheme {scheme!r} (known: {known})")
     if isinstance(target, str):
         module, _, name = target.partition(":")
-        target = getattr(importlib.import_module(module), name)
+        try:
+            target = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise InvalidArgument(
+                f"the source registered for {scheme!r} ({target!r}) cannot be loaded: {exc}"
+            ) from exc
         with _lock:
             _registry[scheme.lower()] = target
     return target

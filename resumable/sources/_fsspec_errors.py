@@ -166,6 +166,11 @@ class Boundary:
             # reporters then show neither it as the cause nor it as the context.
             raise error from cause
 
+    def translate(self, exc: Exception, url: str) -> tuple[Exception, Exception | None]:
+        """Our error for ``exc`` raised outside a read (a filesystem's constructor), and the
+        cause to chain (``None`` when it quotes a credential)."""
+        return self._translate(exc, url, False)
+
     def _translate(
         self, exc: Exception, url: str, pinned: bool
     ) -> tuple[Exception, Exception | None]:

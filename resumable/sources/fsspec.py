@@ -149,7 +149,9 @@ class FsspecSource:
                 if details.get("type", "file") != "file" or not full.startswith(base):
                     continue
                 url = head + full[len(base) :]
-                yield url, target.backend.describe(url, details)
+                with self._boundary.translated(prefix):
+                    info = target.backend.describe(url, details)
+                yield url, info
 
     def close(self) -> None:
         """Close the filesystems' sessions and connection pools now.
@@ -213,6 +215,9 @@ class FsspecSource:
             raise InvalidArgument(
                 f"cannot use {scheme}:// with these storage_options: {reason}", url=url
             ) from None
+        except Exception as exc:  # ftp://, sftp://... connect in the constructor: refused...
+            error, cause = self._boundary.translate(exc, url)
+            raise error from cause
         return fs, backend
 
     def _missing_package(self, scheme: str, exc: ImportError, url: str) -> InvalidArgument:
