@@ -622,14 +622,8 @@ class Job:
         probe = self._d._prepare(
             work.item.url, self._root / work.rel, mirrors=work.item.mirrors, cancel=self._cancel
         )
-        try:
-            remote = probe._stat()
-        except Cancelled:
-            raise
-        except ResumableError as exc:
-            # The metadata request failed (a HEAD answering 404 or 403 while GET works, a 5xx):
-            # neither a skip nor a delete may rest on it. Fetch again; the read decides.
-            log.info("sync: cannot tell whether %s changed (%s); fetching it", probe.safe_url, exc)
+        remote = probe.probe("sync: cannot tell whether it changed; fetching it")
+        if remote is None:
             return True
         if entry.etag or entry.version:
             before = (entry.version or None, entry.etag)

@@ -317,6 +317,21 @@ class Transfer:
             )
         return st.st_size
 
+    def probe(self, what: str) -> RemoteInfo | None:
+        """The object's metadata, or ``None`` (logged with ``what``) when asking for it fails.
+
+        A metadata request can disagree with the read (a HEAD answering 404, 403 or 500 while
+        GET works): what it says may neither skip, fail nor delete anything, so ``None`` means
+        "cannot tell" and the download's own read decides. A cancel still raises.
+        """
+        try:
+            return self._stat()
+        except Cancelled:
+            raise
+        except ResumableError as exc:
+            log.info("%s: %s (%s)", self.safe_url, what, exc)
+            return None
+
     def _skip_existing(
         self, present: int | Literal["look"] | None = "look"
     ) -> DownloadResult | None:
@@ -329,14 +344,8 @@ class Transfer:
         if self.size is not None and size != self.size:
             return None
         if not self.expected and self.size is None:
-            try:
-                remote = self._stat()
-            except Cancelled:
-                raise
-            except ResumableError as exc:
-                # The metadata request failed (a HEAD answering 404 or 500 while GET works): it
-                # cannot vouch for the file, nor fail the call; the download's own read decides.
-                log.info("%s: cannot check the existing file (%s); downloading", self.dest, exc)
+            remote = self.probe("cannot check the existing file; downloading")
+            if remote is None:
                 return None
             if remote.size is None or remote.size != size:
                 log.info("%s exists but does not match the remote size; downloading", self.dest)

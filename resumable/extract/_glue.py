@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Cancelled, InvalidArgument, ResumableError
+from ..errors import InvalidArgument
 from ..progress import ProgressCallback, ProgressEvent, null_progress
 from ..verify import parse_expected
 from ._base import Processor
@@ -89,10 +89,7 @@ def download_one(
         if info is None and expected is None and process.resolve(transfer.dest) is not None:
             # Skipped as already complete: the validators to record for a later "has the
             # remote changed?" check (only needed when there is no expected digest).
-            try:
-                info = transfer._stat()
-            except ResumableError as exc:
-                log.info("%s: no validators to record (%s)", transfer.safe_url, exc)
+            info = transfer.probe("no validators to record")
         return result, info
 
     expected = parse_expected(sha256, checksum).get("sha256")
@@ -100,14 +97,8 @@ def download_one(
     def remote_changed(record: ExtractRecord) -> bool:
         if expected is not None:
             return expected != record.sha256
-        try:
-            remote = transfer._stat()
-        except Cancelled:
-            raise
-        except ResumableError as exc:  # a HEAD failing while GET may work: the read decides
-            log.info("%s: cannot tell whether it changed (%s)", transfer.safe_url, exc)
-            return True
-        return differs(record, remote)
+        remote = transfer.probe("cannot tell whether it changed")
+        return True if remote is None else differs(record, remote)
 
     run = ExtractRun(process, transfer.dest, url, MarkerStore(transfer.dest), emit)
     return run.run(fetch, remote_changed)
