@@ -13,8 +13,8 @@ Nor asyncio: ``resumable.adownload`` (from :mod:`resumable.aio`) loads it on fir
 from typing import Any
 
 from ._version import __version__
+from .api import DownloadResult, ResumableDownloader, download
 from .checksums import read_checksums
-from .core import DownloadResult, ResumableDownloader, download
 from .errors import (
     AccessDenied,
     ArchiveTooLarge,

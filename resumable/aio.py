@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import os
     from concurrent.futures import Executor
 
-    from .core import DownloadResult, PathLike, ResumableDownloader
+    from .api import DownloadResult, PathLike, ResumableDownloader
     from .extract import Processor
     from .job import BatchResult, Job
     from .locator import RefreshURL
@@ -60,7 +60,7 @@ async def adownload(
     Cancelling the awaiting task stops the transfer promptly, keeps the partial resumable and
     raises ``asyncio.CancelledError``.
     """
-    from .core import download
+    from .api import download
 
     cancel = threading.Event()
     return await run_in_thread(

@@ -37,15 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 from ._light import light
 from ._threads import Guarded
+from .engine import Engine, Settings
 from .errors import ResumableError
 from .partial import Partial, fsync_dir
 from .progress import EventKind, ProgressEvent
 from .sources import RemoteInfo
 
 if TYPE_CHECKING:
-    from .core import ResumableDownloader
+    from .engine import DownloadResult
     from .links import Link
-    from .transfer import DownloadResult
 
 __all__ = ["ChunkResult", "DownloaderSpec", "Outcome", "Reporter", "Task", "run_chunk"]
 
@@ -64,7 +64,7 @@ class DownloaderSpec:
     worker serves them the same way.
     """
 
-    options: Mapping[str, Any]
+    settings: Settings
     sources: Mapping[str, Any] = field(default_factory=dict)
     registry: tuple[tuple[str, Any], ...] = ()
 
@@ -74,16 +74,15 @@ class DownloaderSpec:
 
         Built from reprs, not pickles: a ``RetryPolicy`` pickles its random generator's state,
         which changes between two chunks of the same job."""
-        parts = (sorted(self.options.items()), sorted(self.sources.items()), self.registry)
+        parts = (repr(self.settings), sorted(self.sources.items()), self.registry)
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 
-    def build(self) -> ResumableDownloader:
-        from .core import ResumableDownloader
+    def build(self) -> Engine:
         from .sources import register
 
         for scheme, target in self.registry:
             register(scheme, target)
-        return ResumableDownloader(**self.options, sources=dict(self.sources) or None)
+        return Engine(self.settings, dict(self.sources) or None)
 
 
 @dataclass(frozen=True)
@@ -214,13 +213,13 @@ def picklable(exc: BaseException) -> BaseException:
 # -- the worker side ------------------------------------------------------------------------------
 
 _CACHE_SIZE = 4
-_downloaders: OrderedDict[str, ResumableDownloader] = OrderedDict()
+_downloaders: OrderedDict[str, Engine] = OrderedDict()
 _in_use: dict[str, int] = {}  # chunks running with each cached downloader
 _downloaders_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def _downloader_for(spec: DownloaderSpec) -> Iterator[ResumableDownloader]:
+def _downloader_for(spec: DownloaderSpec) -> Iterator[Engine]:
     """This process's downloader for ``spec``, kept warm between chunks. At most a few idle
     ones are kept; one that a running chunk uses is never closed under it."""
     key = spec.key
@@ -242,28 +241,24 @@ def _downloader_for(spec: DownloaderSpec) -> Iterator[ResumableDownloader]:
                 _downloaders.pop(old).close()
 
 
-def run_chunk(
-    spec: DownloaderSpec | ResumableDownloader, tasks: Sequence[Task], link: Link
-) -> ChunkResult:
+def run_chunk(spec: DownloaderSpec | Engine, tasks: Sequence[Task], link: Link) -> ChunkResult:
     """Download ``tasks`` with this process's downloader for ``spec``; never raises for an item.
 
-    ``spec`` is the caller's downloader itself when the executor runs in the caller's process
+    ``spec`` is the caller's engine itself when the executor runs in the caller's process
     (a thread pool): nothing needs to be rebuilt or pickled then.
     """
-    from .core import ResumableDownloader
-
-    if isinstance(spec, ResumableDownloader):
+    if isinstance(spec, Engine):
         return _run(spec, tasks, link)
     with _downloader_for(spec) as downloader:
         return _run(downloader, tasks, link)
 
 
-def _run(downloader: ResumableDownloader, tasks: Sequence[Task], link: Link) -> ChunkResult:
+def _run(downloader: Engine, tasks: Sequence[Task], link: Link) -> ChunkResult:
     publish, cancel = link.attach()
     reporter = Reporter(publish, link.interval)
     renamed_in: set[Path] = set()  # folders fsynced once when the chunk ends (as a Job does)
     try:
-        threads = max(1, min(downloader.workers, len(tasks)))
+        threads = max(1, min(downloader.settings.workers, len(tasks)))
         with ThreadPoolExecutor(threads, thread_name_prefix="resumable-chunk") as pool:
             outcomes = list(
                 pool.map(lambda t: _one(downloader, t, reporter, cancel, renamed_in), tasks)
@@ -277,7 +272,7 @@ def _run(downloader: ResumableDownloader, tasks: Sequence[Task], link: Link) -> 
 
 
 def _one(
-    downloader: ResumableDownloader,
+    downloader: Engine,
     task: Task,
     reporter: Reporter,
     cancel: threading.Event,
@@ -287,18 +282,19 @@ def _one(
         return Outcome(task.key, started=False)
     dest = Path(task.dest)
     try:
-        transfer = downloader._prepare(
+        engine = downloader
+        request = engine.request(
             task.url,
             dest,
             size=task.size,
             sha256=task.sha256,
             checksum=task.checksum,
-            progress=reporter,
-            cancel=cancel,
             refresh=task.refresh,
             mirrors=task.mirrors,
-            sync_dir=renamed_in.add,  # set.add is atomic under the GIL
+            look=False,
         )
+        # set.add is atomic under the GIL
+        transfer = engine.prepare(request, reporter, cancel, sync_dir=renamed_in.add)
         result = transfer.run()
         st = os.stat(result.path)
         return Outcome(

@@ -37,7 +37,7 @@ from ._cli_inputs import UsageError, batch_inputs, checksums_option
 from ._guard import typed
 from ._secrets import check_headers, remember
 from ._version import __version__
-from .core import ResumableDownloader
+from .api import ResumableDownloader
 from .errors import InvalidArgument, ResumableError, redact_text
 from .job import BatchResult
 from .progress_bars import TqdmProgress

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ._demo_server import DemoServer
-from .core import DownloadResult, ResumableDownloader
+from .api import DownloadResult, ResumableDownloader
 from .progress import ProgressEvent
 from .progress_bars import TqdmProgress
 from .retry import RetryPolicy

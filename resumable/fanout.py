@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._threads import Guarded
 from .chunks import ChunkResult, DownloaderSpec, Outcome, Task, run_chunk
+from .engine import Engine
 from .errors import ExecutorError, InvalidArgument, LocalError, ResumableError
 from .job import _END, Job, _stopped_by
 from .ledger import Ledger
@@ -48,8 +49,8 @@ from .progress import EventKind, ProgressCallback, ProgressEvent
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from .api import ResumableDownloader
     from .checksums import ChecksumTable
-    from .core import ResumableDownloader
     from .items import Work
 
 __all__ = ["FanoutJob", "spec_of"]
@@ -59,34 +60,18 @@ _CHUNK_GROWTH = 8  # chunks grow to at most this many times ``workers`` items
 _CANCEL_SLACK = 5.0  # seconds beyond the timeouts for a cancelled chunk to come back
 
 
-def spec_of(downloader: ResumableDownloader) -> DownloaderSpec:
-    """The downloader's configuration by value, refusing what cannot reach another process."""
+def spec_of(engine: Engine) -> DownloaderSpec:
+    """An engine's configuration by value, refusing what cannot reach another process."""
     from .sources import _lock, _registry
 
-    options = {
-        "workers": downloader.workers,
-        "connections": downloader.connections,
-        "rate_limit": downloader.rate_limit,
-        "storage_options": {k: dict(v) for k, v in downloader._config.storage_options.items()},
-        "retry": downloader.retry,
-        "timeouts": downloader.timeouts,
-        "headers": dict(downloader._config.headers),
-        "locking": downloader.locking,
-        "block_size": downloader.block_size,
-        "segment_threshold": downloader.segment_threshold,
-        "limit_bph": downloader.limit_bph,
-        "max_per_host": downloader.slots.per_host,
-        "max_connections": downloader.slots.total,
-        "verify": downloader._config.verify,
-        "refresh_url": downloader.refresh_url,  # must pickle (a module-level function)
-    }
     with _lock:
         registry = tuple(
             (scheme, target)
             for scheme, target in _registry.items()
             if not (isinstance(target, str) and target.startswith("resumable.sources."))
         )
-    spec = DownloaderSpec(options, dict(downloader._given), registry)
+    # The settings by value (a refresh_url must pickle: a module-level function).
+    spec = DownloaderSpec(engine.settings, dict(engine.given), registry)
     try:
         pickle.dumps(spec)
     except Exception as exc:
@@ -123,8 +108,8 @@ class FanoutJob(Job):
         folder.mkdir(parents=True, exist_ok=True)
         self._channel: Channel = channel_for(executor, folder)
         in_process = isinstance(self._channel, LocalChannel)
-        self._spec: DownloaderSpec | ResumableDownloader = (
-            downloader if in_process else spec_of(downloader)
+        self._spec: DownloaderSpec | Engine = (
+            downloader.engine if in_process else spec_of(downloader.engine)
         )
         # Chunks grow (see _grow): ``workers`` items while the executor fills up, then twice
         # as many per chunk sent, up to ``_CHUNK_GROWTH`` times ``workers``.

@@ -209,3 +209,12 @@ def safe_destination(root: Path, rel: str, checked: set[str] | None = None) -> P
 def _inside(root: Path, resolved: Path, rel: str, dest_dir: Path) -> None:
     if resolved != root and root not in resolved.parents:
         raise InvalidArgument(f"destination {rel!r} resolves outside {dest_dir} (a symlink?)")
+
+
+def as_inputs(items: Iterable[object] | str) -> Iterable[object]:
+    """A single URL, pair or Item is one input, not an iterable of characters or fields."""
+    if isinstance(items, (str, Item)) or (
+        isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str)
+    ):
+        return [items]
+    return items

@@ -53,8 +53,8 @@ from .progress_lines import format_bytes  # one unit system: binary, as the bars
 from .sources import RemoteInfo
 
 if TYPE_CHECKING:
+    from .api import DownloadResult, ResumableDownloader
     from .checksums import ChecksumTable
-    from .core import DownloadResult, ResumableDownloader
     from .extract import Processor
 
 __all__ = ["BatchResult", "FileProgress", "Job", "JobStatus"]
@@ -552,20 +552,19 @@ class Job:
                 self._on_event(event)
 
         streamed = getattr(item.process or self._process, "stream", False)
-        download = self._d._prepare(
+        engine = self._d.engine
+        request = engine.request(
             item.url,
             dest,
             size=item.size,
             sha256=item.sha256,
             checksum=item.checksum,
-            progress=progress,
-            cancel=self._cancel,
             refresh=changed,
-            connections=1 if streamed else None,
-            sync_dir=self._defer_sync,
-            direct=not streamed,
+            streamed=streamed,
             mirrors=item.mirrors,
+            look=False,
         )
+        download = engine.prepare(request, progress, self._cancel, sync_dir=self._defer_sync)
         return download.run(), download.info
 
     def _fail(
@@ -588,7 +587,7 @@ class Job:
 
     def _skip_by_ledger(self, work: Work, dest: Path, entry: Entry | None) -> DownloadResult | None:
         """A file recorded as done and untouched since is skipped without reading it."""
-        from .transfer import DownloadResult
+        from .engine import DownloadResult
         from .verify import parse_expected
 
         if entry is None or not entry.unchanged_on_disk(dest) or entry.sha256 is None:
@@ -619,9 +618,9 @@ class Job:
         if not (entry.etag or entry.version or entry.last_modified):
             return True  # nothing to compare with: fetch again to be sure
         # Through a transfer's stat: retried, and refreshed or failed over like a download.
-        probe = self._d._prepare(
-            work.item.url, self._root / work.rel, mirrors=work.item.mirrors, cancel=self._cancel
-        )
+        engine = self._d.engine
+        request = engine.request(work.item.url, self._root / work.rel, mirrors=work.item.mirrors)
+        probe = engine.prepare(request, cancel=self._cancel)
         remote = probe.probe("sync: cannot tell whether it changed; fetching it")
         if remote is None:
             return True
@@ -766,7 +765,7 @@ class Job:
         if listed:
             return False
         try:
-            source = self._d._source(_scheme(url))
+            source = self._d.engine.source(_scheme(url))
         except ResumableError:
             return False
 
@@ -787,7 +786,7 @@ class Job:
 
     def _list(self, prefix: str) -> Any:
         """List ``prefix``, listing again after a transient error (the retry policy's budget)."""
-        source = self._d._source(_scheme(prefix))
+        source = self._d.engine.source(_scheme(prefix))
         return self._d.retry.iterate(
             lambda: source.list(prefix), key=lambda entry: entry[0], url=prefix, wake=self._cancel
         )

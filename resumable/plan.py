@@ -20,7 +20,7 @@ from .ledger import Ledger
 from .progress_lines import format_bytes  # one unit system: binary, as the bars
 
 if TYPE_CHECKING:
-    from .core import ResumableDownloader
+    from .api import ResumableDownloader
 
 __all__ = ["Plan", "make_plan"]
 
@@ -53,7 +53,7 @@ def make_plan(downloader: ResumableDownloader, items: Iterable[object], dest_dir
     try:
         works: list[Work] = []
         failed: list[tuple[object, BaseException]] = []
-        lister = lambda prefix: downloader._source(prefix.split(":", 1)[0]).list(prefix)  # noqa: E731
+        lister = lambda prefix: downloader.engine.source(prefix.split(":", 1)[0]).list(prefix)  # noqa: E731
         root, checked = dest_dir.resolve(), set[str]()
         for work in iter_work(items, lister):
             (failed.append if isinstance(work, tuple) else works.append)(work)  # type: ignore[arg-type]
@@ -66,8 +66,9 @@ def make_plan(downloader: ResumableDownloader, items: Iterable[object], dest_dir
                 return entry.size, True
             size = work.item.size
             if size is None:  # a transfer's stat: retried, refreshed, failed over to mirrors
-                probe = downloader._prepare(work.item.url, dest, mirrors=work.item.mirrors)
-                size = probe._stat().size
+                engine = downloader.engine
+                request = engine.request(work.item.url, dest, mirrors=work.item.mirrors)
+                size = engine.stat(request).size
             present = dest.exists() and size is not None and dest.stat().st_size == size
             # The file recorded for another object (another identity) is fetched again by a
             # batch unless a digest vouches for it (see Job._check).

@@ -25,11 +25,11 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from .errors import InvalidArgument
-from .items import Item, Work, iter_work
+from .items import Item, Work, as_inputs, iter_work
 from .templates import Link, has_template
 
 if TYPE_CHECKING:
-    from .core import ResumableDownloader
+    from .api import ResumableDownloader
     from .sources import RemoteInfo
 
 __all__ = ["shard"]
@@ -72,19 +72,18 @@ def shard(
         raise InvalidArgument(f"world_size must be >= 1, got {world_size}")
     if not 0 <= rank < world_size:
         raise InvalidArgument(f"rank must be within [0, {world_size}), got {rank}")
-    from .core import _as_inputs
 
     listing: list[ResumableDownloader] = []
 
     def lister(prefix: str) -> Iterator[tuple[str, RemoteInfo]]:
         if not listing:
-            from .core import ResumableDownloader
+            from .api import ResumableDownloader
 
             listing.append(downloader or ResumableDownloader(workers=1))
-        return listing[0]._source(prefix.split(":", 1)[0].lower()).list(prefix)
+        return listing[0].engine.source(prefix.split(":", 1)[0].lower()).list(prefix)
 
     try:
-        flat = [_as_item(entry) for entry in iter_work(_as_inputs(items), lister)]
+        flat = [_as_item(entry) for entry in iter_work(as_inputs(items), lister)]
     finally:
         if listing and downloader is None:
             listing[0].close()

@@ -269,7 +269,7 @@ def test_rate_limit_holds_within_ten_percent(fault_server: FaultServer, tmp_path
     for name, payload in files.items():
         fault_server.add(name, payload)
     with ResumableDownloader(workers=3, rate_limit=rate) as d:
-        bucket = d._buckets[0]
+        bucket = d.engine.buckets[0]
         began = time.monotonic()
         d.download_many([fault_server.url_for(n) for n in files], tmp_path).raise_for_errors()
         elapsed = time.monotonic() - began

@@ -183,7 +183,7 @@ def test_the_downloader_configuration_travels_and_rebuilds_the_same_downloader()
             max_per_host=4,
             max_connections=9,
         )
-        spec = roundtrip(spec_of(d))
+        spec = roundtrip(spec_of(d.engine))
         assert isinstance(spec, DownloaderSpec)
         assert ("tstscheme", "resumable.testing:MemorySource") in spec.registry
         copy = spec.build()
@@ -192,10 +192,10 @@ def test_the_downloader_configuration_travels_and_rebuilds_the_same_downloader()
 
         with _lock:
             _registry.pop("tstscheme", None)
-    assert spec_of(copy) == spec_of(d)
-    assert copy.retry == d.retry
-    assert copy._config == d._config
-    assert (copy.slots.per_host, copy.slots.total, copy.limit_bph) == (4, 9, 10**9)
+    assert spec_of(copy) == spec_of(d.engine)
+    assert copy.settings == d.settings
+    assert copy.source_config == d.engine.source_config
+    assert (copy.slots.per_host, copy.slots.total, copy.settings.limit_bph) == (4, 9, 10**9)
     # A worker process keeps one downloader per configuration, warm between chunks.
     try:
         with _downloader_for(spec) as built, _downloader_for(roundtrip(spec)) as again:  # type: ignore[arg-type]
@@ -206,7 +206,7 @@ def test_the_downloader_configuration_travels_and_rebuilds_the_same_downloader()
 
 
 def test_the_key_of_a_configuration_ignores_the_random_generators_state() -> None:
-    spec = spec_of(resumable.ResumableDownloader())
+    spec = spec_of(resumable.ResumableDownloader().engine)
     before = spec.key
     import random
 
@@ -215,7 +215,7 @@ def test_the_key_of_a_configuration_ignores_the_random_generators_state() -> Non
 
 
 def test_a_downloader_in_use_is_never_evicted() -> None:
-    specs = [spec_of(resumable.ResumableDownloader(workers=n)) for n in range(1, 8)]
+    specs = [spec_of(resumable.ResumableDownloader(workers=n).engine) for n in range(1, 8)]
     try:
         with _downloader_for(specs[0]) as first:
             for spec in specs[1:]:

@@ -375,7 +375,7 @@ def test_reprs_of_the_downloader_and_its_settings_show_no_header_value() -> None
         headers={"Authorization": f"Bearer {TOKEN}", "X-Other": TOKEN},
         storage_options={"s3": {"secret": TOKEN, "key": TOKEN}},
     )
-    texts = [repr(d), str(d), repr(d._config), repr(d.__dict__)]
+    texts = [repr(d), str(d), repr(d.engine.source_config), repr(d.settings), repr(d.__dict__)]
     for text in texts:
         assert_clean(text, text[:80], TOKEN)
 

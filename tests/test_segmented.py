@@ -12,13 +12,14 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from servers import Fault, FaultServer, NginxServer, make_data
 
 import resumable
 from resumable import ProgressEvent, ResumableDownloader, RetryPolicy, Timeouts
-from resumable.segmented import _Piece, _Scheduler
+from resumable.engine.segmented import _Piece, _Scheduler
 
 MiB = 1 << 20
 SIZE = 12 * MiB
@@ -297,9 +298,14 @@ def test_a_server_without_validators_is_never_segmented(
 
 def test_the_source_chooses_the_automatic_connections(tmp_path: Path) -> None:
     with ResumableDownloader() as d:
-        assert d._prepare("https://h/x.bin", tmp_path / "a").connections == 8  # CDNs throttle
-        assert d._prepare("memory://bucket/x.bin", tmp_path / "b").connections == 1  # stores
-        explicit = d._prepare("memory://bucket/x.bin", tmp_path / "c", connections=4)
-        assert explicit.connections == 4
+        engine = d.engine
+
+        def wanted(url: str, dest: Path, **options: Any) -> int:
+            return engine.prepare(engine.request(url, dest, **options)).connections
+
+        assert wanted("https://h/x.bin", tmp_path / "a") == 8  # CDNs throttle
+        assert wanted("memory://bucket/x.bin", tmp_path / "b") == 1  # stores
+        assert wanted("memory://bucket/x.bin", tmp_path / "c", connections=4) == 4
     with ResumableDownloader(connections=3) as d:
-        assert d._prepare("memory://bucket/x.bin", tmp_path / "d").connections == 3
+        request = d.engine.request("memory://bucket/x.bin", tmp_path / "d")
+        assert d.engine.prepare(request).connections == 3

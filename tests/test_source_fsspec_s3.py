@@ -214,7 +214,7 @@ def test_credentials_never_appear_in_errors_logs_or_the_sidecar(
             errors.append(caught.value)
             assert SECRET not in repr(d)
             assert SECRET_KEY not in repr(d)
-            assert SECRET not in repr(d._source("s3"))
+            assert SECRET not in repr(d.engine.source("s3"))
     assert isinstance(errors[0], resumable.SourceNotFound)
     assert isinstance(errors[1], resumable.RetriesExhausted)
     # A partial from an interrupted download: its sidecar holds no credentials either.

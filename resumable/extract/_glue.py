@@ -20,11 +20,11 @@ from ._record import ExtractRecord, LedgerStore, MarkerStore
 from ._run import ExtractRun, Fetch
 
 if TYPE_CHECKING:
-    from ..core import PathLike, ResumableDownloader
+    from ..api import PathLike, ResumableDownloader
+    from ..engine import DownloadResult
     from ..items import Work
     from ..job import Job
     from ..sources import RemoteInfo
-    from ..transfer import DownloadResult
 
 __all__ = ["batch_item", "check_processor", "download_one"]
 
@@ -70,17 +70,18 @@ def download_one(
             watch(event)
         emit(event)
 
-    transfer = d._prepare(
+    cancel = locating.pop("cancel", None)
+    request = d.engine.request(
         url,
         dest,
         size=size,
         sha256=sha256,
         checksum=checksum,
-        progress=chained,
-        connections=1 if getattr(process, "stream", False) else connections,
-        direct=not getattr(process, "stream", False),  # the stream reader follows A.partial
+        connections=connections,
+        streamed=getattr(process, "stream", False),  # the stream reader follows A.partial
         **locating,
     )
+    transfer = d.engine.prepare(request, chained, cancel)
 
     def fetch(watch: ProgressCallback | None) -> tuple[DownloadResult, RemoteInfo | None]:
         observer[0] = watch

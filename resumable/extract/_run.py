@@ -36,8 +36,8 @@ from ._stage import Staging
 from ._stream import Follower, StreamStopped
 
 if TYPE_CHECKING:
+    from ..engine import DownloadResult
     from ..sources import RemoteInfo
-    from ..transfer import DownloadResult
 
 __all__ = ["ExtractResult", "ExtractRun", "Fetch"]
 
@@ -129,7 +129,7 @@ class ExtractRun:
         )
 
     def _skip_all(self, record: ExtractRecord) -> DownloadResult:
-        from ..transfer import DownloadResult
+        from ..engine import DownloadResult
 
         size = record.size or 0
         self.emit(ProgressEvent(EventKind.SKIPPED, self.safe_url, self.archive, size, size))

@@ -1,10 +1,11 @@
-"""The downloader: configuration, connection pools and limits, and the entry points.
+"""The public API: :class:`ResumableDownloader` and :func:`download`.
 
-:class:`ResumableDownloader` holds the retry policy, timeouts, headers and limits, and one
-source per URL scheme (so connections stay warm between files and threads). ``download``
-validates its arguments before any traffic and runs a :class:`~resumable.transfer.Transfer`;
-``start``, ``download_many`` and ``plan`` hand batches to :mod:`resumable.job` and
-:mod:`resumable.plan`, which sit above this module and are imported when used.
+:class:`ResumableDownloader` checks its arguments into a frozen
+:class:`~resumable.engine.Settings` and holds one :class:`~resumable.engine.Engine` (one source
+per URL scheme, so connections stay warm between files and threads). ``download``
+builds a checked request and hands it to the engine (:class:`~resumable.engine.Engine`);
+``start``, ``download_many`` and ``plan`` hand batches to the batch layer, imported when used.
+This is the top of the library: nothing in it imports this module.
 
 This module never imports requests, fsspec or tqdm.
 """
@@ -12,26 +13,24 @@ This module never imports requests, fsspec or tqdm.
 from __future__ import annotations
 
 import os
-import re
-import stat
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from ._checks import check_bool, check_number
+from ._checks import check_bool
 from ._guard import guarded, user_callback
 from ._paths import check_loop_free, path_text
-from ._secrets import check_headers, install_log_filter
+from .engine import DownloadResult, Engine, Settings
+from .engine.request import check_url
+from .engine.settings import MiB
 from .errors import InvalidArgument, LocalError
-from .limits import HostSlots, TokenBucket
-from .locator import Locator, RefreshURL
-from .progress import ProgressCallback, null_progress
+from .items import as_inputs
+from .locator import RefreshURL
+from .progress import ProgressCallback
 from .retry import RetryPolicy, Timeouts
-from .sources import Source, SourceConfig, source_class
-from .transfer import DownloadResult, Transfer
-from .verify import parse_expected
+from .sources import Source
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -43,10 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["DownloadResult", "ResumableDownloader", "download"]
 
 PathLike = str | os.PathLike[str]
-MiB = 1 << 20
-# Connections for one large file when ``connections=None`` and the source has no
-# ``automatic_connections`` of its own (HTTP: 8; object stores through fsspec: 1).
-AUTO_CONNECTIONS = 8
 
 
 class ResumableDownloader:
@@ -111,50 +106,47 @@ class ResumableDownloader:
         verify: bool | str | os.PathLike[str] = True,
         refresh_url: RefreshURL | None = None,
     ) -> None:
-        headers = check_headers(headers)  # first: a bad token is the likeliest mistake here
-        install_log_filter("resumable", "resumable.progress")  # see resumable._secrets
-        if not isinstance(workers, int) or workers < 1:
-            raise InvalidArgument(f"workers must be a positive integer, got {workers!r}")
-        _check_connections(connections)
-        if not isinstance(segment_threshold, int) or segment_threshold < 1:
-            raise InvalidArgument(f"segment_threshold must be >= 1, got {segment_threshold!r}")
-        if not isinstance(block_size, int) or block_size < 64 * 1024:
-            raise InvalidArgument(f"block_size must be at least 64 KiB, got {block_size!r}")
-        _check_settings(retry, timeouts, sources, limit_bph)
-        self.workers = workers
-        self.connections = connections
-        self.rate_limit = rate_limit
-        self.limit_bph = limit_bph
-        self.retry = retry or RetryPolicy()
-        self.timeouts = timeouts or Timeouts()
-        self.locking = locking
-        self.block_size = block_size
-        self.segment_threshold = segment_threshold
-        if not isinstance(verify, (bool, str, os.PathLike)):
-            raise InvalidArgument(f"verify must be a bool or a CA bundle path, got {verify!r}")
-        if not isinstance(verify, bool) and not os.path.exists(verify):
-            raise InvalidArgument(f"verify: no CA bundle at {os.fspath(verify)!r}")
-        _check_refresh(refresh_url)
-        self.refresh_url = refresh_url
-        self._buckets = [
-            bucket
-            for bucket in (
-                TokenBucket(rate_limit) if rate_limit is not None else None,
-                TokenBucket(limit_bph / 3600, capacity=limit_bph) if limit_bph else None,
-            )
-            if bucket is not None
-        ]
-        self.slots = HostSlots(max_per_host, max_connections)
-        self._config = SourceConfig(
-            timeouts=self.timeouts,
-            max_connections=max(workers * (connections or AUTO_CONNECTIONS), 16),
-            storage_options=dict(storage_options or {}),
+        self.settings = Settings.checked(
+            workers=workers,
+            connections=connections,
+            rate_limit=rate_limit,
+            limit_bph=limit_bph,
+            max_per_host=max_per_host,
+            max_connections=max_connections,
+            retry=retry,
+            timeouts=timeouts,
             headers=headers,
+            storage_options=storage_options,
             verify=verify,
+            locking=locking,
+            block_size=block_size,
+            segment_threshold=segment_threshold,
+            refresh_url=refresh_url,
         )
-        self._sources: dict[type[Any], Source] = {}
-        self._given = {scheme.lower(): source for scheme, source in (sources or {}).items()}
-        self._lock = threading.Lock()
+        _check_sources(sources)
+        self.engine = Engine(self.settings, sources)
+
+    # Read-only views of the settings under the constructor's names.
+
+    @property
+    def workers(self) -> int:
+        return self.settings.workers
+
+    @property
+    def connections(self) -> int | None:
+        return self.settings.connections
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self.settings.retry
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return self.settings.timeouts
+
+    @property
+    def refresh_url(self) -> RefreshURL | None:
+        return self.settings.refresh_url
 
     @guarded("download")
     def download(
@@ -219,28 +211,26 @@ class ResumableDownloader:
         try:
             bars = check_progress(progress)
             _check_cancel(cancel)
-            dest = _in_directory(dest, url, self._given)
+            dest = _in_directory(dest, url, self.engine.given)
             progress = user_callback(bars)  # what it raises reaches the caller unchanged
             processor = check_processor(process)
             if processor is None:
-                job = self._prepare(
+                request = self.engine.request(
                     url,
                     dest,
                     size=size,
                     sha256=sha256,
                     checksum=checksum,
-                    progress=progress,
                     connections=connections,
                     mirrors=mirrors,
                     refresh_url=refresh_url,
-                    cancel=cancel,
                 )
         except InvalidArgument as exc:
             exc.kept = exc.kept or "nothing was fetched and nothing on disk was changed"
             raise
         try:
             if processor is None:
-                return job.run()
+                return self.engine.transfer(request, progress, cancel)
             from .extract._glue import download_one
 
             return download_one(
@@ -260,61 +250,6 @@ class ResumableDownloader:
         finally:
             if owned:
                 _close(bars)
-
-    def _prepare(
-        self,
-        url: str,
-        dest: PathLike,
-        *,
-        size: int | None = None,
-        sha256: str | None = None,
-        checksum: str | Iterable[str] | None = None,
-        progress: ProgressCallback | None = None,
-        connections: int | None = None,
-        cancel: threading.Event | None = None,
-        refresh: bool = False,
-        sync_dir: Callable[[Path], None] | None = None,
-        direct: bool = True,
-        mirrors: Sequence[str] = (),
-        refresh_url: RefreshURL | None = None,
-    ) -> Transfer:
-        """Validate one download (before any traffic) and set it up; the batch layer adds
-        ``cancel`` (a job's stop flag), ``refresh`` (fetch even if ``dest`` looks complete) and
-        ``sync_dir`` (it fsyncs each directory once, at the end); ``direct=False`` keeps even a
-        small file in ``D.partial`` (a streaming extractor reads it as it grows)."""
-        scheme = _check_url(url, self._given)
-        if isinstance(mirrors, str) or not isinstance(mirrors, Sequence):
-            raise InvalidArgument(f"mirrors must be a list of URLs, got {mirrors!r}")
-        schemes = [_check_url(mirror, self._given) for mirror in mirrors]
-        _check_refresh(refresh_url)
-        target = _check_dest(dest, look=sync_dir is None)  # a batch: one stat per file less
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-            raise InvalidArgument(f"size must be a non-negative integer, got {size!r}")
-        expected = parse_expected(sha256, checksum)
-        _check_connections(connections)
-        source = self._source(scheme)
-        automatic = getattr(source, "automatic_connections", AUTO_CONNECTIONS)
-        wanted = connections or self.connections or automatic
-        locator = Locator(
-            [url, *mirrors],
-            [source, *(self._source(other) for other in schemes)],
-            refresh_url or self.refresh_url,
-        )
-        return Transfer(
-            self,
-            source,
-            url,
-            target,
-            size,
-            expected,
-            progress or null_progress,
-            wanted,
-            cancel=cancel,
-            refresh=refresh,
-            sync_dir=sync_dir,
-            direct=direct,
-            locator=locator,
-        )
 
     # -- batches (the batch layer sits above this module: imported when used) -----------------
 
@@ -353,7 +288,7 @@ class ResumableDownloader:
         progress = check_progress(progress)
         table = checksum_table(checksums)
         check_bool(sync, "sync")
-        inputs, folder = _as_inputs(items), _check_dest_dir(dest_dir)
+        inputs, folder = as_inputs(items), _check_dest_dir(dest_dir)
         processor = check_processor(process)
         if executor is not None:  # see resumable.fanout
             from .fanout import FanoutJob
@@ -428,7 +363,7 @@ class ResumableDownloader:
         """The dry run of a batch: files and bytes in total, already present, and to fetch."""
         from .plan import make_plan
 
-        return make_plan(self, _as_inputs(items), _check_dest_dir(dest_dir))
+        return make_plan(self, as_inputs(items), _check_dest_dir(dest_dir))
 
     async def adownload(self, url: str, dest: PathLike, **options: Any) -> DownloadResult:
         """:meth:`download` for asyncio callers: same parameters and result; the transfer
@@ -449,28 +384,9 @@ class ResumableDownloader:
 
         return await adownload_many(self, items, dest_dir, **options)
 
-    def _meter(self, amount: int, cancel: threading.Event | None = None) -> None:
-        """Spend ``amount`` bytes from the rate limit and the hourly budget (waits if needed)."""
-        for bucket in self._buckets:
-            bucket.take(amount, cancel)
-
-    def _source(self, scheme: str) -> Source:
-        given = self._given.get(scheme.lower())
-        if given is not None:
-            return given
-        cls = source_class(scheme)
-        with self._lock:
-            source = self._sources.get(cls)
-            if source is None:
-                source = self._sources[cls] = cls(self._config)
-            return source
-
     def close(self) -> None:
         """Close the sources' connection pools."""
-        with self._lock:
-            sources, self._sources = list(self._sources.values()), {}
-        for source in sources:
-            source.close()
+        self.engine.close()
 
     def __enter__(self) -> ResumableDownloader:
         return self
@@ -534,12 +450,8 @@ def _check_cancel(cancel: object) -> None:
         raise InvalidArgument(f"cancel must be a threading.Event or None, got {cancel!r}")
 
 
-def _check_settings(retry: object, timeouts: object, sources: object, limit_bph: object) -> None:
-    """The settings whose wrong type would only fail later, raw, inside a download."""
-    if retry is not None and not isinstance(retry, RetryPolicy):
-        raise InvalidArgument(f"retry must be a RetryPolicy or None, got {retry!r}")
-    if timeouts is not None and not isinstance(timeouts, Timeouts):
-        raise InvalidArgument(f"timeouts must be a Timeouts or None, got {timeouts!r}")
+def _check_sources(sources: object) -> None:
+    """``sources=``: URL schemes (str) to source instances, checked before any traffic."""
     if sources is not None and (
         not isinstance(sources, Mapping)
         or not all(isinstance(k, str) and k for k in sources)
@@ -550,47 +462,6 @@ def _check_settings(retry: object, timeouts: object, sources: object, limit_bph:
             f"sources must map URL schemes (str) to sources (with stat() and open()), got "
             f"{sources!r}"
         )
-    if limit_bph is not None:
-        check_number(limit_bph, "limit_bph")
-
-
-def _check_refresh(refresh_url: object) -> None:
-    if refresh_url is not None and not callable(refresh_url):
-        raise InvalidArgument(f"refresh_url must be a callable or None, got {refresh_url!r}")
-
-
-_UNSAFE = re.compile(r"[\s\x00-\x1f]")  # whitespace (str.isspace) and control characters
-
-
-def _check_url(url: object, given: Mapping[str, Source]) -> str:
-    """Validate a URL without touching the network; return its scheme."""
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidArgument(f"url must be a non-empty string, got {url!r}")
-    if _UNSAFE.search(url):
-        raise InvalidArgument("url contains whitespace or control characters", url=url)
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as exc:
-        raise InvalidArgument(f"malformed url: {exc}", url=url) from None
-    if not parts.scheme:
-        raise InvalidArgument("url has no scheme (expected e.g. https://...)", url=url)
-    if parts.scheme.lower() not in given:
-        source_class(parts.scheme)  # unknown scheme -> InvalidArgument
-    if parts.scheme in ("http", "https") and not parts.hostname:
-        raise InvalidArgument("url has no host", url=url)
-    return parts.scheme
-
-
-def _as_inputs(items: Iterable[object] | str) -> Iterable[object]:
-    """A single URL, pair or Item is one input, not an iterable of characters or fields."""
-    from .items import Item
-
-    if isinstance(items, (str, Item)) or (
-        isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str)
-    ):
-        return [items]
-    return items
 
 
 def _check_dest_dir(dest_dir: object) -> Path:
@@ -645,7 +516,7 @@ def _in_directory(dest: PathLike, url: str, given: Mapping[str, Source]) -> Path
         return dest
     from .items import relative_name
 
-    _check_url(url, given)  # a bad URL is named as such, not as a missing object name
+    check_url(url, given)  # a bad URL is named as such, not as a missing object name
     name = unquote(urlsplit(url).path.rpartition("/")[2])
     if not name:
         raise InvalidArgument(
@@ -663,41 +534,3 @@ def check_processor(process: object) -> Processor | None:
     from .extract._glue import check_processor as check
 
     return check(process)
-
-
-def _check_connections(connections: object) -> None:
-    if connections is not None and (
-        not isinstance(connections, int) or isinstance(connections, bool) or connections < 1
-    ):
-        raise InvalidArgument(f"connections must be None or >= 1, got {connections!r}")
-
-
-def _check_dest(dest: object, *, look: bool = True) -> Path:
-    """``look=False`` skips the ``stat``: Transfer.run refuses a directory too, before it
-    creates anything, with the one ``stat`` of ``dest`` it makes anyway."""
-    if isinstance(dest, Path) and dest.is_absolute() and not look:
-        path = dest  # a batch's, made by safe_destination: no need to parse it again
-    else:
-        path = Path(path_text(dest, "dest")).expanduser()
-    if look:
-        check_loop_free(path.parent, "dest")
-        _check_existing_dest(path)
-    if path.name.endswith((".partial", ".partial.json", ".partial.lock")):
-        raise InvalidArgument(f"dest {path} uses a name reserved for resumable's own files")
-    return path.absolute()
-
-
-def _check_existing_dest(path: Path) -> None:
-    """An existing ``dest`` must be a regular file (or a link to one): a download replaces
-    it; a FIFO, socket or device is not ours to replace (and a FIFO blocks whoever opens it)."""
-    try:
-        mode = os.stat(path).st_mode
-    except (OSError, ValueError):
-        return  # missing (or a dangling link, replaced like a missing file)
-    if stat.S_ISDIR(mode):
-        raise InvalidArgument(f"dest {path} is a directory; give the file's path")
-    if not stat.S_ISREG(mode):
-        raise InvalidArgument(
-            f"dest {path} exists and is not a regular file (a FIFO, socket or device); "
-            "give the path of a file"
-        )

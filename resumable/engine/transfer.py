@@ -10,12 +10,12 @@
 3. Bytes are requested from that offset, pinned to the recorded version (``If-Range``). The
    answer decides: continue, restart from zero (a 200, a changed validator), or retry (a wrong
    ``Content-Range``). Two versions are never spliced. A large object whose source serves
-   ranges goes to :class:`~resumable.segmented.SegmentedFetch` instead of one stream.
+   ranges goes to :class:`~resumable.engine.segmented.SegmentedFetch` instead of one stream.
 4. Bytes go to disk with ``pwrite`` and to the hash; transient failures are retried under the
    :class:`RetryPolicy`, each retry resuming from what is on disk.
 5. Size and digests are checked before ``os.replace(D.partial, D)``.
 
-:mod:`resumable.core` holds the configuration and the sources, and creates transfers. Neither
+:class:`~resumable.engine.Engine` holds the settings and the sources, and creates transfers. Neither
 module imports requests, fsspec or tqdm.
 """
 
@@ -30,14 +30,14 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from .bounds import bounded
-from .cancel import watching
-from .errors import (
+from ..bounds import bounded
+from ..cancel import watching
+from ..errors import (
     Cancelled,
     InvalidArgument,
     LocalError,
@@ -51,15 +51,14 @@ from .errors import (
     identity,
     redact,
 )
-from .locator import PERMANENT, Locator, Target
-from .partial import Flusher, Partial, Sidecar
-from .private import PrivateFile
-from .progress import EventKind, ProgressCallback, ProgressEvent
-from .ranges import RangeSet
-from .retry import RetryBudget
-from .segmented import SEGMENT_READ, Fallback, SegmentedFetch
-from .sources import Body, RemoteInfo, Source
-from .verify import (
+from ..locator import PERMANENT, Locator, Target
+from ..partial import Flusher, Partial, Sidecar
+from ..private import PrivateFile
+from ..progress import EventKind, ProgressCallback, ProgressEvent
+from ..ranges import RangeSet
+from ..retry import RetryBudget
+from ..sources import Body, RemoteInfo, Source
+from ..verify import (
     BackgroundHasher,
     Digests,
     InlineHasher,
@@ -68,45 +67,19 @@ from .verify import (
     hash_file,
     pick_provider_checksum,
 )
+from .result import DownloadResult, Status
+from .segmented import SEGMENT_READ, Fallback, SegmentedFetch
 
 if TYPE_CHECKING:
-    from .core import ResumableDownloader
-    from .extract import ExtractResult
+    from .engine import Engine
+    from .request import DownloadRequest
 
-__all__ = ["DownloadResult", "Transfer"]
+__all__ = ["Transfer"]
 
 log = logging.getLogger("resumable")
 
-Status = Literal["downloaded", "resumed", "skipped"]
 _SIDECAR_ROOM = 256 << 10  # bytes of a kept partial given back when its sidecar does not fit
 FLUSH_EVERY = 64 << 20  # single stream: start writeback every 64 MiB (see partial.Flusher)
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadResult:
-    """What one download produced.
-
-    Attributes:
-        url: the source URL, credentials redacted.
-        path: the destination, complete and verified.
-        size: its size in bytes.
-        sha256: its SHA-256, hex.
-        status: ``"downloaded"``, ``"resumed"`` (bytes from an earlier interrupted call were
-            kept) or ``"skipped"`` (the destination was already complete; nothing fetched).
-        bytes_transferred: bytes fetched by this call.
-        digests: every digest computed, ``{algorithm: hex}`` (SHA-256 and any requested).
-        extracted: with ``process=``, what processing the archive produced
-            (:class:`~resumable.extract.ExtractResult`); ``None`` without a processor.
-    """
-
-    url: str
-    path: Path
-    size: int
-    sha256: str
-    status: Status
-    bytes_transferred: int
-    digests: Mapping[str, str] = field(default_factory=dict, repr=False)
-    extracted: ExtractResult | None = field(default=None, repr=False)
 
 
 class _Restart(Exception):
@@ -118,23 +91,20 @@ class Transfer:
 
     def __init__(
         self,
-        downloader: ResumableDownloader,
+        engine: Engine,
+        request: DownloadRequest,
         source: Source,
-        url: str,
-        dest: Path,
-        size: int | None,
-        expected: dict[str, str],
         progress: ProgressCallback,
         connections: int = 1,
         *,
         cancel: threading.Event | None = None,
-        refresh: bool = False,
         sync_dir: Callable[[Path], None] | None = None,
-        direct: bool = True,
         locator: Locator | None = None,
     ) -> None:
-        self.d = downloader
-        self.direct = direct  # may take the direct path (a streaming reader needs D.partial)
+        self.engine = engine
+        self.settings = engine.settings
+        url = request.url
+        self.direct = not request.streamed  # a streaming reader needs D.partial
         self.sync_dir = sync_dir  # replaces the directory fsync after a rename (batches)
         # The URL to request (refreshed, or a mirror); ``url`` stays the object's name.
         self.locator = locator or Locator([url], [source])
@@ -143,19 +113,19 @@ class Transfer:
         self.final = False  # the segment engine already tried every URL: nothing left
         self.connections = connections
         self.cancel = cancel
-        self.refresh = refresh
+        self.refresh = request.refresh
         self.host = urlsplit(url).hostname or ""
         self.segments: RangeSet | None = None  # a segmented partial's recorded ranges
         self.segmentable = True  # until a server shows it cannot serve ranges
         self.source = source
         self.url = url
         self.safe_url = redact(url)
-        self.dest = dest
-        self.size = size
-        self.expected = expected
+        self.dest = request.dest
+        self.size = request.size
+        self.expected = dict(request.expected)
         self.provider: dict[str, str] = {}  # a checksum the source vouches for, verified too
         self.progress = progress
-        self.partial = Partial(dest)
+        self.partial = Partial(self.dest)
         self.info: RemoteInfo | None = None  # the version being downloaded, once known
         self.offset = 0  # bytes of the partial that belong to that version
         self.resumed_from = 0  # bytes kept from an earlier call
@@ -222,14 +192,17 @@ class Transfer:
 
     def _under_lock(self, handoff: TransientError | None) -> DownloadResult:
         """The ``.partial`` protocol, under ``D.partial.lock``."""
-        with self.partial.locked(self.d.locking, cancel=self.cancel), self._cleanup_on_error():
+        with (
+            self.partial.locked(self.settings.locking, cancel=self.cancel),
+            self._cleanup_on_error(),
+        ):
             self.named = True
             while True:
                 skipped = None if self.refresh else self._skip_existing()
                 if skipped is not None:
                     return skipped
                 try:
-                    with self.d.slots.hold(self.host, self.cancel):
+                    with self.engine.slots.hold(self.host, self.cancel):
                         self._adopt_kept()
                         return self._download(first_error=handoff)
                 except PartialTakenOver as exc:
@@ -325,7 +298,7 @@ class Transfer:
         "cannot tell" and the download's own read decides. A cancel still raises.
         """
         try:
-            return self._stat()
+            return self.stat()
         except Cancelled:
             raise
         except ResumableError as exc:
@@ -366,7 +339,7 @@ class Transfer:
         self._emit(EventKind.SKIPPED, done=size, total=size)
         return self._result("skipped", size, actual)
 
-    def _stat(self) -> RemoteInfo:
+    def stat(self) -> RemoteInfo:
         """``source.stat`` under the retry policy (a HEAD meets 503s like any request), on a
         refreshed URL or a mirror when the current one fails for good."""
 
@@ -377,7 +350,7 @@ class Transfer:
         while True:
             target = self.locator.current()
             try:
-                info = self.d.retry.call(
+                info = self.settings.retry.call(
                     functools.partial(target.source.stat, target.url),
                     url=target.url,
                     on_retry=retrying,
@@ -396,7 +369,7 @@ class Transfer:
         """Worth trying: no partial to resume, and not known to be larger than one block."""
         if not self.direct:
             return False
-        if self.size is not None and self.size > self.d.block_size:
+        if self.size is not None and self.size > self.settings.block_size:
             return False
         try:
             os.lstat(self.partial.data)
@@ -416,14 +389,14 @@ class Transfer:
         skipped = None if self.refresh else self._skip_existing(present)
         if skipped is not None:
             return skipped
-        with self.d.slots.hold(self.host, self.cancel):
+        with self.engine.slots.hold(self.host, self.cancel):
             outcome = self._direct()
             if isinstance(outcome, DownloadResult):
                 return outcome
             if outcome is None or isinstance(outcome, TransientError):
                 failed: TransientError | None = outcome
             else:
-                with self.partial.locked(self.d.locking, blocking=False) as held:
+                with self.partial.locked(self.settings.locking, blocking=False) as held:
                     if held:
                         with self._cleanup_on_error():
                             self.named = True
@@ -473,7 +446,7 @@ class Transfer:
             if (
                 body.start != 0
                 or size is None
-                or size > self.d.block_size
+                or size > self.settings.block_size
                 or self._segmentable(info)
             ):
                 answer, body = body, None  # handed over open
@@ -530,12 +503,12 @@ class Transfer:
         pending: list[bytes] = []
         received = self.offset
         try:
-            while chunk := body.read(self.d.block_size):
+            while chunk := body.read(self.settings.block_size):
                 pending.append(chunk)
                 self.hasher.submit(chunk)
                 received += len(chunk)
                 self.fetched += len(chunk)
-                self.d._meter(len(chunk), self.cancel)
+                self.engine.meter(len(chunk), self.cancel)
                 self._emit(EventKind.PROGRESS, done=received, total=total)
         finally:
             if pending:
@@ -561,7 +534,7 @@ class Transfer:
         self.partial.close()
         stopped, self.partial = self.partial, Partial(self.dest)  # a new token for a take-over
         self.info, self.segments = None, None
-        quiet = self.d.timeouts.stall + self.d.retry.backoff_max
+        quiet = self.settings.timeouts.stall + self.settings.retry.backoff_max
         wake = self.cancel or threading.Event()
         last: object = None
         checked: object = None  # the destination as last verified (each check may HEAD)
@@ -592,7 +565,7 @@ class Transfer:
         if self.adopted:  # this call's own bytes: "downloaded", not "resumed"
             self.adopted = False
             self.resumed_from = 0
-        budget = self.d.retry.budget()
+        budget = self.settings.retry.budget()
         if first_body is not None and (self.offset or self.segments is not None):
             first_body.close()  # a partial appeared meanwhile (a racer that died): resume it
             first_body = None
@@ -622,7 +595,7 @@ class Transfer:
             except PERMANENT as exc:  # refused for good: a refreshed URL or a mirror may do
                 if self.final or not self._recover(exc, self.target):
                     raise
-                budget = self.d.retry.budget()
+                budget = self.settings.retry.budget()
             finally:
                 first_body = None
         return self._finish()
@@ -641,10 +614,10 @@ class Transfer:
         except RetriesExhausted as gave_up:
             if not self._recover(gave_up, self.target):
                 raise
-            return self.d.retry.budget()
+            return self.settings.retry.budget()
         log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
         self._emit(EventKind.RETRYING, error=exc, wait=wait)
-        self.d.retry.wait(wait, self.cancel)
+        self.settings.retry.wait(wait, self.cancel)
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled("cancelled", url=self.url)  # woken from the back-off
         return budget
@@ -841,7 +814,7 @@ class Transfer:
         flusher: Flusher | None,
         flushed: int,
     ) -> None:
-        block = self.d.block_size
+        block = self.settings.block_size
         writes = 0
         while chunk := body.read(block):
             if writes % 64 == 0:  # before the first write too: the partial may be gone already
@@ -851,7 +824,7 @@ class Transfer:
             self.offset += len(chunk)
             self.fetched += len(chunk)
             self.high_water = max(self.high_water, self.offset)
-            self.d._meter(len(chunk), self.cancel)
+            self.engine.meter(len(chunk), self.cancel)
             if flusher is not None and self.offset - flushed >= FLUSH_EVERY:
                 flusher.kick()
                 flushed = self.offset
@@ -872,7 +845,7 @@ class Transfer:
             and info.accept_ranges
             and info.has_validator
             and info.size is not None
-            and info.size >= self.d.segment_threshold
+            and info.size >= self.settings.segment_threshold
         )
 
     def _run_segmented(self, first_body: Body | None) -> None:
@@ -893,14 +866,14 @@ class Transfer:
             written=written,
             digests=digests,
             connections=self.connections,
-            block=min(self.d.block_size, SEGMENT_READ),
-            policy=self.d.retry,
-            stall=self.d.timeouts.stall,
+            block=min(self.settings.block_size, SEGMENT_READ),
+            policy=self.settings.retry,
+            stall=self.settings.timeouts.stall,
             record=self._record_ranges,
             emit=self._segment_event,
             first_body=first_body,
-            meter=lambda amount: self.d._meter(amount, self.cancel),
-            extra_slot=lambda: self.d.slots.try_take(self.host),
+            meter=lambda amount: self.engine.meter(amount, self.cancel),
+            extra_slot=lambda: self.engine.slots.try_take(self.host),
         )
         try:
             engine.run()
@@ -1010,7 +983,7 @@ class Transfer:
 
     def _new_hasher(self, size: int | None) -> None:
         digests = Digests([*self.expected, *self.provider])
-        small = size is not None and size <= self.d.block_size
+        small = size is not None and size <= self.settings.block_size
         self.hasher = InlineHasher(digests) if small else BackgroundHasher(digests)
 
     def _expected_record(self) -> dict[str, Any]:

@@ -36,15 +36,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .bounds import bounded
-from .cancel import Scope, current
-from .errors import Cancelled, ProtocolMismatch, ResumableError, RetriesExhausted, TransientError
-from .locator import PERMANENT, Locator, Target
-from .partial import Partial
-from .ranges import RangeSet
-from .retry import RetryPolicy
-from .sources import Body, RemoteInfo, Source
-from .verify import Digests
+from ..bounds import bounded
+from ..cancel import Scope, current
+from ..errors import Cancelled, ProtocolMismatch, ResumableError, RetriesExhausted, TransientError
+from ..locator import PERMANENT, Locator, Target
+from ..partial import Partial
+from ..ranges import RangeSet
+from ..retry import RetryPolicy
+from ..sources import Body, RemoteInfo, Source
+from ..verify import Digests
 
 __all__ = ["SEGMENT_READ", "Fallback", "SegmentedFetch"]
 
