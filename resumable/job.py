@@ -777,7 +777,7 @@ class Job:
     def _not_found(self, probe: Callable[[], object], url: str) -> bool:
         """Whether ``probe`` (retried on transient errors) says the object does not exist."""
         try:
-            self._d.retry.call(probe, url=url, wake=self._cancel)
+            self._d.engine.call(probe, url=url, cancel=self._cancel)
         except SourceNotFound:
             return True
         except ResumableError as exc:
@@ -786,10 +786,7 @@ class Job:
 
     def _list(self, prefix: str) -> Any:
         """List ``prefix``, listing again after a transient error (the retry policy's budget)."""
-        source = self._d.engine.source(_scheme(prefix))
-        return self._d.retry.iterate(
-            lambda: source.list(prefix), key=lambda entry: entry[0], url=prefix, wake=self._cancel
-        )
+        return self._d.engine.list(prefix, self._cancel)
 
 
 def _stopped_by(exc: BaseException) -> Cancelled:

@@ -10,9 +10,9 @@ finish, :meth:`Engine.prepare` for a caller that also needs the transfer's remot
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .._secrets import install_log_filter
 from ..limits import HostSlots, TokenBucket
@@ -25,6 +25,8 @@ from .settings import AUTO_CONNECTIONS, Settings
 from .transfer import Transfer
 
 __all__ = ["Engine"]
+
+T = TypeVar("T")
 
 
 class Engine:
@@ -103,6 +105,21 @@ class Engine:
     def stat(self, request: DownloadRequest) -> RemoteInfo:
         """The object's metadata, retried, refreshed and failed over like a download."""
         return self.prepare(request).stat()
+
+    def call(self, fn: Callable[[], T], *, url: str, cancel: threading.Event | None = None) -> T:
+        """``fn()`` (a one-shot request such as a HEAD or a 1-byte read), retried on transient
+        errors under the settings' retry policy; ``cancel`` cuts a wait short."""
+        return self.settings.retry.call(fn, url=url, wake=cancel)
+
+    def list(
+        self, prefix: str, cancel: threading.Event | None = None
+    ) -> Iterator[tuple[str, RemoteInfo]]:
+        """The objects under ``prefix`` (``(url, info)``), listing again after a transient
+        error and skipping what was already yielded (see ``RetryPolicy.iterate``)."""
+        source = self.source(prefix.split(":", 1)[0])
+        return self.settings.retry.iterate(
+            lambda: source.list(prefix), key=lambda entry: entry[0], url=prefix, wake=cancel
+        )
 
     def meter(self, amount: int, cancel: threading.Event | None = None) -> None:
         """Spend ``amount`` bytes from the rate limit and the hourly budget (waits if needed)."""
