@@ -130,22 +130,27 @@ class ResumableDownloader:
 
     @property
     def workers(self) -> int:
+        """files downloaded in parallel by batch calls (``Settings.workers``)."""
         return self.settings.workers
 
     @property
     def connections(self) -> int | None:
+        """most connections for one file, or ``None`` (``Settings.connections``)."""
         return self.settings.connections
 
     @property
     def retry(self) -> RetryPolicy:
+        """the retry policy (``Settings.retry``)."""
         return self.settings.retry
 
     @property
     def timeouts(self) -> Timeouts:
+        """the connect and stall timeouts (``Settings.timeouts``)."""
         return self.settings.timeouts
 
     @property
     def refresh_url(self) -> RefreshURL | None:
+        """the fresh-URL hook, or ``None`` (``Settings.refresh_url``)."""
         return self.settings.refresh_url
 
     @guarded("download")

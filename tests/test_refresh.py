@@ -119,19 +119,22 @@ def test_401_403_and_400_call_the_hook(
 
 
 def test_an_expired_url_is_refreshed_before_the_first_byte_and_on_stat(
-    fault_server: FaultServer, d: ResumableDownloader, tmp_path: Path
+    fault_server: FaultServer, tmp_path: Path
 ) -> None:
     data = make_data(SIZE)
     fault_server.add("f.bin", data)
     stale = fault_server.sign("f.bin")
     fault_server.expire("f.bin")
     hook = Refresher(fault_server, "f.bin")
-    d.refresh_url = hook  # the downloader's hook serves every download
-    d.download(stale, tmp_path / "f.bin")
-    assert len(hook.calls) == 1
-    # An existing destination is checked with HEAD (and its GET fallback): refreshed there too.
-    fault_server.expire("f.bin")
-    r = d.download(stale, tmp_path / "f.bin")
+    # The downloader's hook serves every download.
+    with ResumableDownloader(
+        retry=RetryPolicy(attempts=3, backoff=0.0, jitter=0), refresh_url=hook
+    ) as d:
+        d.download(stale, tmp_path / "f.bin")
+        assert len(hook.calls) == 1
+        # An existing destination is checked with HEAD (and its GET fallback): refreshed too.
+        fault_server.expire("f.bin")
+        r = d.download(stale, tmp_path / "f.bin")
     assert r.status == "skipped"
     assert len(hook.calls) == 2
     heads = [(r.method, r.status) for r in fault_server.requests_for("f.bin")][-3:]
