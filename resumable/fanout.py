@@ -67,7 +67,7 @@ def spec_of(downloader: ResumableDownloader) -> DownloaderSpec:
         "workers": downloader.workers,
         "connections": downloader.connections,
         "rate_limit": downloader.rate_limit,
-        "storage_options": {k: dict(v) for k, v in downloader._config.storage_options.items()},
+        "storage_options": downloader._config.options.by_value(),
         "retry": downloader.retry,
         "timeouts": downloader.timeouts,
         "headers": dict(downloader._config.headers),
