@@ -28,6 +28,8 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any
 
+from fsspec.spec import AbstractFileSystem
+
 from ..errors import InvalidArgument
 
 __all__ = ["accepted_options", "check_options"]
@@ -62,7 +64,7 @@ _NOT_OPTIONS = frozenset({"self", "cls", "service_name"})  # create_client's fir
 
 
 def check_options(
-    cls: type[Any], protocol: str, options: Mapping[str, Any], *, hint: str = ""
+    cls: type[AbstractFileSystem], protocol: str, options: Mapping[str, Any], *, hint: str = ""
 ) -> None:
     """``InvalidArgument`` naming every option in ``options`` that ``cls`` does not accept.
 
@@ -89,9 +91,17 @@ def check_options(
     )
 
 
-@functools.lru_cache(maxsize=64)
-def accepted_options(cls: type[Any]) -> frozenset[str] | None:
+def accepted_options(cls: type[AbstractFileSystem]) -> frozenset[str] | None:
     """The option names ``cls(...)`` accepts, or ``None`` when it cannot be known."""
+    if cls not in _ACCEPTED:  # a race computes the same answer twice: harmless
+        _ACCEPTED[cls] = _read_accepted(cls)
+    return _ACCEPTED[cls]
+
+
+_ACCEPTED: dict[type[Any], frozenset[str] | None] = {}
+
+
+def _read_accepted(cls: type[AbstractFileSystem]) -> frozenset[str] | None:
     names: set[str] = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -130,7 +140,7 @@ def _named(parameters: Any) -> set[str]:
     return {p.name for p in parameters if p.kind in kinds and p.name not in _NOT_OPTIONS}
 
 
-def _nested_target(cls: type[Any], option: str) -> str | None:
+def _nested_target(cls: type[AbstractFileSystem], option: str) -> str | None:
     for klass in cls.__mro__:
         target = _NESTED.get((f"{klass.__module__}.{klass.__qualname__}", option))
         if target:
