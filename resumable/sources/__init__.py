@@ -174,11 +174,11 @@ class SourceConfig:
     Headers are checked when the configuration is made (:func:`resumable._secrets.check_headers`:
     an ``InvalidArgument`` before any traffic), and every value of them is registered to be
     hidden from every message and log record (the storage options' credentials are, by the
-    fsspec source). So are the storage options: their form (a mix of the two is an
-    ``InvalidArgument``), and per-protocol options by the source of each protocol, when it has
-    a ``check_storage_options(protocol, options)`` (the fsspec source: an option the filesystem
-    does not accept); flat options are checked when a scheme is first used, before its first
-    request, since only then is the filesystem known.
+    fsspec source). The storage options are checked then too: their form (a mix of the two is
+    an ``InvalidArgument``), and per-protocol options by the source of each protocol when it has
+    a ``check_storage_options(protocol, options)`` (the fsspec source refuses an option the
+    filesystem does not accept). Flat options are checked by the source when a scheme is first
+    used, before its first request: only then is it known which filesystem they are for.
     """
 
     timeouts: Timeouts = field(default_factory=Timeouts)
