@@ -60,7 +60,10 @@ class ResumableDownloader:
             ``segment_threshold`` bytes from sources that serve ranges are split into pieces
             fetched in parallel; smaller files use one connection.
         rate_limit: bytes per second across all transfers of this downloader (a token bucket).
-        storage_options: per-protocol options for fsspec sources, ``{"s3": {...}}``.
+        storage_options: fsspec options, flat (``{"endpoint_url": ..., "key": ...}``, for the
+            scheme of every fsspec URL) or per protocol (``{"s3": {...}, "gs": {...}}``); see
+            ``docs/sources.md``. An option the filesystem does not accept is an
+            ``InvalidArgument`` before any request.
         limit_bph: a budget of bytes per hour across all transfers (AIStore's ``--limit-bph``):
             spent at full speed, then refilled at ``limit_bph / 3600`` bytes per second.
         max_per_host: most connections to one host at once, across files and segments.
@@ -91,7 +94,7 @@ class ResumableDownloader:
         workers: int = 8,
         connections: int | None = None,
         rate_limit: float | None = None,
-        storage_options: Mapping[str, Mapping[str, Any]] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
         *,
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,

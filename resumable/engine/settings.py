@@ -46,7 +46,7 @@ class Settings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeouts: Timeouts = field(default_factory=Timeouts)
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    storage_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     verify: bool | str | os.PathLike[str] = True
     locking: bool = True
     block_size: int = 4 * MiB
@@ -105,7 +105,8 @@ class Settings:
             retry=retry or RetryPolicy(),
             timeouts=timeouts or Timeouts(),
             headers=checked_headers,
-            storage_options=dict(storage_options or {}),  # type: ignore[call-overload]
+            # As given (flat or per protocol): SourceConfig tells the forms apart and checks them.
+            storage_options=storage_options or {},  # type: ignore[arg-type]
             verify=verify,
             locking=bool(locking),
             block_size=block_size,

@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from .._secrets import check_headers, remember
 from ..errors import InvalidArgument, redact
 from ..retry import Timeouts
+from ._storage_options import StorageOptions
 
 __all__ = [
     "Body",
@@ -163,7 +164,9 @@ class SourceConfig:
     Attributes:
         timeouts: connect and stall timeouts.
         max_connections: connections a source may keep open to one host (pool size).
-        storage_options: per-protocol options, e.g. ``{"s3": {"anon": True}}``.
+        storage_options: fsspec options as given: flat (``{"endpoint_url": ..., "key": ...}``,
+            for the scheme of every fsspec URL) or per protocol (``{"s3": {"anon": True}}``).
+        options: ``storage_options`` told apart into its form (:class:`StorageOptions`).
         headers: extra HTTP headers (e.g. an ``Authorization`` header) for HTTP(S) sources.
         verify: TLS verification for HTTP(S): ``True`` (default), a CA bundle path, or ``False``.
 
@@ -171,21 +174,33 @@ class SourceConfig:
     Headers are checked when the configuration is made (:func:`resumable._secrets.check_headers`:
     an ``InvalidArgument`` before any traffic), and every value of them is registered to be
     hidden from every message and log record (the storage options' credentials are, by the
-    fsspec source).
+    fsspec source). The storage options are checked then too: their form (a mix of the two is
+    an ``InvalidArgument``), and per-protocol options by the source of each protocol when it has
+    a ``check_storage_options(protocol, options)`` (the fsspec source refuses an option the
+    filesystem does not accept). Flat options are checked by the source when a scheme is first
+    used, before its first request: only then is it known which filesystem they are for.
     """
 
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_connections: int = 16
-    storage_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     verify: bool | str | os.PathLike[str] = True
+    options: StorageOptions = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", check_headers(self.headers))
         remember(self.headers)
+        options = StorageOptions.parse(self.storage_options, _is_protocol)
+        object.__setattr__(self, "options", options)
+        object.__setattr__(self, "storage_options", options.by_value())  # a copy: by value
+        for protocol, given in options.per_protocol.items():
+            check = getattr(source_class(protocol), "check_storage_options", None)
+            if callable(check):
+                check(protocol, given)
 
     def __repr__(self) -> str:
-        options = {protocol: sorted(opts) for protocol, opts in self.storage_options.items()}
+        options = self.options.names()
         return (
             f"SourceConfig(timeouts={self.timeouts!r}, max_connections={self.max_connections!r}, "
             f"storage_options=<keys {options}>, headers=<names {sorted(self.headers)}>, "
@@ -264,6 +279,14 @@ def source_class(scheme: str) -> type[Any]:
         with _lock:
             _registry[scheme.lower()] = target
     return target
+
+
+def _is_protocol(name: str) -> bool:
+    """Whether ``name`` is a URL scheme some source serves (a per-protocol options key)."""
+    _load_entry_points()
+    with _lock:
+        registered = name.lower() in _registry
+    return registered or _fsspec_knows(name.lower())
 
 
 def _fsspec_knows(scheme: str) -> bool:

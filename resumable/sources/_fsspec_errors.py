@@ -136,7 +136,7 @@ _TRANSIENT_ERRNO = {
 class Boundary:
     """Where backend exceptions become :mod:`resumable.errors`, with credentials scrubbed."""
 
-    def __init__(self, storage_options: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(self, storage_options: Mapping[str, Any]) -> None:
         secrets: set[str] = set()
         _collect_secrets(storage_options, secrets, secret=False)
         _collect_secrets(dict(fsspec.config.conf), secrets, secret=False)

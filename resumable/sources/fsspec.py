@@ -41,6 +41,7 @@ from . import RemoteInfo, SourceConfig
 from ._fsspec_backends import Backend, LocalBackend, MemoryBackend, Target
 from ._fsspec_cloud import AzureBackend, GCSBackend, S3Backend
 from ._fsspec_errors import Boundary
+from ._fsspec_options import check_options
 from ._fsspec_readers import Changed, Reader
 
 __all__ = ["FsspecBody", "FsspecSource"]
@@ -68,7 +69,9 @@ class FsspecSource:
     """Serves every URL whose scheme fsspec knows (``s3://``, ``gs://``, ``az://``, ``file://``...).
 
     One filesystem per protocol (and per URL-borne option, e.g. an HDFS host), created with
-    ``SourceConfig.storage_options[protocol]`` over fsspec's own configuration
+    the caller's options for it (``SourceConfig.options``: the flat ones, or those given for
+    the protocol; an option the filesystem does not accept is an ``InvalidArgument`` before
+    any request) over fsspec's own configuration
     (``fsspec.config.conf``, ``FSSPEC_*`` variables), never shared with other code
     (``skip_instance_cache``), without listings cache (``stat`` must see overwrites). The
     standard variables (``AWS_ENDPOINT_URL``, ``STORAGE_EMULATOR_HOST``,
@@ -81,6 +84,20 @@ class FsspecSource:
     """
 
     automatic_connections = 1
+
+    @staticmethod
+    def check_storage_options(protocol: str, options: Mapping[str, Any]) -> None:
+        """``InvalidArgument`` for an option ``protocol``'s filesystem does not accept.
+
+        Called by :class:`SourceConfig` for per-protocol options, so a typo fails when the
+        downloader is made. A protocol whose package is missing is checked at its first use
+        (where the missing package is the error).
+        """
+        try:
+            cls = fsspec.get_filesystem_class(protocol)
+        except (ImportError, ValueError):
+            return
+        check_options(cls, protocol, options)
 
     def __init__(self, config: SourceConfig | None = None) -> None:
         self._config = config or SourceConfig()
@@ -203,11 +220,15 @@ class FsspecSource:
                 # botocore logs the signed request (session token included) at DEBUG: the
                 # backend's loggers exist now that its package is imported.
                 install_log_filter(*_BACKEND_LOGGERS)
-                options = self._options(cls, scheme, backend, url_options)
+                given = self._config.options.for_protocols(_protocols(cls, scheme))
+                check_options(cls, scheme, given, hint=self._hint)  # before any traffic
+                options = self._options(cls, scheme, backend, url_options, given)
                 fs = cls(**options)
                 backend.prepare(fs, options)
                 with self._lock:
                     fs = self._filesystems.setdefault(key, fs)
+        except InvalidArgument:
+            raise  # already ours (an option the filesystem does not accept)
         except ImportError as exc:  # e.g. hdfs:// imports pyarrow only when constructed
             raise self._missing_package(scheme, exc, url) from None
         except (TypeError, ValueError) as exc:
@@ -227,8 +248,22 @@ class FsspecSource:
             url=url,
         )
 
+    @property
+    def _hint(self) -> str:
+        if not self._config.options.flat:
+            return ""
+        return (
+            "; flat storage_options apply to the scheme of every URL read through fsspec: to "
+            'give options to one protocol only, nest them as {"<protocol>": {...}}'
+        )
+
     def _options(
-        self, cls: type[AbstractFileSystem], scheme: str, backend: Backend, url: Mapping[str, Any]
+        self,
+        cls: type[AbstractFileSystem],
+        scheme: str,
+        backend: Backend,
+        url: Mapping[str, Any],
+        given: Mapping[str, Any],
     ) -> dict[str, Any]:
         """Our defaults, fsspec's configuration, options the URL implies, the caller's options.
 
@@ -236,10 +271,8 @@ class FsspecSource:
         sets ``{"config_kwargs": {"retries": ...}}`` keeps our timeouts.
         """
         configured: dict[str, Any] = {}
-        given: dict[str, Any] = {}
         for name in reversed(_protocols(cls, scheme)):  # the URL's own scheme is most specific
             configured.update(fsspec.config.conf.get(name, {}))
-            given.update(self._config.storage_options.get(name, {}))
         defaults = backend.defaults(self._config)
         options = {**defaults, **configured, **url, **given}
         for name, value in defaults.items():

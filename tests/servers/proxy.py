@@ -43,6 +43,7 @@ class CountingProxy:
         self.upstream_port = upstream_port
         self.rate = rate
         self._sent = 0
+        self._accepted = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
@@ -58,6 +59,12 @@ class CountingProxy:
         """Bytes handed to client sockets so far (server to client), headers included."""
         with self._lock:
             return self._sent
+
+    @property
+    def connections(self) -> int:
+        """Client connections accepted so far (a request never sent opens none)."""
+        with self._lock:
+            return self._accepted
 
     def start(self) -> CountingProxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -95,6 +102,8 @@ class CountingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            with self._lock:
+                self._accepted += 1
             try:
                 server = socket.create_connection((HOST, self.upstream_port), timeout=10)
             except OSError:
