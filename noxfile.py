@@ -33,10 +33,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
+    """ruff check, ruff format --check, and the import-linter contracts of pyproject.toml
+    (the layers: imports point down only; the engine never imports requests, fsspec or tqdm)."""
     session.install("--group", "lint")
     session.run("ruff", "check", "resumable", "tests", "benchmarks", "noxfile.py")
     session.run("ruff", "format", "--check", "resumable", "tests", "benchmarks", "noxfile.py")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)
