@@ -88,7 +88,7 @@ def test_a_50_file_batch_draws_a_bounded_set_of_outputs_in_a_notebook(
 ) -> None:
     """Each tqdm bar is one display output of the cell, kept in the .ipynb: a batch must reuse
     its per-file bars (one overall bar plus at most ``max_bars``), not make one per file."""
-    from test_notebook import require_jupyter
+    from integration.test_notebook import require_jupyter
 
     require_jupyter()
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")

@@ -39,7 +39,7 @@ from resumable import (
 )
 from resumable._light import Cause
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HANG = int(
     os.environ.get("RESUMABLE_TEST_HANG", "90")
 )  # seconds: far more than any of these batches needs, even on a loaded machine

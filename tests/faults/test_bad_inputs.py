@@ -42,7 +42,7 @@ MiB = 1 << 20
 SIZE = 2 * MiB
 OLD = b"an older version: a failed call must leave it alone\n"
 PRECIOUS = b"somebody else's file\n"
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 Bad = resumable.InvalidArgument
 STAT = "stat"  # Case.network: only the existing destination's size check (a HEAD)
 KEPT = re.compile(
@@ -1084,7 +1084,7 @@ def test_the_catalogue_is_at_least_thirty_cases() -> None:
 
 # -- the published list -----------------------------------------------------------------------
 
-BEGIN = "<!-- bad-inputs:begin (generated from tests/test_bad_inputs.py) -->"
+BEGIN = "<!-- bad-inputs:begin (generated from tests/faults/test_bad_inputs.py) -->"
 END = "<!-- bad-inputs:end -->"
 
 

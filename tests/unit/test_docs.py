@@ -14,7 +14,7 @@ from pathlib import Path
 
 import resumable
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 
 

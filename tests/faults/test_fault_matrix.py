@@ -14,7 +14,7 @@ was segmented (range requests that do not start at byte 0).
 
 The table in ``docs/reliability.md`` is rendered from :data:`ROWS` and checked by
 :func:`test_the_published_matrix_is_this_one`, so the documentation cannot drift from the tests;
-``RESUMABLE_WRITE_DOCS=1 pytest tests/test_fault_matrix.py`` rewrites it.
+``RESUMABLE_WRITE_DOCS=1 pytest tests/faults/test_fault_matrix.py`` rewrites it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ SIZE = 3 * MiB  # three 1 MiB pieces when segmented: the first answer's, and two
 CUT = 600 * KiB  # where faults land inside a body
 STALL = 0.75  # the stall timeout of every cell
 OLD = b"an older version of the file, which a failed download must leave alone\n"
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 MODES = ("single", "segmented")
 OK = "correct file"
 
@@ -556,7 +556,7 @@ def fault_server_sha(server: FaultServer, name: str) -> str:
 
 # -- the published table ---------------------------------------------------------------------
 
-BEGIN = "<!-- fault-matrix:begin (generated from tests/test_fault_matrix.py) -->"
+BEGIN = "<!-- fault-matrix:begin (generated from tests/faults/test_fault_matrix.py) -->"
 END = "<!-- fault-matrix:end -->"
 
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_errors import every_error
+from unit.test_errors import every_error
 
 import resumable
 from resumable.chunks import (
