@@ -97,7 +97,9 @@ def program(block: Block, blocks: list[Block]) -> str:
     """The Python to run for ``block``: with ``continue``, the page's previous block comes first."""
     if block.marker != "continue":
         return block.text
-    earlier = [b for b in blocks if b.page == block.page and b.line < block.line and b.lang in PYTHON]
+    earlier = [
+        b for b in blocks if b.page == block.page and b.line < block.line and b.lang in PYTHON
+    ]
     if not earlier or earlier[-1].marker == "skip":
         raise AssertionError(f"{block.id}: 'continue' needs a runnable Python block before it")
     return program(earlier[-1], blocks) + "\n" + block.text

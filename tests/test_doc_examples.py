@@ -54,8 +54,19 @@ from typing import Any
 
 import pytest
 from conftest import require_server
-from doc_blocks import ALL_BLOCKS, PAGES, PYTHON, ROOT, SAMPLES, SHELL, Block, program
-from doc_blocks import runnable, shell_commands, stray_markers
+from doc_blocks import (
+    ALL_BLOCKS,
+    PAGES,
+    PYTHON,
+    ROOT,
+    SAMPLES,
+    SHELL,
+    Block,
+    program,
+    runnable,
+    shell_commands,
+    stray_markers,
+)
 from servers import azurite_available, gcs_emulator_available, make_tls, moto_available
 from servers.anypath import TAR, ArchiveServer, body_for, sha256sums
 
@@ -64,7 +75,9 @@ TIMEOUT = 120
 
 HOSTS = ("data.example.org", "mirror.example.net", "bucket.s3.amazonaws.com", "example.org")
 PLACEHOLDERS = {
-    "9fded5fb2bab01b5e4a6c1d0f0e3c6c3b7f2d5a1e8c4b9a0d3f6e2c1b8a7d4e5": hashlib.sha256(TAR).hexdigest(),
+    "9fded5fb2bab01b5e4a6c1d0f0e3c6c3b7f2d5a1e8c4b9a0d3f6e2c1b8a7d4e5": hashlib.sha256(
+        TAR
+    ).hexdigest(),
     "d41d8cd98f00b204e9800998ecf8427e": hashlib.md5(TAR).hexdigest(),
     "da39a3ee5e6b4b0d3255bfef95601890afd80709": hashlib.sha1(TAR).hexdigest(),
     "10_485_760": str(len(TAR)),
@@ -72,7 +85,11 @@ PLACEHOLDERS = {
 DATA_FOLDERS = ("/shared/", "/lustre/", "/scratch/", "/local_nvme/", "/mnt/nfs/")
 
 S3_OBJECTS = {
-    "bucket": ["dataset/train/shard-000000.tar", "dataset/train/shard-000001.tar", "dataset/val/a.tar"],
+    "bucket": [
+        "dataset/train/shard-000000.tar",
+        "dataset/train/shard-000001.tar",
+        "dataset/val/a.tar",
+    ],
     "my-bucket": ["sa1b/sa_000000.tar"],
     "imagenet": ["train-000.tar"],
     "datasets": ["sa1b/sa_000000.tar"],
@@ -80,6 +97,7 @@ S3_OBJECTS = {
 GCS_OBJECTS = {
     "bucket": [f"imagenet/shard-{i:06d}.tar" for i in range(141)],
     "my-bucket": ["imagenet/train-00000-of-01024"],
+    "lpr-vision": [f"imagenet/imagenet_train-{i:06d}.tgz" for i in range(141)],
 }
 AZURE_OBJECTS = {"container": ["shards/shard-000000.tar"]}
 
@@ -90,7 +108,11 @@ RUNNABLE = [b for b in ALL_BLOCKS if runnable(b)]
 
 
 def test_every_block_says_what_it_holds() -> None:
-    unknown = [f"{b.id} ({b.lang or 'no tag'})" for b in ALL_BLOCKS if not runnable(b) and b.lang not in SAMPLES]
+    unknown = [
+        f"{b.id} ({b.lang or 'no tag'})"
+        for b in ALL_BLOCKS
+        if not runnable(b) and b.lang not in SAMPLES
+    ]
     assert unknown == [], "tag each fence: python, bash, console, or a sample language (text, ...)"
 
 
@@ -108,7 +130,8 @@ def test_markers_sit_right_before_a_fence() -> None:
 def test_the_blocks_are_found() -> None:
     """The parser is not silently finding nothing: the README alone has several runnable blocks."""
     readme = [b for b in RUNNABLE if b.page.name == "README.md"]
-    assert len(readme) >= 5 and {b.lang for b in readme} >= {"python", "bash"}
+    assert len(readme) >= 5
+    assert {b.lang for b in readme} >= {"python", "bash"}
     assert len(RUNNABLE) >= 60
 
 
@@ -145,7 +168,8 @@ def gcs(gcs_emulator: Any) -> str:
     for bucket, names in GCS_OBJECTS.items():
         gcs_emulator.create_bucket(bucket)
         for name in names:
-            url = f"{gcs_emulator.endpoint_url}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}"
+            upload = f"{gcs_emulator.endpoint_url}/upload/storage/v1/b/{bucket}/o"
+            url = f"{upload}?uploadType=media&name={name}"
             request = urllib.request.Request(url, data=body_for(name), method="POST")
             urllib.request.urlopen(request, timeout=10).read()
     return str(gcs_emulator.endpoint_url)
@@ -165,7 +189,12 @@ def azure(azurite: Any) -> str:
 def dask_scheduler() -> Iterator[str]:
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=2, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=None
+        n_workers=2,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tcp://",
+        host="127.0.0.1",
+        dashboard_address=None,
     ) as cluster:
         yield cluster.scheduler_address
 
@@ -189,7 +218,7 @@ def localise(text: str, cwd: Path, world: dict[str, str]) -> str:
 
 
 def write_inputs(cwd: Path, base: str) -> None:
-    """Files the examples read as if the reader had them: links files, checksum files, a manifest."""
+    """Files the examples read as if the reader had them: links and checksum files, a manifest."""
     links = "file_name\tcdn_link\n" + "".join(
         f"sa_{i:06d}.tar\t{base}/example.org/m1/v/t6/An_{i}.tar?ccb=10-5&oh=00_Afp4EyX&oe=699024E8\n"
         for i in range(12)
@@ -208,7 +237,7 @@ def shims(folder: Path) -> Path:
     """``resumable``, ``python`` and ``python3`` as this interpreter, for the shell blocks."""
     folder.mkdir()
     commands = {"resumable": f'exec "{sys.executable}" -m resumable "$@"\n'}
-    commands |= {name: f'exec "{sys.executable}" "$@"\n' for name in ("python", "python3")}
+    commands |= dict.fromkeys(("python", "python3"), f'exec "{sys.executable}" "$@"\n')
     for name, body in commands.items():
         (folder / name).write_text("#!/bin/sh\n" + body)
         (folder / name).chmod(0o755)
@@ -216,11 +245,16 @@ def shims(folder: Path) -> Path:
 
 
 def environment(cwd: Path, world: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GOOGLE", "AZURE", "STORAGE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "GOOGLE", "AZURE", "STORAGE_"))
+    }
     aws_config = cwd / ".aws-config"
     aws_config.write_text(
         "[default]\nregion = us-east-1\n"
-        "[profile datasets]\nregion = us-east-1\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+        "[profile datasets]\nregion = us-east-1\n"
+        "aws_access_key_id = testing\naws_secret_access_key = testing\n"
     )
     env |= {
         "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -257,7 +291,9 @@ def world_for(text: str, request: pytest.FixtureRequest) -> dict[str, str]:
         require_server(gcs_emulator_available(), "gcp-storage-emulator and gcsfs are not installed")
         world["gcs"] = request.getfixturevalue("gcs")
     if "az://" in text:
-        require_server(azurite_available(), "Azurite is not installed (npm ci in the repository root)")
+        require_server(
+            azurite_available(), "Azurite is not installed (npm ci in the repository root)"
+        )
         world["azure"] = request.getfixturevalue("azure")
     if "tcp://scheduler:8786" in text:
         world["dask"] = request.getfixturevalue("dask_scheduler")
@@ -293,7 +329,12 @@ def test_block_runs(block: Block, request: pytest.FixtureRequest, tmp_path: Path
             pytest.skip(f"setup only (installs packages or runs the dev tooling): {setup}")
         command = ["bash", "-e", "-o", "pipefail", "-c", "\n".join(run)]
     done = subprocess.run(
-        command, cwd=cwd, env=environment(cwd, world), capture_output=True, text=True, timeout=TIMEOUT
+        command,
+        cwd=cwd,
+        env=environment(cwd, world),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
     assert done.returncode == 0, (
         f"{block.id} failed ({done.returncode}):\n--- code\n{source}\n"

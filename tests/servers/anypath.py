@@ -36,7 +36,10 @@ _MTIME = 1_704_067_200  # 2024-01-01T00:00:00Z
 def _tar(member: str = "sa_1") -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in ((f"{member}.jpg", b"\xff\xd8\xff" + bytes(4096)), (f"{member}.json", b"{}")):
+        for name, data in (
+            (f"{member}.jpg", b"\xff\xd8\xff" + bytes(4096)),
+            (f"{member}.json", b"{}"),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mtime = _MTIME
