@@ -49,6 +49,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,6 @@ from doc_blocks import (
     PYTHON,
     ROOT,
     SAMPLES,
-    SHELL,
     Block,
     program,
     runnable,
@@ -72,6 +72,7 @@ from servers.anypath import TAR, ArchiveServer, body_for, sha256sums
 
 MAX_SKIPS = 5
 TIMEOUT = 120
+PARALLEL = 3
 
 HOSTS = ("data.example.org", "mirror.example.net", "bucket.s3.amazonaws.com", "example.org")
 PLACEHOLDERS = {
@@ -194,7 +195,7 @@ def dask_scheduler() -> Iterator[str]:
         processes=False,
         protocol="tcp://",
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     ) as cluster:
         yield cluster.scheduler_address
 
@@ -306,37 +307,81 @@ def world_for(text: str, request: pytest.FixtureRequest) -> dict[str, str]:
 # -- one test per block --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("block", RUNNABLE, ids=[b.id for b in RUNNABLE])
-def test_block_runs(block: Block, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    if block.marker == "skip":
-        pytest.skip(f"marked in the page: {block.reason}")
+def prepare(
+    block: Block, request: pytest.FixtureRequest, folder: Path
+) -> tuple[list[str], Path, dict[str, str]]:
+    """The command that runs ``block``, in a fresh working directory with its inputs."""
     source = program(block, ALL_BLOCKS) if block.lang in PYTHON else block.text
     world = world_for(source, request)
-    cwd = tmp_path / "work"
+    cwd = folder / "work"
     cwd.mkdir()
     write_inputs(cwd, world["http"])
     source = localise(source, cwd, world)
     if block.doctest:
         (cwd / "example.txt").write_text(source)
-        command = [sys.executable, "-m", "doctest", "-o", "ELLIPSIS", "example.txt"]
-    elif block.lang in PYTHON:
+        return [sys.executable, "-m", "doctest", "-o", "ELLIPSIS", "example.txt"], cwd, world
+    if block.lang in PYTHON:
         (cwd / "example.py").write_text(source)
-        command = [sys.executable, "example.py"]
-    else:
-        assert block.lang in SHELL
-        run, setup = shell_commands(source)
-        if all(line.startswith("export ") for line in run):
-            pytest.skip(f"setup only (installs packages or runs the dev tooling): {setup}")
-        command = ["bash", "-e", "-o", "pipefail", "-c", "\n".join(run)]
+        return [sys.executable, "example.py"], cwd, world
+    run, setup = shell_commands(source)
+    if all(line.startswith("export ") for line in run):
+        names = [line.split("#")[0].strip() for line in setup]
+        pytest.skip(f"setup only (installs packages or runs the dev tooling): {names}")
+    (cwd / "example.sh").write_text("\n".join(run) + "\n")
+    return ["bash", "-e", "-o", "pipefail", "example.sh"], cwd, world
+
+
+Ran = tuple[subprocess.CompletedProcess[str], str]
+"""A block's finished process and the script it ran (after :func:`localise`)."""
+
+
+def execute(command: list[str], cwd: Path, world: dict[str, str]) -> Ran:
+    env = environment(cwd, world)
     done = subprocess.run(
-        command,
-        cwd=cwd,
-        env=environment(cwd, world),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT
     )
+    return done, (cwd / command[-1]).read_text()
+
+
+@pytest.fixture(scope="module")
+def runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[Ran] | BaseException]]:
+    """Every selected block, started at once on a few threads: most of a block's time is a
+    subprocess starting up and waiting on loopback, so three at a time keep two cores busy.
+    Servers start here, on this thread, before the first block runs."""
+    prefix = f"{request.node.nodeid}::test_block_runs["
+    wanted = {
+        item.nodeid[len(prefix) : -1]
+        for item in request.session.items
+        if item.nodeid.startswith(prefix)
+    }
+    started: dict[str, Future[Ran] | BaseException] = {}
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        for block in RUNNABLE:
+            if block.id not in wanted or block.marker == "skip":
+                continue
+            try:
+                command, cwd, world = prepare(block, request, tmp_path_factory.mktemp("block"))
+            except (Exception, pytest.skip.Exception, pytest.fail.Exception) as exc:
+                # a skip, or a server that cannot start: the block's test reports it
+                started[block.id] = exc
+                continue
+            started[block.id] = pool.submit(execute, command, cwd, world)
+        yield started
+        pool.shutdown(cancel_futures=True)
+
+
+@pytest.mark.parametrize("block", RUNNABLE, ids=[b.id for b in RUNNABLE])
+def test_block_runs(block: Block, runs: dict[str, Future[Ran] | BaseException]) -> None:
+    if block.marker == "skip":
+        pytest.skip(f"marked in the page: {block.reason}")
+    started = runs[block.id]
+    if isinstance(started, BaseException):
+        raise started
+    done, script = started.result()
+    numbered = "\n".join(f"{n:4} {line}" for n, line in enumerate(script.splitlines(), 1))
     assert done.returncode == 0, (
-        f"{block.id} failed ({done.returncode}):\n--- code\n{source}\n"
+        f"{block.id} failed ({done.returncode}):\n--- script\n{numbered}\n"
         f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-6000:]}"
     )
