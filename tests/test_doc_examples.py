@@ -188,8 +188,9 @@ def azure(azurite: Any) -> str:
 
 @pytest.fixture(scope="module")
 def dask_scheduler() -> Iterator[str]:
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
+    from distributed import LocalCluster  # in the test group, as for tests/test_fanout.py
+
+    with LocalCluster(
         n_workers=2,
         threads_per_worker=2,
         processes=False,
