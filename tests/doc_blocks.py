@@ -105,7 +105,7 @@ def program(block: Block, blocks: list[Block]) -> str:
     return program(earlier[-1], blocks) + "\n" + block.text
 
 
-def shell_commands(text: str) -> tuple[list[str], list[str]]:
+def shell_commands(text: str, lang: str = "bash") -> tuple[list[str], list[str]]:
     """(commands to run, setup commands left out) of a shell block.
 
     ``console`` blocks mark commands with ``$ ``: other lines are output. A line continued with
@@ -113,12 +113,12 @@ def shell_commands(text: str) -> tuple[list[str], list[str]]:
     command that can run.
     """
     lines = text.splitlines()
-    if any(line.startswith("$ ") for line in lines):
+    if lang == "console":
         lines = [line[2:] for line in lines if line.startswith("$ ")]
     joined: list[str] = []
     for line in lines:
         if joined and joined[-1].endswith("\\"):
-            joined[-1] = joined[-1][:-1] + " " + line.strip()
+            joined[-1] = joined[-1][:-1].rstrip() + " " + line.strip()
         elif line.strip() and not line.lstrip().startswith("#"):
             joined.append(line.strip())
     run, setup = [], []

@@ -136,6 +136,30 @@ def test_the_blocks_are_found() -> None:
     assert len(RUNNABLE) >= 60
 
 
+def test_shell_rules() -> None:
+    """Installs and the project's tooling are left out; the command beside them still runs."""
+    text = "python3 -m pip install . && python3 -m resumable demo\nnox -s docs\n"
+    text += "resumable x \\\n  -d y\n"
+    assert shell_commands(text) == (
+        ["python3 -m resumable demo", "resumable x -d y"],
+        ["python3 -m pip install .", "nox -s docs"],
+    )
+    console = "$ resumable --dry-run x\nplan: 1 files, 10 B\n$ pip install resumable\n"
+    assert shell_commands(console, "console") == (
+        ["resumable --dry-run x"],
+        ["pip install resumable"],
+    )
+
+
+def test_localise_makes_hosts_values_and_folders_local(tmp_path: Path) -> None:
+    text = 'd.download("https://data.example.org/a.tar", "/shared/a.tar", size=10_485_760)'
+    local = localise(text, tmp_path, {"http": "http://127.0.0.1:1"})
+    assert local == (
+        f'd.download("http://127.0.0.1:1/data.example.org/a.tar", "{tmp_path}/shared/a.tar", '
+        f"size={len(TAR)})"
+    )
+
+
 # -- the world the examples run in ---------------------------------------------------------------
 
 
@@ -324,7 +348,7 @@ def prepare(
     if block.lang in PYTHON:
         (cwd / "example.py").write_text(source)
         return [sys.executable, "example.py"], cwd, world
-    run, setup = shell_commands(source)
+    run, setup = shell_commands(source, block.lang)
     if all(line.startswith("export ") for line in run):
         names = [line.split("#")[0].strip() for line in setup]
         pytest.skip(f"setup only (installs packages or runs the dev tooling): {names}")
