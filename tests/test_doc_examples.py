@@ -15,7 +15,8 @@ Which blocks run, by the fence's language tag:
   ``.ci/run``, ``benchmarks/``) are left out: CI runs those itself. A block left with nothing to
   run is reported as skipped, with that reason.
 - ``text``, ``json``, ``http`` and the other sample languages (output, file formats, protocol
-  exchanges) never run. A fence without a language tag is an error: say what it holds.
+  exchanges) never run. A fence without a language tag is an error: say what it holds. A sample
+  with ``$ command`` lines is a transcript: tag it ``console`` so its commands run.
 
 Markers, an HTML comment on the line before a fence (invisible on the site):
 
@@ -115,6 +116,12 @@ def test_every_block_says_what_it_holds() -> None:
         if not runnable(b) and b.lang not in SAMPLES
     ]
     assert unknown == [], "tag each fence: python, bash, console, or a sample language (text, ...)"
+
+
+def test_transcripts_are_tagged_console() -> None:
+    """A sample that shows ``$ command`` lines is a transcript: tagged ``console``, it runs."""
+    disguised = [b.id for b in ALL_BLOCKS if b.lang in SAMPLES and "\n$ " in "\n" + b.text]
+    assert disguised == []
 
 
 def test_skips_are_few_and_explained() -> None:
