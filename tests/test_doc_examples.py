@@ -62,6 +62,7 @@ from doc_blocks import (
     PYTHON,
     ROOT,
     SAMPLES,
+    SHELL,
     Block,
     program,
     runnable,
@@ -141,6 +142,14 @@ def test_the_blocks_are_found() -> None:
     assert len(readme) >= 5
     assert {b.lang for b in readme} >= {"python", "bash"}
     assert len(RUNNABLE) >= 60
+
+
+def test_the_readme_test_command_is_what_ci_runs() -> None:
+    """The README's second command and ``.ci/run`` are one command: CI proves the README's."""
+    readme = [b for b in ALL_BLOCKS if b.page.name == "README.md" and b.lang in SHELL]
+    command = readme[1].text.strip()
+    ci = [line.replace(" -q ", " ") for line in (ROOT / ".ci/run").read_text().splitlines()]
+    assert " && ".join(line for line in ci if line.startswith("python3 -m")) == command
 
 
 def test_shell_rules() -> None:
