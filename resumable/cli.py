@@ -38,11 +38,12 @@ from ._guard import typed
 from ._secrets import check_headers, remember
 from ._version import __version__
 from .core import ResumableDownloader
-from .errors import InvalidArgument, ResumableError, redact_text
+from .errors import InvalidArgument, ResumableError
 from .job import BatchResult
 from .progress_bars import TqdmProgress
 from .progress_lines import format_bytes, format_duration
 from .retry import RetryPolicy, Timeouts
+from .urls import redact_text
 
 __all__ = [
     "EXIT_FAILED",
@@ -144,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 class _Parser(argparse.ArgumentParser):
     """argparse quotes the arguments it could not use ("unrecognized arguments: ..."): a URL
-    with a password among them is shown redacted (:func:`~resumable.errors.redact_text`)."""
+    with a password among them is shown redacted (:func:`~resumable.urls.redact_text`)."""
 
     def error(self, message: str) -> NoReturn:
         super().error(redact_text(message))

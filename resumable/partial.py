@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from ._threads import Guarded
-from .errors import Cancelled, LocalError, PartialTakenOver, identity, redact
+from .errors import Cancelled, LocalError, PartialTakenOver
 from .ranges import RangeSet
+from .urls import identity, redact
 
 __all__ = [
     "FORMAT_VERSION",
@@ -59,7 +60,7 @@ class Sidecar:
     url: str
     """The source URL, credentials redacted."""
     identity: str
-    """What :func:`~resumable.errors.identity` says the URL names (resume matches on it)."""
+    """What :func:`~resumable.urls.identity` says the URL names (resume matches on it)."""
     validators: Mapping[str, Any]
     expected: Mapping[str, Any]
     owner: str

@@ -48,8 +48,6 @@ from .errors import (
     SizeMismatch,
     TransientError,
     VerificationError,
-    identity,
-    redact,
 )
 from .locator import PERMANENT, Locator, Target
 from .partial import Flusher, Partial, Sidecar
@@ -59,6 +57,7 @@ from .ranges import RangeSet
 from .retry import RetryBudget
 from .segmented import SEGMENT_READ, Fallback, SegmentedFetch
 from .sources import Body, RemoteInfo, Source
+from .urls import identity, redact
 from .verify import (
     BackgroundHasher,
     Digests,
