@@ -40,8 +40,8 @@ from ._version import __version__
 from .core import ResumableDownloader
 from .errors import InvalidArgument, ResumableError
 from .job import BatchResult
-from .progress_bars import TqdmProgress
-from .progress_lines import format_bytes, format_duration
+from .progress.bars import TqdmProgress
+from .progress.lines import format_bytes, format_duration
 from .retry import RetryPolicy, Timeouts
 from .urls import redact_text
 

@@ -20,7 +20,7 @@ from typing import TextIO
 from ._demo_server import DemoServer
 from .core import DownloadResult, ResumableDownloader
 from .progress import ProgressEvent
-from .progress_bars import TqdmProgress
+from .progress.bars import TqdmProgress
 from .retry import RetryPolicy
 
 __all__ = ["run_demo"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ._guard import typed
 from .items import Work, iter_work, safe_destination
 from .ledger import Ledger
-from .progress_lines import format_bytes  # one unit system: binary, as the bars
+from .progress.lines import format_bytes  # one unit system: binary, as the bars
 from .urls import identity
 
 if TYPE_CHECKING:
