@@ -196,10 +196,28 @@ class Processor:
         return f"{self.kind}|into={self.into or ''}|route={folders}"
 
     def spec(self) -> str:
-        """The spec string :func:`~resumable.extract.from_spec` turns back into this value."""
-        from .spec import to_spec
-
-        return to_spec(self)
+        """The canonical spec string (defaults left out) that
+        :func:`~resumable.extract.from_spec` turns back into this value: written here, from
+        the value's own fields, so the processors never import the spec parser above them."""
+        parts = [self.kind]
+        if self.into is not None:
+            parts.append(f"into={self.into}")
+        if self.routes:
+            parts.append("route=" + ",".join(f"{p}={f}" for p, f in self.routes))
+        if self.delete_archive:
+            parts.append("delete")
+        if getattr(self, "stream", False):
+            parts.append("stream")
+        default = ExtractLimits()
+        for name, option in (
+            ("max_bytes", "max-bytes"),
+            ("max_members", "max-members"),
+            ("max_ratio", "max-ratio"),
+        ):
+            value = getattr(self.limits, name)
+            if value != getattr(default, name):
+                parts.append(f"{option}={'none' if value is None else value}")
+        return ":".join(parts)
 
     def targets(self, archive: Path) -> list[Path]:
         """The folders (or, for :class:`Decompress`, the file) results go to, by route index."""
