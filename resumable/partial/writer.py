@@ -110,7 +110,8 @@ class Partial:
             raise self._local_error(exc, "writing the sidecar") from exc
 
     def remove_stale_temps(self) -> None:
-        """Remove sidecar temp files that a killed writer left (see :func:`remove_stale_temps`)."""
+        """Remove the sidecar temp files a killed writer left (see
+        :func:`~resumable.partial.sidecar.remove_stale_temps`)."""
         remove_stale_temps(self.dest, self.owner)
 
     # -- data -----------------------------------------------------------------------------------
