@@ -31,7 +31,8 @@ from .._threads import Guarded
 from ..errors import ExtractionError, LocalError
 from ..progress import EventKind, ProgressCallback, ProgressEvent
 from ..urls import identity, redact
-from ._base import Budget, Processor
+from ._base import Processor
+from ._limits import Budget
 from ._record import ExtractRecord, RecordStore
 from ._stage import Staging
 from ._stream import Follower, StreamStopped

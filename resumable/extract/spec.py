@@ -31,7 +31,8 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ._auto import AutoExtract
-from ._base import ExtractLimits, Processor
+from ._base import Processor
+from ._limits import ExtractLimits
 from ._single import Decompress
 from ._tar import Untar
 from ._zip import Unzip
