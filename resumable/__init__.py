@@ -54,8 +54,8 @@ from .items import Item
 from .job import BatchResult, FileProgress, Job, JobStatus
 from .plan import Plan
 from .progress import EventKind, ProgressEvent
-from .progress_bars import TqdmProgress
-from .progress_fsspec import FsspecCallbackProgress
+from .progress.bars import TqdmProgress
+from .progress.fsspec import FsspecCallbackProgress
 from .retry import RetryPolicy, Timeouts
 from .sharding import shard
 from .sources import RemoteInfo, register

@@ -24,9 +24,10 @@ from urllib.parse import unquote, urlsplit
 
 from . import templates
 from .aria2c_input import aria2c_checksum, is_aria2c_input, read_aria2c_input
-from .errors import InvalidArgument, redact, redact_text
+from .errors import InvalidArgument
 from .items import Item
 from .sources import source_class
+from .urls import redact, redact_text
 
 __all__ = ["UsageError", "batch_inputs", "checksums_option", "read_checksums"]
 
@@ -36,7 +37,7 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 class UsageError(Exception):
     """Bad command-line input, found before any download: exit code 2.
 
-    Its message goes through :func:`~resumable.errors.redact_text` like every error of ours:
+    Its message goes through :func:`~resumable.urls.redact_text` like every error of ours:
     it quotes a links-file line or an argument, which may hold a URL's password or a token."""
 
     def __init__(self, message: str) -> None:

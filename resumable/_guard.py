@@ -22,7 +22,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .errors import InternalError, InvalidArgument, LocalError, ResumableError, redact_text
+from .errors import InternalError, InvalidArgument, LocalError, ResumableError
+from .urls import redact_text
 
 __all__ = ["guarded", "typed", "user_callback"]
 

@@ -11,7 +11,8 @@ what happened.
 
 from __future__ import annotations
 
-from .errors import ResumableError, redact_text
+from .errors import ResumableError
+from .urls import redact_text
 
 __all__ = ["Cause", "light"]
 

@@ -10,9 +10,9 @@ A token handed to ``headers=`` leaks in two ways unless the library stops it at 
   that are not latin-1 or hold CR, LF, NUL or another control character, with an
   :class:`~resumable.errors.InvalidArgument` that names the header and never shows the value.
 - **A value quoted by some message.** A token has no syntax by which it can be recognised, so
-  :func:`remember` registers every value given (:func:`resumable.errors.register_secret`):
+  :func:`remember` registers every value given (:func:`resumable.urls.register_secret`):
   every :class:`~resumable.errors.ResumableError` message and
-  :func:`~resumable.errors.redact_text` then hide it, and :class:`RedactFilter` passes every
+  :func:`~resumable.urls.redact_text` then hide it, and :class:`RedactFilter` passes every
   log record of ``resumable`` (and of ``urllib3``/``requests``) through ``redact_text``.
 
 :func:`is_secret_name` says which headers are credentials by their name: they are never sent
@@ -25,7 +25,8 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 
-from .errors import InvalidArgument, redact_text, register_secret
+from .errors import InvalidArgument
+from .urls import redact_text, register_secret
 
 __all__ = ["RedactFilter", "check_headers", "install_log_filter", "is_secret_name", "remember"]
 
@@ -132,7 +133,7 @@ def _invalid(message: str) -> InvalidArgument:
 
 
 def remember(headers: Mapping[str, str]) -> None:
-    """Register the header values as secrets (see :func:`resumable.errors.register_secret`).
+    """Register the header values as secrets (see :func:`resumable.urls.register_secret`).
 
     Every value is registered, a credential-named header's from 4 characters, any other's
     from 12 (shorter values are words that messages hold: ``identity``, ``no-cache``), and

@@ -490,7 +490,7 @@ def check_progress(progress: ProgressCallback | bool | None) -> ProgressCallback
     if progress is None or progress is False:
         return None
     if progress is True:
-        from .progress_bars import TqdmProgress
+        from .progress.bars import TqdmProgress
 
         return TqdmProgress()
     if isinstance(progress, type):

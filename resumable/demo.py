@@ -17,11 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
+from . import DownloadResult, ProgressEvent, ResumableDownloader, RetryPolicy, TqdmProgress
 from ._demo_server import DemoServer
-from .api import DownloadResult, ResumableDownloader
-from .progress import ProgressEvent
-from .progress_bars import TqdmProgress
-from .retry import RetryPolicy
 
 __all__ = ["run_demo"]
 

@@ -236,7 +236,7 @@ class FanoutJob(Job):
 
     def _work_failed(self, work: tuple[Any, ...]) -> None:
         """An input whose expansion or listing failed (the local job's ``_work`` does the same)."""
-        from .errors import identity
+        from .urls import identity
 
         raw = work[0]
         if isinstance(raw, str):

@@ -23,9 +23,10 @@ from urllib.parse import unquote, urlsplit
 
 from ._guard import typed
 from ._paths import check_path_text, path_text, resolved
-from .errors import InvalidArgument, ResumableError, identity, redact
+from .errors import InvalidArgument, ResumableError
 from .sources import RemoteInfo
 from .templates import Link, has_template, iter_expand
+from .urls import identity, redact
 
 if TYPE_CHECKING:
     from .extract import Processor

@@ -42,15 +42,14 @@ from .errors import (
     LocalError,
     ResumableError,
     SourceNotFound,
-    identity,
-    redact,
 )
 from .items import Work, iter_work, safe_destination
 from .ledger import Entry, Ledger
 from .partial import Partial, fsync_dir
 from .progress import EventKind, ProgressCallback, ProgressEvent
-from .progress_lines import format_bytes  # one unit system: binary, as the bars
+from .progress.lines import format_bytes  # one unit system: binary, as the bars
 from .sources import RemoteInfo
+from .urls import identity, redact
 
 if TYPE_CHECKING:
     from .api import DownloadResult, ResumableDownloader

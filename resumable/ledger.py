@@ -49,7 +49,8 @@ from stat import S_ISREG
 from typing import cast
 
 from ._threads import Guarded, join_queue, put_while
-from .errors import LocalError, redact_text
+from .errors import LocalError
+from .urls import redact_text
 
 __all__ = ["Entry", "Ledger", "parse_row"]
 

@@ -44,10 +44,10 @@ from .errors import (
     ResumableError,
     RetriesExhausted,
     SourceNotFound,
-    redact,
 )
 from .expiry import expires_at
 from .sources import Source
+from .urls import redact
 
 __all__ = ["PERMANENT", "Locator", "RefreshURL", "Target"]
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._guard import typed
-from .errors import identity
 from .items import Work, iter_work, safe_destination
 from .ledger import Ledger
-from .progress_lines import format_bytes  # one unit system: binary, as the bars
+from .progress.lines import format_bytes  # one unit system: binary, as the bars
+from .urls import identity
 
 if TYPE_CHECKING:
     from .api import ResumableDownloader

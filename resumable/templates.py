@@ -43,7 +43,8 @@ from dataclasses import dataclass
 from typing import NamedTuple, Union
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import InvalidArgument, LocalError, redact, redact_text
+from .errors import InvalidArgument, LocalError
+from .urls import redact, redact_text
 
 __all__ = [
     "Link",

@@ -48,8 +48,6 @@ from ..errors import (
     SizeMismatch,
     TransientError,
     VerificationError,
-    identity,
-    redact,
 )
 from ..locator import PERMANENT, Locator, Target
 from ..partial import Flusher, Partial, Sidecar
@@ -58,6 +56,7 @@ from ..progress import EventKind, ProgressCallback, ProgressEvent
 from ..ranges import RangeSet
 from ..retry import RetryBudget
 from ..sources import Body, RemoteInfo, Source
+from ..urls import identity, redact
 from ..verify import (
     BackgroundHasher,
     Digests,

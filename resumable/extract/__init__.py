@@ -29,7 +29,8 @@ See ``docs/extraction.md``.
 """
 
 from ._auto import AutoExtract
-from ._base import ExtractLimits, Processor
+from ._base import Processor
+from ._limits import ExtractLimits
 from ._run import ExtractResult
 from ._single import Decompress
 from ._tar import Untar

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import IO, Any, Protocol
 
 from ..errors import CorruptArchive, ExtractionError
-from ._base import codec_error
+from ._members import codec_error
 
 __all__ = ["ZstdFrames", "decoded", "sniff"]
 

@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .._threads import Guarded
-from ..errors import ExtractionError, LocalError, identity, redact
+from ..errors import ExtractionError, LocalError
 from ..progress import EventKind, ProgressCallback, ProgressEvent
-from ._base import Budget, Processor
+from ..urls import identity, redact
+from ._base import Processor
+from ._limits import Budget
 from ._record import ExtractRecord, RecordStore
 from ._stage import Staging
 from ._stream import Follower, StreamStopped

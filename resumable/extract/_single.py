@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import ExtractionError, InvalidArgument, LocalError
-from ._base import Budget, Processor, strip_suffix
+from ._base import Processor, strip_suffix
 from ._codec import decoded
+from ._limits import Budget
 
 __all__ = ["Decompress"]
 

@@ -25,8 +25,10 @@ from typing import IO, ClassVar
 
 from .._checks import check_bool
 from ..errors import CorruptArchive, ExtractionError, LocalError, UnsafeArchive
-from ._base import Budget, Processor, check_link, member_error, member_parts
+from ._base import Processor
 from ._codec import decoded
+from ._limits import Budget
+from ._members import check_link, member_error, member_parts
 
 __all__ = ["Untar", "extract_tar_stream", "member_error"]
 

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import CorruptArchive, ExtractionError, LocalError, UnsafeArchive
-from ._base import Budget, Processor, check_link, member_error, member_parts
+from ._base import Processor
+from ._limits import Budget
+from ._members import check_link, member_error, member_parts
 
 __all__ = ["Unzip"]
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .._secrets import check_headers, remember
-from ..errors import InvalidArgument, redact
+from ..errors import InvalidArgument
 from ..retry import Timeouts
+from ..urls import redact
 from ._storage_options import StorageOptions
 
 __all__ = [

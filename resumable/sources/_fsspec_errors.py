@@ -37,9 +37,8 @@ from ..errors import (
     ServerBusy,
     SourceNotFound,
     StallTimeout,
-    redact,
-    register_secrets,
 )
+from ..urls import redact, register_secrets
 from ._fsspec_readers import Changed
 
 __all__ = ["Boundary"]

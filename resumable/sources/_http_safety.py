@@ -29,7 +29,8 @@ import requests
 
 from .._secrets import install_log_filter as _install
 from .._secrets import is_secret_name
-from ..errors import RemoteError, redact_text
+from ..errors import RemoteError
+from ..urls import redact_text
 
 __all__ = ["SafeSession", "check_redirect", "install_log_filter", "scrub_chain"]
 

@@ -36,7 +36,8 @@ import fsspec.config
 from fsspec.spec import AbstractFileSystem
 
 from .._secrets import install_log_filter
-from ..errors import InvalidArgument, ProtocolMismatch, redact
+from ..errors import InvalidArgument, ProtocolMismatch
+from ..urls import redact
 from . import RemoteInfo, SourceConfig
 from ._fsspec_backends import Backend, LocalBackend, MemoryBackend, Target
 from ._fsspec_cloud import AzureBackend, GCSBackend, S3Backend

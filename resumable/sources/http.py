@@ -41,9 +41,9 @@ from ..errors import (
     SourceNotFound,
     StallTimeout,
     UntrustedCertificate,
-    redact_text,
 )
 from ..retry import parse_retry_after
+from ..urls import redact_text
 from . import RemoteInfo, SourceConfig
 from ._http_plain import PlainAnswer, PlainPool
 from ._http_safety import SafeSession, check_redirect, install_log_filter, scrub_chain

@@ -35,7 +35,7 @@ from servers import Fault, FaultServer, make_data
 
 import resumable
 from resumable import ResumableDownloader, RetryPolicy, Timeouts
-from resumable.partial import FORMAT_VERSION
+from resumable.partial.sidecar import FORMAT_VERSION
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -213,7 +213,7 @@ def partial_for_query(query: str) -> Setup:
     def setup(ctx: Ctx) -> None:
         partial_of(ctx).write_bytes(ctx.data[:5000])
         url = f"{ctx.url}?{query}"
-        ctx.sidecar(url=resumable.errors.redact(url), identity=resumable.errors.identity(url))
+        ctx.sidecar(url=resumable.urls.redact(url), identity=resumable.urls.identity(url))
 
     return setup
 

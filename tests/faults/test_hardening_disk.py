@@ -21,7 +21,7 @@ from servers import FaultServer, make_data
 
 import resumable
 from resumable import ResumableDownloader, RetryPolicy, Timeouts
-from resumable.partial import FORMAT_VERSION
+from resumable.partial.sidecar import FORMAT_VERSION
 
 KiB = 1 << 10
 MiB = 1 << 20

@@ -271,7 +271,7 @@ def test_a_resume_whose_sidecar_size_disagrees_with_the_content_range(
     sidecar = {
         "format": 1,
         "url": url,
-        "identity": resumable.errors.identity(url),
+        "identity": resumable.urls.identity(url),
         "validators": {"size": 2 * MiB, "etag": None, "last_modified": None, "version": None},
         "expected": {"size": None},
         "owner": "",

@@ -29,7 +29,7 @@ from servers.stores import S3Store
 import resumable
 from resumable import InvalidArgument, Item, ResumableDownloader, RetryPolicy, Timeouts
 from resumable._secrets import check_headers
-from resumable.errors import redact, redact_text
+from resumable.urls import redact, redact_text
 
 TOKEN = "SECRETTOKEN0123"
 PASSWORD = "URLPASSWORD4567"

@@ -31,7 +31,7 @@ from servers import Fault, FaultServer, make_data
 
 import resumable
 from resumable import Item, ResumableDownloader, RetryPolicy, Untar
-from resumable.errors import identity
+from resumable.urls import identity
 
 KiB = 1 << 10
 

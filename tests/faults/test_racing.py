@@ -10,7 +10,7 @@ process reports ``downloaded``, ``resumed`` or ``skipped``). Three lock behaviou
   silently grants everyone (the lock file is created, but nobody ever waits).
 
 Without a working lock, correctness rests on the owner token in the sidecar and on the inode
-check at promote (see ``resumable/partial.py``); this test is what proves that it does.
+check at promote (see ``resumable/partial/``); this test is what proves that it does.
 The children start together: each imports everything, then waits for a shared start time.
 """
 

@@ -15,7 +15,7 @@ from servers import FaultServer, make_data
 
 import resumable
 from resumable import InvalidArgument, ResumableDownloader, TqdmProgress
-from resumable.progress_bars import TqdmProgress as Bars
+from resumable.progress.bars import TqdmProgress as Bars
 
 DATA = make_data(300_000, seed=18)
 

@@ -13,7 +13,7 @@ from resumable.demo import run_demo
 def test_demo_interrupts_resumes_retries_and_verifies(tmp_path: Path) -> None:
     out = io.StringIO()
     # 5 MiB: larger than one block (4 MiB), so the interrupted shard keeps a resumable partial
-    # (smaller files take the direct path, which keeps nothing: see tests/integration/test_direct.py).
+    # (smaller files take the direct path, which keeps nothing: see test_direct.py).
     results = run_demo(tmp_path, shards=6, shard_mib=5, workers=3, out=out)
     text = out.getvalue()
     statuses = {r.path.name: r.status for r in results}

@@ -228,7 +228,7 @@ def azure(azurite: Any) -> str:
 
 @pytest.fixture(scope="module")
 def dask_scheduler() -> Iterator[str]:
-    from distributed import LocalCluster  # in the test group, as for tests/integration/test_fanout.py
+    from distributed import LocalCluster  # the test group has it
 
     with LocalCluster(
         n_workers=2,

@@ -17,7 +17,8 @@ import pytest
 from servers import Fault, FaultServer, MemoryStore, make_data
 
 from resumable import Item, ProgressEvent, ResumableDownloader, RetryPolicy, Timeouts
-from resumable.errors import InvalidArgument, SourceNotFound, identity
+from resumable.errors import InvalidArgument, SourceNotFound
+from resumable.urls import identity
 
 MiB = 1 << 20
 SIZE = 300_000

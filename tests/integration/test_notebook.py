@@ -47,7 +47,7 @@ def test_tqdm_progress_renders_widgets_in_a_notebook(
     code = f"""
 import sys
 import resumable
-from resumable.progress_bars import _isatty
+from resumable.progress.bars import _isatty
 print("kernel stream draws bars:", _isatty(sys.stderr))  # even without ipywidgets
 bars = resumable.TqdmProgress()
 print("style:", bars.style)

@@ -17,7 +17,7 @@ from servers import SimpleHTTPServer, make_data
 
 import resumable
 from resumable import EventKind, ProgressEvent, TqdmProgress
-from resumable.progress_tally import Tally
+from resumable.progress.tally import Tally
 
 MiB = 1 << 20
 K = EventKind

@@ -21,9 +21,10 @@ import pytest
 from servers import Fault, FaultServer, make_data
 
 from resumable import ProgressEvent, ResumableDownloader, RetryPolicy, Timeouts
-from resumable.errors import AccessDenied, InvalidArgument, RemoteError, identity
+from resumable.errors import AccessDenied, InvalidArgument, RemoteError
 from resumable.locator import Locator
 from resumable.testing import MemorySource
+from resumable.urls import identity
 
 MiB = 1 << 20
 SIZE = 300_000

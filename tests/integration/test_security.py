@@ -28,9 +28,9 @@ from resumable.errors import (
     RemoteError,
     SourceNotFound,
     UntrustedCertificate,
-    redact_text,
 )
 from resumable.sources import RemoteInfo, SourceConfig
+from resumable.urls import redact_text
 
 MiB = 1 << 20
 

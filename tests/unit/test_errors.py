@@ -8,7 +8,7 @@ import pytest
 
 import resumable
 from resumable import errors
-from resumable.errors import redact
+from resumable.urls import redact
 
 SIGNED = (
     "https://bucket.s3.amazonaws.com/shard-000001.tar?X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -135,7 +135,7 @@ def test_redact_cleans_urls_that_do_not_even_parse() -> None:
 
 
 def test_identity_ignores_signing_parameters_but_not_the_object() -> None:
-    from resumable.errors import identity
+    from resumable.urls import identity
 
     monday = "https://b.s3.amazonaws.com/k.tar?versionId=3&X-Amz-Date=20261120T000000Z&X-Amz-Signature=aa"
     tuesday = "https://b.s3.amazonaws.com/k.tar?versionId=3&X-Amz-Date=20261121T000000Z&X-Amz-Signature=bb"
@@ -148,7 +148,7 @@ def test_identity_ignores_signing_parameters_but_not_the_object() -> None:
 
 
 def test_identity_never_keeps_secrets() -> None:
-    from resumable.errors import identity
+    from resumable.urls import identity
 
     url = "https://u:pw@h/f.tar?api_key=K3Y&access_token=T0K&password=P4SS&secret=S3C&key=KK"
     out = identity(url)
@@ -157,7 +157,7 @@ def test_identity_never_keeps_secrets() -> None:
 
 
 def test_identity_of_reissued_sa1b_links_is_stable() -> None:
-    from resumable.errors import identity
+    from resumable.urls import identity
 
     old = "https://scontent.xx.fbcdn.net/m1/v/t6/sa_000020.tar?ccb=10-5&oh=00_AAA&oe=65A1&_nc_sid=0"
     new = "https://scontent.xx.fbcdn.net/m1/v/t6/sa_000020.tar?ccb=10-5&oh=00_BBB&oe=65B2&_nc_sid=0"

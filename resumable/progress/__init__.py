@@ -8,9 +8,11 @@ retry that rewinds a file (the server ignored Range and the download restarted) 
 An exception raised by the callback is never swallowed: it stops that download, and the partial
 stays on disk to be resumed by the next call (a notebook user pressing "stop" relies on this).
 
-Renderers live beside this module: :class:`~resumable.TqdmProgress` (bars, widgets or log
-lines, :mod:`resumable.progress_bars`) and :class:`~resumable.FsspecCallbackProgress` (feeds an
-``fsspec.callbacks.Callback``, :mod:`resumable.progress_fsspec`).
+Renderers live in this package's modules, which import these types and nothing imports them
+back: :class:`~resumable.TqdmProgress` (bars, widgets or log lines, :mod:`resumable.progress.bars`,
+over :mod:`.lines` and :mod:`.tally`) and :class:`~resumable.FsspecCallbackProgress` (feeds an
+``fsspec.callbacks.Callback``, :mod:`resumable.progress.fsspec`). Neither tqdm nor fsspec is
+imported until a renderer is used.
 """
 
 from __future__ import annotations
@@ -76,12 +78,3 @@ ProgressCallback = Callable[[ProgressEvent], Any]
 
 def null_progress(event: ProgressEvent) -> None:
     """The default callback: ignores every event."""
-
-
-def __getattr__(name: str) -> Any:
-    """``resumable.progress.TqdmProgress`` still works; it lives in :mod:`.progress_bars`."""
-    if name == "TqdmProgress":
-        from .progress_bars import TqdmProgress
-
-        return TqdmProgress
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

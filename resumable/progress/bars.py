@@ -6,11 +6,11 @@ One renderer for the three places downloads run:
   most ``max_bars`` of them (a batch of 1,000 files must not draw 1,000 bars);
 - Jupyter: the same bars as widgets, because bars come from ``tqdm.auto``;
 - no TTY (a CI log, ``nohup``, a Slurm ``.out``): periodic complete lines from
-  :mod:`resumable.progress_lines` instead of carriage-return garbage.
+  :mod:`resumable.progress.lines` instead of carriage-return garbage.
 
 Events carry absolute byte counts and each bar is moved by ``done - bar.n`` (fsspec's
 ``TqdmCallback`` does the same), so a file rewound after a retry simply goes back. The overall
-bar counts bytes fetched by *this run* (see :mod:`resumable.progress_tally`), so a resumed
+bar counts bytes fetched by *this run* (see :mod:`resumable.progress.tally`), so a resumed
 file's bytes already on disk do not show up as a burst of speed.
 """
 
@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import InvalidArgument
-from .progress import EventKind, ProgressEvent
-from .progress_lines import LineProgress
-from .progress_tally import Tally
+from ..errors import InvalidArgument
+from . import EventKind, ProgressEvent
+from .lines import LineProgress
+from .tally import Tally
 
 __all__ = ["TqdmProgress"]
 

@@ -24,9 +24,9 @@ import threading
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import InvalidArgument
-from .progress import EventKind, ProgressEvent
-from .progress_tally import Tally
+from ..errors import InvalidArgument
+from . import EventKind, ProgressEvent
+from .tally import Tally
 
 __all__ = ["FsspecCallbackProgress"]
 

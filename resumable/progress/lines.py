@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from .errors import redact_text
-from .progress import EventKind, ProgressEvent
-from .progress_tally import Tally
+from ..urls import redact_text
+from . import EventKind, ProgressEvent
+from .tally import Tally
 
 __all__ = ["LineProgress", "format_bytes", "format_duration"]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .progress import EventKind, ProgressEvent
+from . import EventKind, ProgressEvent
 
 __all__ = ["FileState", "Tally"]
 
