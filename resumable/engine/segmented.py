@@ -38,13 +38,14 @@ from dataclasses import dataclass
 
 from ..bounds import bounded
 from ..cancel import Scope, current
-from ..errors import Cancelled, ProtocolMismatch, ResumableError, RetriesExhausted, TransientError
-from ..locator import PERMANENT, Locator, Target
+from ..errors import Cancelled, ProtocolMismatch, ResumableError, TransientError, redact
+from ..locator import PERMANENT, Locator
 from ..partial import Partial
 from ..ranges import RangeSet
 from ..retry import RetryPolicy
 from ..sources import Body, RemoteInfo, Source
 from ..verify import Digests
+from .recover import Recovery
 
 __all__ = ["SEGMENT_READ", "Fallback", "SegmentedFetch"]
 
@@ -331,8 +332,16 @@ class SegmentedFetch:
                 self._scheduler.done(piece)
 
     def _fetch(self, piece: _Piece, body: Body | None) -> None:
-        """Fetch one piece, retrying transient failures from where it stopped."""
-        budget = self.policy.budget()
+        """Fetch one piece, retrying transient failures from where it stopped (its own budget;
+        a new URL from the shared locator serves every connection)."""
+        recovery = Recovery(
+            self.policy,
+            self.locator,
+            url=self.url,
+            report=self._report_retry,
+            wake=self._stop,  # a stop ends the backoff; the loop then sees it
+            what=f"the segment at byte {piece.pos} of {redact(self.url)}",
+        )
         if body is not None:  # opened by the calling thread: its connection becomes ours
             adopt = getattr(body, "track", None)
             if adopt is not None:
@@ -351,26 +360,9 @@ class SegmentedFetch:
                     body.close()
                     body = None
             except TransientError as exc:
-                try:
-                    budget, wait = budget.moved(
-                        exc, piece.pos - before, remaining=piece.end - before, url=self.url
-                    )
-                except RetriesExhausted as gave_up:
-                    self._recover(gave_up, target)
-                    budget = self.policy.budget()
-                    continue
-                log.info("segment at byte %d: retrying in %.1fs after: %s", piece.pos, wait, exc)
-                self._report_retry(exc, wait)
-                self.policy.wait(wait, self._stop)
+                recovery.failed(exc, target, moved=piece.pos - before, remaining=piece.end - before)
             except PERMANENT as exc:
-                self._recover(exc, target)
-                budget = self.policy.budget()
-
-    def _recover(self, exc: ResumableError, target: Target) -> None:
-        """Move to a refreshed URL or a mirror (once for all connections), or raise ``exc``."""
-        if not self.locator.recover(exc, target):
-            raise exc
-        self._report_retry(exc, 0.0)
+                recovery.refused(exc, target)
 
     def _report_retry(self, exc: BaseException, wait: float) -> None:
         with self._cond:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import logging
 import os
 import stat
@@ -44,7 +43,6 @@ from ..errors import (
     PartialTakenOver,
     ProtocolMismatch,
     ResumableError,
-    RetriesExhausted,
     SizeMismatch,
     TransientError,
     VerificationError,
@@ -56,7 +54,6 @@ from ..partial import Flusher, Partial, Sidecar
 from ..private import PrivateFile
 from ..progress import EventKind, ProgressCallback, ProgressEvent
 from ..ranges import RangeSet
-from ..retry import RetryBudget
 from ..sources import Body, RemoteInfo, Source
 from ..verify import (
     BackgroundHasher,
@@ -67,6 +64,7 @@ from ..verify import (
     hash_file,
     pick_provider_checksum,
 )
+from .recover import Recovery
 from .result import DownloadResult, Status
 from .segmented import SEGMENT_READ, Fallback, SegmentedFetch
 
@@ -343,25 +341,8 @@ class Transfer:
         """``source.stat`` under the retry policy (a HEAD meets 503s like any request), on a
         refreshed URL or a mirror when the current one fails for good."""
 
-        def retrying(exc: TransientError, wait: float) -> None:
-            log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
-            self._emit(EventKind.RETRYING, error=exc, wait=wait)
-
-        while True:
-            target = self.locator.current()
-            try:
-                info = self.settings.retry.call(
-                    functools.partial(target.source.stat, target.url),
-                    url=target.url,
-                    on_retry=retrying,
-                    wake=self.cancel,
-                )
-            except PERMANENT as exc:
-                if self._recover(exc, target):
-                    continue
-                raise
-            self.locator.succeeded(target)
-            return info
+        recovery = self._recovery(url=None)
+        return recovery.locate(lambda target: target.source.stat(target.url))
 
     # -- the direct path: files that fit in one answer -------------------------------------------
 
@@ -437,9 +418,8 @@ class Transfer:
             except TransientError as exc:
                 return exc
             except PERMANENT as exc:
-                if self._recover(exc, target):
-                    return None
-                raise
+                self._recovery(url=self.url).refused(exc, target)
+                return None
             self.locator.succeeded(target)
             info = body.info
             size = info.size
@@ -565,7 +545,7 @@ class Transfer:
         if self.adopted:  # this call's own bytes: "downloaded", not "resumed"
             self.adopted = False
             self.resumed_from = 0
-        budget = self.settings.retry.budget()
+        recovery = self._recovery(url=self.url)
         if first_body is not None and (self.offset or self.segments is not None):
             first_body.close()  # a partial appeared meanwhile (a racer that died): resume it
             first_body = None
@@ -573,7 +553,7 @@ class Transfer:
             self.started = True
             self._emit(EventKind.STARTED)
         if first_error is not None:  # the direct attempt failed: it counts against the budget
-            budget = self._retry_after(budget, first_error, moved=self.direct_moved)
+            self._retry_after(recovery, first_error, moved=self.direct_moved)
         if self.segments is not None:
             try:
                 self._run_segmented(None)
@@ -591,50 +571,46 @@ class Transfer:
                 self._fall_back(fallback)
                 continue
             except TransientError as exc:
-                budget = self._retry_after(budget, exc, moved=self.high_water - before)
+                self._retry_after(recovery, exc, moved=self.high_water - before)
             except PERMANENT as exc:  # refused for good: a refreshed URL or a mirror may do
-                if self.final or not self._recover(exc, self.target):
+                if self.final:
                     raise
-                budget = self.settings.retry.budget()
+                recovery.refused(exc, self.target)
             finally:
                 first_body = None
         return self._finish()
 
-    def _retry_after(self, budget: RetryBudget, exc: TransientError, *, moved: int) -> RetryBudget:
-        """Count a failed attempt that moved ``moved`` new bytes and wait out its backoff;
-        return the budget left (only meaningful progress refills it: see ``RetryBudget.moved``).
+    def _recovery(self, *, url: str | None) -> Recovery:
+        """The retry budget of one transfer (or one ``stat``): retries are reported as
+        ``RETRYING`` events, a cancel ends a backoff, a new mirror unpins the validators."""
 
-        When the budget is spent (a dead host), a refreshed URL or a mirror starts over with a
-        fresh budget at once; without one, :class:`RetriesExhausted` is raised.
-        """
+        def report(exc: ResumableError, wait: float) -> None:
+            self._emit(EventKind.RETRYING, error=exc, wait=wait)
+
+        return Recovery(
+            self.settings.retry,
+            self.locator,
+            url=url,
+            report=report,
+            cancel=self.cancel,
+            what=self.safe_url,
+            failed_over=self._failed_over,
+        )
+
+    def _retry_after(self, recovery: Recovery, exc: TransientError, *, moved: int) -> None:
+        """Count a failed attempt that moved ``moved`` new bytes and wait out its backoff
+        (only meaningful progress refills the budget: see ``RetryBudget.moved``)."""
         total = self._total()
         remaining = None if total is None else total - (self.high_water - max(moved, 0))
-        try:
-            budget, wait = budget.moved(exc, moved, remaining=remaining, url=self.url)
-        except RetriesExhausted as gave_up:
-            if not self._recover(gave_up, self.target):
-                raise
-            return self.settings.retry.budget()
-        log.info("retrying %s in %.1fs after: %s", self.safe_url, wait, exc)
-        self._emit(EventKind.RETRYING, error=exc, wait=wait)
-        self.settings.retry.wait(wait, self.cancel)
-        if self.cancel is not None and self.cancel.is_set():
-            raise Cancelled("cancelled", url=self.url)  # woken from the back-off
-        return budget
+        recovery.failed(exc, self.target, moved=moved, remaining=remaining)
 
-    def _recover(self, exc: ResumableError, target: Target) -> bool:
-        """Replace the URL that failed with ``exc`` (refresh hook, then mirrors), if possible."""
-        mirror = self.locator.mirror
-        if not self.locator.recover(exc, target):
-            return False
-        if self.locator.mirror != mirror and self.expected and self.info is not None:
-            # Another server's validators (ETag, Last-Modified) differ for the same bytes. The
-            # expected digest guards the splice: keep the size, drop the validators, and adopt
-            # the mirror's at its first answer.
+    def _failed_over(self) -> None:
+        """A mirror took over: another server's validators (ETag, Last-Modified) differ for
+        the same bytes. The expected digest guards the splice: keep the size, drop the
+        validators, and adopt the mirror's at its first answer."""
+        if self.expected and self.info is not None:
             self.info = RemoteInfo(url=self.url, size=self.info.size)
             self.loose = True
-        self._emit(EventKind.RETRYING, error=exc, wait=0.0)
-        return True
 
     def _open_partial(self) -> None:
         """Take over ``D.partial``: resume it if its sidecar proves what it holds, else empty it."""
