@@ -143,7 +143,8 @@ def test_a_spent_budget_fails_over_at_once_and_the_last_url_raises() -> None:
     assert first.calls == ["stat", "stat"]
     assert second.calls == ["stat", "stat"]
     assert waits == [1.0, 1.0]  # one backoff per URL; the failover itself does not wait
-    assert caught.value.url is not None and "m/f" in caught.value.url
+    assert caught.value.url is not None
+    assert "m/f" in caught.value.url
 
 
 def test_refused_refreshes_a_signed_url_once_per_failing_url() -> None:
