@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class Run:
         sources: dict[str, Any] | None = None,
         on_event: Callable[[ProgressEvent], object] | None = None,
         settings: dict[str, Any] | None = None,
+        cancel: threading.Event | None = None,
         **options: Any,
     ) -> None:
         sleep = waits.append if waits is not None else (lambda s: None)
@@ -58,7 +60,7 @@ class Run:
         self.events: list[ProgressEvent] = []
         self.on_event = on_event
         request = self.engine.request(options.pop("url", URL), dest, **options)
-        self.transfer: Transfer = self.engine.prepare(request, self._progress)
+        self.transfer: Transfer = self.engine.prepare(request, self._progress, cancel)
 
     def _progress(self, event: ProgressEvent) -> None:
         self.events.append(event)
