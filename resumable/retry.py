@@ -3,7 +3,9 @@
 ``RetryPolicy`` and ``Timeouts`` are frozen: the downloader consumes them and never changes them.
 ``RetryBudget`` is the per-transfer state, and it is a value too: ``failed()`` and
 ``interrupted()`` return new budgets (as urllib3's ``Retry.increment`` does), so the rules can be
-tested without sockets and without sleeping, by injecting ``sleep`` and ``random``.
+tested without sockets and without sleeping, by injecting ``sleep`` and ``random``. The loop that
+uses them (retry, wait, move to a refreshed URL or a mirror) is written once, in
+:mod:`resumable.engine.recover`.
 
 The budget counts *attempts that made no meaningful progress*. A 10 GB download over a flaky
 link may be cut fifty times; as long as each attempt moved real amounts of data it is healthy and
@@ -18,23 +20,17 @@ moving transfer never fails an attempt at all (only a stall does), so it is neve
 from __future__ import annotations
 
 import email.utils
-import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import TypeVar
 
 from ._checks import check_number
 from .errors import InvalidArgument, RetriesExhausted, TransientError
 
-log = logging.getLogger("resumable")
-
 __all__ = ["MEANINGFUL_PROGRESS", "RetryBudget", "RetryPolicy", "Timeouts", "parse_retry_after"]
-
-T = TypeVar("T")
 
 MEANINGFUL_PROGRESS = 64 * 1024
 """Bytes that failed attempts must move (together, since the last refill) to refill the retry
@@ -140,63 +136,6 @@ class RetryPolicy:
             wake.wait(seconds)
         else:
             self.sleep(seconds)
-
-    def call(
-        self,
-        fn: Callable[[], T],
-        *,
-        url: str | None = None,
-        on_retry: Callable[[TransientError, float], object] | None = None,
-        wake: threading.Event | None = None,
-    ) -> T:
-        """``fn()``, retried on transient errors under this policy (for one-shot requests
-        such as a ``stat``; transfers keep their own budget, which counts progress)."""
-        budget = self.budget()
-        while True:
-            try:
-                return fn()
-            except TransientError as exc:
-                budget, delay = budget.failed(exc, url=url)
-                if on_retry is not None:
-                    on_retry(exc, delay)
-                self.wait(delay, wake)
-
-    def iterate(
-        self,
-        start: Callable[[], Iterable[T]],
-        *,
-        key: Callable[[T], Hashable],
-        url: str | None = None,
-        wake: threading.Event | None = None,
-    ) -> Iterator[T]:
-        """Iterate ``start()``, restarting it after a transient error (a listing that breaks).
-
-        A generator that raised cannot continue, so the iteration starts over and skips what
-        was already yielded (remembered by a 64-bit hash of ``key(item)``: a few dozen bytes
-        per item, where the items themselves are never kept). A restart that yields something
-        new counts as progress, like a transfer that moved bytes: only restarts that yield
-        nothing new use the budget.
-        """
-        seen: set[int] = set()
-        budget = self.budget()
-        while True:
-            fresh = False
-            try:
-                for item in start():
-                    marker = hash(key(item))
-                    if marker in seen:
-                        continue
-                    seen.add(marker)
-                    fresh = True
-                    yield item
-                return
-            except TransientError as exc:
-                if fresh:
-                    budget, delay = budget.interrupted(exc)
-                else:
-                    budget, delay = budget.failed(exc, url=url)
-                log.info("listing %s failed (%s); listing again in %.1fs", url, exc, delay)
-                self.wait(delay, wake)
 
     def budget(self) -> RetryBudget:
         """A fresh budget for one transfer."""

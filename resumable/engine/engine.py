@@ -19,6 +19,8 @@ from ..limits import HostSlots, TokenBucket
 from ..locator import Locator
 from ..progress import ProgressCallback, null_progress
 from ..sources import RemoteInfo, Source, source_class
+from ..urls import redact
+from .recover import Recovery, listing
 from .request import DownloadRequest, make_request
 from .result import DownloadResult
 from .settings import AUTO_CONNECTIONS, Settings
@@ -109,17 +111,18 @@ class Engine:
     def call(self, fn: Callable[[], T], *, url: str, cancel: threading.Event | None = None) -> T:
         """``fn()`` (a one-shot request such as a HEAD or a 1-byte read), retried on transient
         errors under the settings' retry policy; ``cancel`` cuts a wait short."""
-        return self.settings.retry.call(fn, url=url, wake=cancel)
+        return Recovery(self.settings.retry, url=url, wake=cancel).call(fn)
 
     def list(
         self, prefix: str, cancel: threading.Event | None = None
     ) -> Iterator[tuple[str, RemoteInfo]]:
         """The objects under ``prefix`` (``(url, info)``), listing again after a transient
-        error and skipping what was already yielded (see ``RetryPolicy.iterate``)."""
+        error and skipping what was already yielded (see :func:`.recover.listing`)."""
         source = self.source(prefix.split(":", 1)[0])
-        return self.settings.retry.iterate(
-            lambda: source.list(prefix), key=lambda entry: entry[0], url=prefix, wake=cancel
+        recovery = Recovery(
+            self.settings.retry, url=prefix, wake=cancel, what=f"listing {redact(prefix)}"
         )
+        return listing(recovery, lambda: source.list(prefix), key=lambda entry: entry[0])
 
     def meter(self, amount: int, cancel: threading.Event | None = None) -> None:
         """Spend ``amount`` bytes from the rate limit and the hourly budget (waits if needed)."""

@@ -32,28 +32,26 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..bounds import bounded
 from ..cancel import Scope, current
-from ..errors import Cancelled, ProtocolMismatch, ResumableError, RetriesExhausted, TransientError
-from ..locator import PERMANENT, Locator, Target
+from ..errors import Cancelled, ProtocolMismatch, ResumableError, TransientError
+from ..locator import PERMANENT, Locator
 from ..partial import Partial
 from ..ranges import RangeSet
 from ..retry import RetryPolicy
 from ..sources import Body, RemoteInfo, Source
+from ..urls import redact
 from ..verify import Digests
+from .recover import Recovery
+from .scheduler import Piece, Scheduler
 
 __all__ = ["SEGMENT_READ", "Fallback", "SegmentedFetch"]
 
 log = logging.getLogger("resumable")
 MiB = 1 << 20
 READ_BACK = 4 * MiB
-SMALLEST_PIECE = MiB
-LARGEST_PIECE = 32 * MiB
-STEAL_AT_LEAST = 4 * MiB  # a split costs a discarded socket buffer: only worth it for big tails
 # Bytes per read on each segment connection. Small reads keep 16 connections under 80 MiB of
 # memory: 1 MiB reads peaked at ~85 MiB and 256 KiB at 55-60 MiB (up to ~100 MiB on a busy
 # machine, where glibc opens more malloc arenas); 128 KiB, under glibc's mmap threshold, at
@@ -68,70 +66,6 @@ class Fallback(Exception):
         super().__init__(reason)
         self.reason = reason
         self.changed = changed
-
-
-@dataclass
-class _Piece:
-    pos: int  # next byte to write
-    end: int  # exclusive; lowered when another connection steals the tail
-
-
-class _Scheduler:
-    """Hands out missing ranges as pieces in file order (guided sizes), then steals."""
-
-    def __init__(
-        self,
-        missing: list[tuple[int, int]],
-        connections: int,
-        *,
-        smallest: int = SMALLEST_PIECE,
-        largest: int = LARGEST_PIECE,
-        steal_at_least: int = STEAL_AT_LEAST,
-    ) -> None:
-        self._pending: deque[tuple[int, int]] = deque(missing)
-        self._unassigned = sum(end - start for start, end in missing)
-        self._connections = connections
-        self._smallest, self._largest = smallest, largest
-        self._steal_at_least = steal_at_least
-        self._active: list[_Piece] = []
-        self._lock = threading.Lock()
-
-    def take(self) -> _Piece | None:
-        with self._lock:
-            if self._pending:
-                start, end = self._pending.popleft()
-                guided = self._unassigned // (2 * self._connections)
-                size = max(self._smallest, min(self._largest, guided))
-                if end - start > size:
-                    self._pending.appendleft((start + size, end))
-                    end = start + size
-                self._unassigned -= end - start
-                piece = _Piece(start, end)
-            else:
-                victim = max(self._active, key=lambda p: p.end - p.pos, default=None)
-                if victim is None or victim.end - victim.pos < self._steal_at_least:
-                    return None
-                middle = victim.pos + (victim.end - victim.pos) // 2
-                piece = _Piece(middle, victim.end)
-                victim.end = middle
-            self._active.append(piece)
-            return piece
-
-    def claim(self, piece: _Piece, available: int) -> tuple[int, int]:
-        """Claim up to ``available`` bytes at the piece's position: ``(offset, count)``.
-
-        Under the lock a thief splits at, so a claimed byte is never handed to another
-        connection (no byte is written twice, and ``fetched`` counts each byte once).
-        """
-        with self._lock:
-            offset = piece.pos
-            count = max(0, min(available, piece.end - offset))
-            piece.pos += count
-            return offset, count
-
-    def done(self, piece: _Piece) -> None:
-        with self._lock:
-            self._active.remove(piece)
 
 
 class SegmentedFetch:
@@ -200,7 +134,7 @@ class SegmentedFetch:
         self._failure: BaseException | None = None
         self._retries: list[tuple[BaseException, float]] = []
         self._workers: list[threading.Thread] = []
-        self._scheduler = _Scheduler(written.missing(self.size), self.connections)
+        self._scheduler = Scheduler(written.missing(self.size), self.connections)
         self._scope = Scope(parent=current())  # the workers' connections
         self.checkpoint_bytes = max(MiB // 4, min(64 * MiB, self.size // 128))
 
@@ -310,7 +244,7 @@ class SegmentedFetch:
 
     # -- worker threads -------------------------------------------------------------------------
 
-    def _work(self, first: tuple[_Piece, Body] | None, release: Callable[[], None]) -> None:
+    def _work(self, first: tuple[Piece, Body] | None, release: Callable[[], None]) -> None:
         try:
             with self._scope.entered():
                 self._work_pieces(first)
@@ -319,7 +253,7 @@ class SegmentedFetch:
         finally:
             release()
 
-    def _work_pieces(self, first: tuple[_Piece, Body] | None) -> None:
+    def _work_pieces(self, first: tuple[Piece, Body] | None) -> None:
         while not self._stop.is_set():
             piece, body = first if first is not None else (self._scheduler.take(), None)
             first = None
@@ -330,9 +264,17 @@ class SegmentedFetch:
             finally:
                 self._scheduler.done(piece)
 
-    def _fetch(self, piece: _Piece, body: Body | None) -> None:
-        """Fetch one piece, retrying transient failures from where it stopped."""
-        budget = self.policy.budget()
+    def _fetch(self, piece: Piece, body: Body | None) -> None:
+        """Fetch one piece, retrying transient failures from where it stopped (its own budget;
+        a new URL from the shared locator serves every connection)."""
+        recovery = Recovery(
+            self.policy,
+            self.locator,
+            url=self.url,
+            report=self._report_retry,
+            wake=self._stop,  # a stop ends the backoff; the loop then sees it
+            what=f"the segment at byte {piece.pos} of {redact(self.url)}",
+        )
         if body is not None:  # opened by the calling thread: its connection becomes ours
             adopt = getattr(body, "track", None)
             if adopt is not None:
@@ -351,33 +293,16 @@ class SegmentedFetch:
                     body.close()
                     body = None
             except TransientError as exc:
-                try:
-                    budget, wait = budget.moved(
-                        exc, piece.pos - before, remaining=piece.end - before, url=self.url
-                    )
-                except RetriesExhausted as gave_up:
-                    self._recover(gave_up, target)
-                    budget = self.policy.budget()
-                    continue
-                log.info("segment at byte %d: retrying in %.1fs after: %s", piece.pos, wait, exc)
-                self._report_retry(exc, wait)
-                self.policy.wait(wait, self._stop)
+                recovery.failed(exc, target, moved=piece.pos - before, remaining=piece.end - before)
             except PERMANENT as exc:
-                self._recover(exc, target)
-                budget = self.policy.budget()
-
-    def _recover(self, exc: ResumableError, target: Target) -> None:
-        """Move to a refreshed URL or a mirror (once for all connections), or raise ``exc``."""
-        if not self.locator.recover(exc, target):
-            raise exc
-        self._report_retry(exc, 0.0)
+                recovery.refused(exc, target)
 
     def _report_retry(self, exc: BaseException, wait: float) -> None:
         with self._cond:
             self._retries.append((exc, wait))
             self._cond.notify_all()
 
-    def _check(self, body: Body, piece: _Piece) -> None:
+    def _check(self, body: Body, piece: Piece) -> None:
         changed = self.info.differs_from(body.info)
         if body.start == 0 and piece.pos != 0:
             why = "the object changed" if changed else "the server ignored a Range request"
@@ -390,7 +315,7 @@ class SegmentedFetch:
         if changed:
             raise Fallback("the object changed", changed=True)
 
-    def _stream(self, body: Body, piece: _Piece) -> None:
+    def _stream(self, body: Body, piece: Piece) -> None:
         while piece.pos < piece.end:
             chunk = body.read(min(self.block, piece.end - piece.pos))
             if not chunk:

@@ -19,7 +19,7 @@ from servers import Fault, FaultServer, NginxServer, make_data
 
 import resumable
 from resumable import ProgressEvent, ResumableDownloader, RetryPolicy, Timeouts
-from resumable.engine.segmented import _Piece, _Scheduler
+from resumable.engine.scheduler import Piece, Scheduler
 
 MiB = 1 << 20
 SIZE = 12 * MiB
@@ -70,7 +70,7 @@ def interrupt_at(limit: int):  # type: ignore[no-untyped-def]
 
 
 def test_pieces_come_in_file_order_then_the_largest_is_split() -> None:
-    s = _Scheduler([(0, 10), (20, 26)], 1, smallest=4, largest=4, steal_at_least=2)
+    s = Scheduler([(0, 10), (20, 26)], 1, smallest=4, largest=4, steal_at_least=2)
     pieces = [s.take() for _ in range(4)]
     assert [(p.pos, p.end) for p in pieces if p] == [(0, 4), (4, 8), (8, 10), (20, 24)]
     last = s.take()
@@ -83,11 +83,11 @@ def test_pieces_come_in_file_order_then_the_largest_is_split() -> None:
     stolen = s.take()
     assert stolen is not None
     assert (stolen.pos, stolen.end) == (22, 24)
-    assert pieces[3] == _Piece(20, 22)
+    assert pieces[3] == Piece(20, 22)
 
 
 def test_claims_never_overlap_a_stolen_tail() -> None:
-    s = _Scheduler([(0, 100)], 1, smallest=100, largest=100, steal_at_least=2)
+    s = Scheduler([(0, 100)], 1, smallest=100, largest=100, steal_at_least=2)
     victim = s.take()
     assert victim is not None
     assert s.claim(victim, 30) == (0, 30)
@@ -99,7 +99,7 @@ def test_claims_never_overlap_a_stolen_tail() -> None:
 
 
 def test_piece_sizes_shrink_towards_the_end_and_cover_everything() -> None:
-    s = _Scheduler([(0, 256 * MiB)], 16)
+    s = Scheduler([(0, 256 * MiB)], 16)
     pieces = []
     while (piece := s.take()) is not None and piece.pos < 256 * MiB and len(pieces) < 1000:
         pieces.append(piece)
@@ -112,7 +112,7 @@ def test_piece_sizes_shrink_towards_the_end_and_cover_everything() -> None:
     assert sizes[-1] <= MiB
     assert [p.pos for p in pieces] == sorted(p.pos for p in pieces)
     assert sum(sizes) == 256 * MiB
-    big = _Scheduler([(0, 100 << 30)], 16).take()
+    big = Scheduler([(0, 100 << 30)], 16).take()
     assert big is not None
     assert big.end == 32 * MiB  # capped
 

@@ -120,36 +120,3 @@ def test_wait_uses_the_injected_sleep_and_a_wake_event_only_for_real_sleeps() ->
     began = time.monotonic()
     RetryPolicy().wait(30.0, wake)  # the real sleep: the event ends it early
     assert time.monotonic() - began < 5
-
-
-def test_call_retries_transient_errors_and_reports_each_retry() -> None:
-    attempts: list[int] = []
-    seen: list[tuple[str, float]] = []
-
-    def flaky() -> str:
-        attempts.append(1)
-        if len(attempts) < 3:
-            raise ServerBusy(status=503, retry_after=1.5)
-        return "ok"
-
-    policy = RetryPolicy(attempts=5, sleep=lambda s: None)
-    result = policy.call(flaky, url="https://h/f", on_retry=lambda e, w: seen.append((str(e), w)))
-    assert result == "ok"
-    assert len(attempts) == 3
-    assert [w for _, w in seen] == [1.5, 1.5]
-
-
-def test_call_gives_up_with_retries_exhausted_and_lets_permanent_errors_through() -> None:
-    policy = RetryPolicy(attempts=2, sleep=lambda s: None)
-
-    def down() -> None:
-        raise ConnectionFailed("refused")
-
-    with pytest.raises(RetriesExhausted):
-        policy.call(down)
-
-    def missing() -> None:
-        raise InvalidArgument("bad")
-
-    with pytest.raises(InvalidArgument):
-        policy.call(missing)

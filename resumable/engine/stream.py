@@ -1,0 +1,229 @@
+"""Phase: bring ``D.partial`` to the object's end, one request (or one segmented run) at a time.
+
+Each attempt requests the bytes from ``state.offset``, pinned to the recorded version
+(``If-Range``), and the answer decides (:func:`_accept`): continue; restart from byte 0 (a
+200, a changed validator); or retry (a wrong ``Content-Range``). Two versions are never spliced.
+A large object whose source serves ranges goes to the segmented phase (:mod:`.parallel`)
+instead of one stream. Failures go through the one retry loop (:mod:`.recover`).
+
+The loop's transitions are explicit: an attempt returns :data:`DONE` (the bytes are on disk),
+:data:`RESTART` (another version: start over at once, no budget used) or a
+:class:`~.parallel.Segments` request; :class:`~.segmented.Fallback` (ranges impossible) turns
+the file into one stream from byte 0. The segmented run's own permanent failure is final: its
+connections refreshed or failed over already (and its ranges are not a prefix a single stream
+could continue).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import replace
+
+from ..bounds import bounded
+from ..errors import ProtocolMismatch, SizeMismatch, TransientError
+from ..locator import PERMANENT
+from ..partial import Flusher
+from ..progress import EventKind
+from ..sources import Body
+from ..verify import check_size
+from . import parallel
+from .parallel import Segments
+from .recover import Recovery
+from .segmented import Fallback
+from .state import State
+
+__all__ = ["FLUSH_EVERY", "Step", "fetch"]
+
+log = logging.getLogger("resumable")
+
+FLUSH_EVERY = 64 << 20  # single stream: start writeback every 64 MiB (see partial.Flusher)
+
+
+class Step(enum.Enum):
+    """What one attempt's answer means for the loop."""
+
+    DONE = "done"  # the partial holds the whole object
+    READ = "read"  # the answer continues the partial: read it
+    RESTART = "restart"  # the answer belongs to another version: start over (not a failure)
+
+
+def fetch(
+    state: State, first_body: Body | None = None, first_error: TransientError | None = None
+) -> None:
+    """Fetch everything ``D.partial`` (opened by :func:`~.resume.open_partial`) is missing.
+
+    ``first_body``: an answer for byte 0 the direct path received (used unless a partial
+    appeared meanwhile). ``first_error``: the direct path's failure, charged to the budget.
+
+    Raises:
+        TransientError: only from a resumed segmented partial's run (as before any stream).
+        ResumableError: the retry budget and every URL are spent, or a permanent failure.
+    """
+    recovery = state.recovery(state.ctx.url)
+    if first_body is not None and (state.offset or state.segments is not None):
+        first_body.close()  # a partial appeared meanwhile (a racer that died): resume it
+        first_body = None
+    state.start()
+    if first_error is not None:  # the direct attempt failed: it counts against the budget
+        _retry(state, recovery, first_error, moved=state.direct_moved)
+    if state.segments is not None:
+        try:
+            parallel.run(state, None)
+            return
+        except Fallback as fallback:
+            parallel.fall_back(state, fallback)
+    while True:
+        before = state.high_water
+        try:
+            step = _attempt(state, first_body)
+        except Fallback as fallback:
+            parallel.fall_back(state, fallback)
+            continue
+        except TransientError as exc:
+            _retry(state, recovery, exc, moved=state.high_water - before)
+            continue
+        except PERMANENT as exc:  # refused for good: a refreshed URL or a mirror may do
+            recovery.refused(exc, state.target)
+            continue
+        finally:
+            first_body = None
+        if step is Step.DONE:
+            return
+        if isinstance(step, Segments):
+            try:
+                parallel.run(state, step.body)  # a permanent failure here is final
+                return
+            except Fallback as fallback:
+                parallel.fall_back(state, fallback)
+            except TransientError as exc:
+                _retry(state, recovery, exc, moved=state.high_water - before)
+        # Step.RESTART, or after a fallback or a retry: the next attempt
+
+
+def _retry(state: State, recovery: Recovery, exc: TransientError, *, moved: int) -> None:
+    """Count a failed attempt that moved ``moved`` new bytes and wait out its backoff (only
+    meaningful progress refills the budget: see ``RetryBudget.moved``)."""
+    total = state.total()
+    remaining = None if total is None else total - (state.high_water - max(moved, 0))
+    recovery.failed(exc, state.target, moved=moved, remaining=remaining)
+
+
+def _attempt(state: State, body: Body | None = None) -> Step | Segments:
+    """One request: stream from ``state.offset`` to the end of the object, or raise.
+
+    ``body``: an answer already received for byte 0 (handed over by the direct path, whose
+    request ``state.target`` still names). Returns :class:`Segments` (with the open answer)
+    when the object goes segmented.
+    """
+    ctx = state.ctx
+    target = state.target
+    if body is None:
+        if state.offset and not state.resumable(state.info):
+            log.info("%s has no validator to resume against; restarting", ctx.safe_url)
+            state.reset()
+        expect = state.info if state.offset else None
+        state.target = target = ctx.locator.current()
+        body = target.source.open(target.url, start=state.offset, expect=expect)
+    handed = False
+    try:
+        if _accept(state, body) is Step.RESTART:
+            return Step.RESTART  # closed below: nothing of it is wanted
+        ctx.locator.succeeded(target)
+        if state.offset == 0 and state.segmentable(body.info):
+            handed = True
+            return Segments(body)  # the open answer serves the first piece
+        _stream(state, body)
+        return Step.DONE
+    finally:
+        if not handed:
+            body.close()
+
+
+def _accept(state: State, body: Body) -> Step:
+    """Decide how the answer relates to the partial: ``READ`` it (from byte 0 after a reset
+    when it is a whole new answer), or ``RESTART`` (another version, nothing to read)."""
+    ctx = state.ctx
+    info = body.info
+    if body.start == state.offset and state.offset == 0:
+        state.adopt(info)
+        return Step.READ
+    if body.start == 0:
+        # A 200 to a ranged request: the object changed (If-Range) or ranges are ignored.
+        changed = state.changed(info)
+        why = "the object changed" if changed else "the server ignored Range"
+        log.info("%s: %s; restarting from byte 0", ctx.safe_url, why)
+        state.reset()
+        if changed:
+            state.high_water = 0  # a new version: its bytes are progress again
+        state.adopt(info)
+        return Step.READ
+    if body.start != state.offset:
+        raise ProtocolMismatch(
+            f"asked for bytes from {state.offset}, the answer starts at {body.start}",
+            url=ctx.url,
+        )
+    if ctx.size is not None and info.size is not None and info.size != ctx.size:
+        state.partial.discard()  # the object is not the one the caller described
+        check_size(ctx.size, info.size, url=ctx.url, what="remote size")
+    if info.size is not None and info.size < state.offset:
+        log.info("%s: the partial is longer than the object; restarting", ctx.safe_url)
+        state.reset()
+        return Step.RESTART
+    if state.changed(info):
+        # A server that ignores If-Range (S3-like) answered 206 for a new version.
+        log.info("%s: the object changed; restarting from byte 0", ctx.safe_url)
+        state.reset()
+        state.high_water = 0
+        return Step.RESTART
+    if state.unpinned and info.has_validator:  # a mirror's first answer: pin to its version
+        state.unpinned = False
+        state.info = replace(info, size=info.size if info.size is not None else state.total())
+        state.record(state.info)
+    return Step.READ
+
+
+def _stream(state: State, body: Body) -> None:
+    """Stream the body to disk and the hash; large files are flushed as they grow.
+
+    Never past a known length (:func:`~resumable.bounds.bounded`): a body that proves the
+    object larger than the caller's ``size`` discards the partial (those bytes are not the
+    object asked for) and raises :class:`SizeMismatch`.
+    """
+    ctx = state.ctx
+    total = state.total()
+    known = state.info.size if state.info is not None else None
+    body = bounded(body, url=ctx.url, total=known, size=ctx.size)
+    flusher = Flusher(state.partial.fd) if total is None or total >= FLUSH_EVERY else None
+    try:
+        _write(state, body, total, flusher)
+    except SizeMismatch:
+        state.partial.discard()
+        raise
+    finally:
+        if flusher is not None:
+            flusher.close()
+
+
+def _write(state: State, body: Body, total: int | None, flusher: Flusher | None) -> None:
+    ctx = state.ctx
+    partial, hasher = state.partial, state.hasher
+    block = ctx.settings.block_size
+    flushed = state.offset
+    writes = 0
+    while chunk := body.read(block):
+        if writes % 64 == 0:  # before the first write too: the partial may be gone already
+            partial.check_owner()
+        partial.write(chunk, state.offset)
+        hasher.submit(chunk)
+        state.offset += len(chunk)
+        state.fetched += len(chunk)
+        state.high_water = max(state.high_water, state.offset)
+        ctx.engine.meter(len(chunk), ctx.cancel)
+        if flusher is not None and state.offset - flushed >= FLUSH_EVERY:
+            flusher.kick()
+            flushed = state.offset
+        writes += 1
+        state.emit(EventKind.PROGRESS, total=total)
+    if total is not None and state.offset < total:
+        raise ProtocolMismatch(f"the body ended at byte {state.offset} of {total}", url=ctx.url)
