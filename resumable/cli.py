@@ -38,8 +38,8 @@ from ._guard import typed
 from ._secrets import check_headers, remember
 from ._version import __version__
 from .api import ResumableDownloader
+from .batch.job import BatchResult
 from .errors import InvalidArgument, ResumableError, redact_text
-from .job import BatchResult
 from .progress_bars import TqdmProgress
 from .progress_lines import format_bytes, format_duration
 from .retry import RetryPolicy, Timeouts

@@ -21,9 +21,9 @@ from ._run import ExtractRun, Fetch
 
 if TYPE_CHECKING:
     from ..api import PathLike, ResumableDownloader
+    from ..batch.items import Work
+    from ..batch.job import Job
     from ..engine import DownloadResult
-    from ..items import Work
-    from ..job import Job
     from ..sources import RemoteInfo
 
 __all__ = ["batch_item", "check_processor", "download_one"]

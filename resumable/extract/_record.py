@@ -30,7 +30,7 @@ from ..errors import LocalError
 from ..partial import helper_path
 
 if TYPE_CHECKING:
-    from ..ledger import Ledger
+    from ..batch.ledger import Ledger
 
 __all__ = ["ExtractRecord", "LedgerStore", "MarkerStore", "RecordStore"]
 

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._guard import guarded, typed, user_callback
-from ._light import light
-from ._threads import POLL, Guarded
-from .cancel import CancelToken, watching
-from .errors import (
+from .._guard import guarded, typed, user_callback
+from .._light import light
+from .._threads import POLL, Guarded
+from ..cancel import CancelToken, watching
+from ..errors import (
     BatchError,
     Cancelled,
     ExtractionError,
@@ -45,17 +45,17 @@ from .errors import (
     identity,
     redact,
 )
+from ..partial import Partial, fsync_dir
+from ..progress import EventKind, ProgressCallback, ProgressEvent
+from ..progress_lines import format_bytes  # one unit system: binary, as the bars
+from ..sources import RemoteInfo
 from .items import Work, iter_work, safe_destination
 from .ledger import Entry, Ledger
-from .partial import Partial, fsync_dir
-from .progress import EventKind, ProgressCallback, ProgressEvent
-from .progress_lines import format_bytes  # one unit system: binary, as the bars
-from .sources import RemoteInfo
 
 if TYPE_CHECKING:
-    from .api import DownloadResult, ResumableDownloader
+    from ..api import DownloadResult, ResumableDownloader
+    from ..extract import Processor
     from .checksums import ChecksumTable
-    from .extract import Processor
 
 __all__ = ["BatchResult", "FileProgress", "Job", "JobStatus"]
 
@@ -468,7 +468,7 @@ class Job:
                 result, info = self._download(work, dest, changed, None)
                 self._finish(work, result, info)
                 return
-            from .extract._glue import batch_item, check_processor
+            from ..extract._glue import batch_item, check_processor
 
             dest, entry, changed = self._check(work)
 
@@ -587,8 +587,8 @@ class Job:
 
     def _skip_by_ledger(self, work: Work, dest: Path, entry: Entry | None) -> DownloadResult | None:
         """A file recorded as done and untouched since is skipped without reading it."""
-        from .engine import DownloadResult
-        from .verify import parse_expected
+        from ..engine import DownloadResult
+        from ..verify import parse_expected
 
         if entry is None or not entry.unchanged_on_disk(dest) or entry.sha256 is None:
             return None

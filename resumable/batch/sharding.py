@@ -24,13 +24,13 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 from .items import Item, Work, as_inputs, iter_work
 from .templates import Link, has_template
 
 if TYPE_CHECKING:
-    from .api import ResumableDownloader
-    from .sources import RemoteInfo
+    from ..api import ResumableDownloader
+    from ..sources import RemoteInfo
 
 __all__ = ["shard"]
 
@@ -77,7 +77,7 @@ def shard(
 
     def lister(prefix: str) -> Iterator[tuple[str, RemoteInfo]]:
         if not listing:
-            from .api import ResumableDownloader
+            from ..api import ResumableDownloader
 
             listing.append(downloader or ResumableDownloader(workers=1))
         return listing[0].engine.source(prefix.split(":", 1)[0].lower()).list(prefix)

@@ -1,10 +1,10 @@
 """What runs on a worker of a fanned-out batch: one chunk of items through a local downloader.
 
-:func:`run_chunk` is the function :mod:`resumable.fanout` submits to the executor. It gets
+:func:`run_chunk` is the function :mod:`resumable.batch.fanout` submits to the executor. It gets
 everything by value, so any ``concurrent.futures.Executor`` can ship it (a Dask cluster, a
 process pool): a :class:`DownloaderSpec` (the downloader's configuration, never its connection
 pools, locks or callbacks), the chunk's :class:`Task` list, and a link back to the caller
-(:mod:`resumable.links`) for live progress and cancellation.
+(:mod:`resumable.batch.links`) for live progress and cancellation.
 
 Each worker process keeps one :class:`~resumable.ResumableDownloader` per configuration, so
 connection pools stay warm from one chunk to the next; the items of a chunk download in
@@ -35,16 +35,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._light import light
-from ._threads import Guarded
-from .engine import Engine, Settings
-from .errors import ResumableError
-from .partial import Partial, fsync_dir
-from .progress import EventKind, ProgressEvent
-from .sources import RemoteInfo
+from .._light import light
+from .._threads import Guarded
+from ..engine import Engine, Settings
+from ..errors import ResumableError
+from ..partial import Partial, fsync_dir
+from ..progress import EventKind, ProgressEvent
+from ..sources import RemoteInfo
 
 if TYPE_CHECKING:
-    from .engine import DownloadResult
+    from ..engine import DownloadResult
     from .links import Link
 
 __all__ = ["ChunkResult", "DownloaderSpec", "Outcome", "Reporter", "Task", "run_chunk"]
@@ -78,7 +78,7 @@ class DownloaderSpec:
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 
     def build(self) -> Engine:
-        from .sources import register
+        from ..sources import register
 
         for scheme, target in self.registry:
             register(scheme, target)

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._guard import typed
-from .errors import identity
+from .._guard import typed
+from ..errors import identity
+from ..progress_lines import format_bytes  # one unit system: binary, as the bars
 from .items import Work, iter_work, safe_destination
 from .ledger import Ledger
-from .progress_lines import format_bytes  # one unit system: binary, as the bars
 
 if TYPE_CHECKING:
-    from .api import ResumableDownloader
+    from ..api import ResumableDownloader
 
 __all__ = ["Plan", "make_plan"]
 

@@ -12,9 +12,9 @@ them on local threads.
   them.
 - **What travels.** A chunk holds ``workers`` items at first and up to 8 times as many once
   every executor slot has work (one worker's downloader fetches them ``workers`` at a time),
-  the downloader's configuration (:class:`~resumable.chunks.DownloaderSpec`: retry
+  the downloader's configuration (:class:`~resumable.batch.chunks.DownloaderSpec`: retry
   policy, timeouts, headers, ``storage_options``, limits, picklable ``sources``) and a link for
-  progress and cancellation (:mod:`resumable.links`). Progress callables never travel: the
+  progress and cancellation (:mod:`resumable.batch.links`). Progress callables never travel: the
   worker's events come back and the caller's callback gets them, on one thread at a time.
 - **Backpressure.** At most about twice the executor's capacity in chunks is submitted at
   once (Dask: its worker threads, re-read every few seconds as the cluster scales; a pool: its
@@ -37,19 +37,19 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._threads import Guarded
+from .._threads import Guarded
+from ..engine import Engine
+from ..errors import ExecutorError, InvalidArgument, LocalError, ResumableError
+from ..progress import EventKind, ProgressCallback, ProgressEvent
 from .chunks import ChunkResult, DownloaderSpec, Outcome, Task, run_chunk
-from .engine import Engine
-from .errors import ExecutorError, InvalidArgument, LocalError, ResumableError
 from .job import _END, Job, _stopped_by
 from .ledger import Ledger
 from .links import Channel, LocalChannel, channel_for
-from .progress import EventKind, ProgressCallback, ProgressEvent
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from .api import ResumableDownloader
+    from ..api import ResumableDownloader
     from .checksums import ChecksumTable
     from .items import Work
 
@@ -62,7 +62,7 @@ _CANCEL_SLACK = 5.0  # seconds beyond the timeouts for a cancelled chunk to come
 
 def spec_of(engine: Engine) -> DownloaderSpec:
     """An engine's configuration by value, refusing what cannot reach another process."""
-    from .sources import _lock, _registry
+    from ..sources import _lock, _registry
 
     with _lock:
         registry = tuple(
@@ -236,7 +236,7 @@ class FanoutJob(Job):
 
     def _work_failed(self, work: tuple[Any, ...]) -> None:
         """An input whose expansion or listing failed (the local job's ``_work`` does the same)."""
-        from .errors import identity
+        from ..errors import identity
 
         raw = work[0]
         if isinstance(raw, str):

@@ -48,8 +48,8 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import cast
 
-from ._threads import Guarded, join_queue, put_while
-from .errors import LocalError, redact_text
+from .._threads import Guarded, join_queue, put_while
+from ..errors import LocalError, redact_text
 
 __all__ = ["Entry", "Ledger", "parse_row"]
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Union
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import InvalidArgument, LocalError, redact, redact_text
+from ..errors import InvalidArgument, LocalError, redact, redact_text
 
 __all__ = [
     "Link",
@@ -122,7 +122,7 @@ def expand(template: str, *, limit: int = 10_000_000) -> list[str]:
     if n > limit:
         raise InvalidArgument(
             f"template {redact(template)!r} expands to {n:,} names, more than limit={limit:,}; "
-            "iterate with resumable.templates.iter_expand() or pass a larger limit",
+            "iterate with resumable.batch.templates.iter_expand() or pass a larger limit",
             url=template,
         )
     return list(_walk(tree, 0, ""))
