@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from .batch.job import BatchResult, Job
     from .batch.plan import Plan
+    from .batch.runner import Runner
     from .extract import Processor
 
 __all__ = ["DownloadResult", "ResumableDownloader", "download"]
@@ -234,7 +235,7 @@ class ResumableDownloader:
             from .extract._glue import download_one
 
             return download_one(
-                self,
+                self.engine,
                 url,
                 dest,
                 processor,
@@ -290,30 +291,27 @@ class ResumableDownloader:
         check_bool(sync, "sync")
         inputs, folder = as_inputs(items), _check_dest_dir(dest_dir)
         processor = check_processor(process)
+        runner: Runner | None = None  # default: local threads
         if executor is not None:  # see resumable.batch.fanout
-            from .batch.fanout import FanoutJob
+            from .batch.fanout import FanoutRunner
 
             if processor is not None:
                 raise InvalidArgument(
                     "process= cannot be combined with executor= yet: extract after the batch, "
                     "or run the batch without an executor"
                 )
-            job: Job = FanoutJob(
-                self, inputs, folder, executor, sync=sync, progress=progress, checksums=table
-            )
-        else:
-            job = Job(
-                self,
-                inputs,
-                folder,
-                sync=sync,
-                progress=progress,
-                process=processor,
-                checksums=table,
-            )
-        if owned:
-            job._close_at_end(_close, progress)
-        return job
+            runner = FanoutRunner(self.engine, executor, folder)
+        return Job(
+            self.engine,
+            inputs,
+            folder,
+            sync=sync,
+            progress=progress,
+            process=processor,
+            checksums=table,
+            runner=runner,
+            on_end=(lambda: _close(progress)) if owned else None,
+        )
 
     @guarded("download_many")
     def download_many(
@@ -363,7 +361,7 @@ class ResumableDownloader:
         """The dry run of a batch: files and bytes in total, already present, and to fetch."""
         from .batch.plan import make_plan
 
-        return make_plan(self, as_inputs(items), _check_dest_dir(dest_dir))
+        return make_plan(self.engine, as_inputs(items), _check_dest_dir(dest_dir))
 
     async def adownload(self, url: str, dest: PathLike, **options: Any) -> DownloadResult:
         """:meth:`download` for asyncio callers: same parameters and result; the transfer
