@@ -25,7 +25,8 @@ from .._guard import typed
 from .._paths import check_path_text, path_text, resolved
 from ..errors import InvalidArgument, ResumableError, identity, redact
 from ..sources import RemoteInfo
-from .templates import Link, has_template, iter_expand
+from .lists import Link
+from .templates import has_template, iter_expand
 
 if TYPE_CHECKING:
     from ..extract import Processor

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..errors import InvalidArgument
 from .items import Item, Work, as_inputs, iter_work
-from .templates import Link, has_template
+from .lists import Link
+from .templates import has_template
 
 if TYPE_CHECKING:
     from ..engine import Engine
