@@ -18,7 +18,8 @@ def test_a_batch_downloads_every_item_and_records_it(tmp_path: Path) -> None:
     job = Job(engine(source), list(OBJECTS), tmp_path)
     result = job.wait(timeout=30)
     assert sorted(r.path.name for r in result.ok) == [f"f{i}.bin" for i in range(5)]
-    assert result.failed == [] and not result.cancelled
+    assert result.failed == []
+    assert not result.cancelled
     for url, data in OBJECTS.items():
         assert (tmp_path / url.rsplit("/", 1)[1]).read_bytes() == data
     assert rows(tmp_path) == {f"f{i}.bin": ("done", 1000 + i) for i in range(5)}
@@ -69,7 +70,8 @@ def test_an_input_iterator_that_raises_fails_the_input_only(tmp_path: Path) -> N
     result = Job(engine(store()), items(), tmp_path).wait(timeout=30)
     assert [r.path.name for r in result.ok] == ["f0.bin"]
     [(item, exc)] = result.failed
-    assert item == "<input>" and isinstance(exc, InvalidArgument)
+    assert item == "<input>"
+    assert isinstance(exc, InvalidArgument)
     assert "RuntimeError: the generator broke" in str(exc)
 
 
@@ -83,7 +85,8 @@ def test_a_cancelled_job_starts_nothing_more(tmp_path: Path) -> None:
     job = Job(engine(store()), endless(), tmp_path)
     job.cancel()
     result = job.wait(timeout=30)
-    assert result.cancelled and job.status().cancelled
+    assert result.cancelled
+    assert job.status().cancelled
     with pytest.raises(Exception, match="cancelled"):
         result.raise_for_errors()
 

@@ -83,8 +83,10 @@ def test_a_done_file_is_skipped_by_the_ledger_with_one_event(tmp_path: Path) -> 
 def test_download_returns_errors_as_outcomes(parts: Parts, tmp_path: Path) -> None:
     task = Task(3, "mem://bucket/d/none.bin", str(tmp_path / "none.bin"))
     outcome = download(parts.engine, task, lambda e: None, parts.cancel, lambda f: None)
-    assert outcome.key == 3 and outcome.result is None
-    assert isinstance(outcome.error, SourceNotFound) and not outcome.partial
+    assert outcome.key == 3
+    assert outcome.result is None
+    assert isinstance(outcome.error, SourceNotFound)
+    assert not outcome.partial
 
 
 def test_settle_records_a_failure_as_failed_or_partial(parts: Parts, tmp_path: Path) -> None:
@@ -108,13 +110,15 @@ def test_a_callback_error_fails_the_item_with_it(parts: Parts) -> None:
     boom = ValueError("the user's callback")
     parts.steps.settle(work(), Outcome(0, error=SourceNotFound("gone")), boom)
     [(item, exc)] = parts.tally.result(cancelled=False).failed
-    assert exc is boom and isinstance(item, Item)
+    assert exc is boom
+    assert isinstance(item, Item)
 
 
 def test_a_task_never_started_is_not_recorded(parts: Parts, tmp_path: Path) -> None:
     parts.steps.settle(work(), Outcome(0, started=False))
     parts.ledger.flush()
-    assert rows(tmp_path) == {} and parts.tally.result(cancelled=False).failed == []
+    assert rows(tmp_path) == {}
+    assert parts.tally.result(cancelled=False).failed == []
 
 
 def test_a_cancelled_item_keeps_no_failed_row(parts: Parts, tmp_path: Path) -> None:
@@ -132,7 +136,8 @@ def test_a_system_exit_from_the_callback_stops_the_batch(tmp_path: Path) -> None
     made.steps.run(work(), lambda folder: None)
     made.ledger.close()
     [(_, exc)] = made.tally.result(cancelled=True).failed
-    assert isinstance(exc, Cancelled) and "SystemExit" in str(exc)
+    assert isinstance(exc, Cancelled)
+    assert "SystemExit" in str(exc)
     assert made.cancel.is_set()
 
 
@@ -147,12 +152,14 @@ def test_a_ledger_that_cannot_be_written_fails_items_before_they_start(
 def test_an_input_that_failed_is_counted(parts: Parts) -> None:
     parts.steps.input_failed("mem://bucket/{", InvalidArgument("bad template"))
     [(item, exc)] = parts.tally.result(cancelled=False).failed
-    assert item == "mem://bucket/{" and isinstance(exc, InvalidArgument)
+    assert item == "mem://bucket/{"
+    assert isinstance(exc, InvalidArgument)
 
 
 def test_stopped_by_names_the_exception() -> None:
     error = stopped_by(KeyboardInterrupt())
-    assert isinstance(error, Cancelled) and "KeyboardInterrupt" in str(error)
+    assert isinstance(error, Cancelled)
+    assert "KeyboardInterrupt" in str(error)
     assert isinstance(error.__cause__, KeyboardInterrupt)
 
 
@@ -160,5 +167,6 @@ def test_download_collects_the_folders_to_sync(parts: Parts, tmp_path: Path) -> 
     folders: list[Path] = []
     task = Task(0, URL, str(tmp_path / "sub" / "f0.bin"))
     outcome = download(parts.engine, task, lambda e: None, threading.Event(), folders.append)
-    assert outcome.result is not None and outcome.stat is not None
+    assert outcome.result is not None
+    assert outcome.stat is not None
     assert folders == [tmp_path / "sub"]
