@@ -73,7 +73,7 @@ def test_a_rerun_through_the_fan_out_sends_nothing(tmp_path: Path) -> None:
 
 
 def test_the_fan_out_refuses_what_is_not_an_executor(tmp_path: Path) -> None:
-    with pytest.raises(InvalidArgument, match="concurrent.futures.Executor"):
+    with pytest.raises(InvalidArgument, match=r"concurrent\.futures\.Executor"):
         FanoutRunner(engine(store()), object(), tmp_path)  # type: ignore[arg-type]
 
 
