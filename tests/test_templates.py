@@ -1,4 +1,4 @@
-"""Brace templates, links files and object lists (resumable/batch/templates.py).
+"""Brace templates, links files and object lists (resumable/batch/templates.py, lists.py).
 
 Brace expansion is checked against hand-written bash 5 answers, against real bash for a table of
 cases and a few seeded random templates, and ``count()`` against ``len(expand())`` on random

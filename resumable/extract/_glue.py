@@ -1,7 +1,9 @@
 """The two places a processor is attached: one download, and one item of a batch.
 
-Kept here, not in :mod:`resumable.core` or :mod:`resumable.job`, so those modules only gain a
-``process=`` keyword and a lazy import.
+Kept here, not in :mod:`resumable.api` or :mod:`resumable.batch`, so those modules only gain a
+``process=`` keyword and a lazy import. Nothing here knows the downloader or the job: a single
+download gets the :class:`~resumable.engine.Engine`, a batch item its recorder (the ledger's
+``extracted`` rows), an emit callback and the cancel event.
 """
 
 from __future__ import annotations
