@@ -33,7 +33,7 @@ from ..errors import (
     identity,
 )
 from ..partial import Partial
-from ..progress import EventKind, ProgressCallback, ProgressEvent
+from ..progress import EventKind, ProgressEvent
 from .feeder import describe
 from .items import Work, safe_destination
 from .ledger import Ledger
@@ -86,6 +86,19 @@ class Steps:
         """Destinations (relative) of the items checked so far: each may be used once."""
         self._checked_folders: set[str] = set()  # see safe_destination
 
+    @property
+    def ledger(self) -> Ledger:
+        """The batch's ledger (its ``extracted`` rows record what a processor did)."""
+        return self._ledger
+
+    @property
+    def cancel(self) -> threading.Event:
+        return self._cancel
+
+    def emit(self, event: ProgressEvent) -> None:
+        """Pass ``event`` to the user's callback (a file skipped, an extraction's events)."""
+        self._emit(event)
+
     def on_event(self, event: ProgressEvent) -> None:
         self._tally.event(event)
         self._emit(event)
@@ -94,11 +107,13 @@ class Steps:
 
     def run(self, work: Work, sync_dir: Callable[[Path], None]) -> None:
         """One item on this thread, start to finish; never raises for the item."""
+        from .extracting import extract
+
         fetched = [False]  # a failure after this is the processor's: the file stays done
         try:
             process = work.item.process or self._process
             if process is not None:
-                self._tally.ok(self._extract(work, process, sync_dir, fetched))
+                self._tally.ok(extract(self, self._engine, work, process, sync_dir, fetched))
                 return
             task = self.admit(0, work)
             if task is None:
@@ -115,49 +130,6 @@ class Steps:
         finally:
             self._tally.settled(self.root / work.rel)  # event.path is under root
 
-    def _extract(
-        self,
-        work: Work,
-        process: Processor,
-        sync_dir: Callable[[Path], None],
-        fetched: list[bool],
-    ) -> DownloadResult:
-        """Download ``work`` (or skip it by the ledger) and process it; the extraction is
-        recorded in the ledger's ``extracted`` rows, its events go to ``emit``."""
-        from ..extract._glue import check_processor, extract_item
-
-        dest, entry, changed = self.check(work)
-        processor = check_processor(process) or process
-        task = self._task(0, work, dest, changed, getattr(processor, "stream", False))
-
-        def fetch(observe: ProgressCallback | None) -> tuple[DownloadResult, RemoteInfo | None]:
-            skipped = None if changed else self.skip_by_ledger(work, dest, entry)
-            if skipped is not None:
-                out: tuple[DownloadResult, RemoteInfo | None] = (skipped, None)
-            else:
-                progress = self.on_event if observe is None else _both(observe, self.on_event)
-                outcome = download(self._engine, task, progress, self._cancel, sync_dir)
-                if outcome.error is not None:
-                    raise outcome.error
-                assert outcome.result is not None
-                out = (outcome.result, outcome.info)
-            self.record(work, *out)
-            fetched[0] = True
-            return out
-
-        return extract_item(
-            processor,
-            dest,
-            work.item.url,
-            sha256=work.item.sha256,
-            changed=changed,
-            rows=self._ledger,
-            key=work.rel,
-            emit=self._emit,
-            cancel=self._cancel,
-            fetch=fetch,
-        )
-
     # -- before the download ----------------------------------------------------------------------
 
     def admit(self, key: int, work: Work) -> Task | None:
@@ -168,10 +140,11 @@ class Steps:
         if skipped is not None:
             self.finish(work, skipped, None)
             return None
-        return self._task(key, work, dest, changed, False)
+        return self.task(key, work, dest, changed)
 
     @staticmethod
-    def _task(key: int, work: Work, dest: Path, refresh: bool, streamed: bool) -> Task:
+    def task(key: int, work: Work, dest: Path, refresh: bool, streamed: bool = False) -> Task:
+        """The :class:`Task` that downloads ``work`` to ``dest``."""
         item = work.item
         return Task(
             key,
@@ -369,14 +342,6 @@ def stopped_by(exc: BaseException) -> Cancelled:
     error = Cancelled(f"the batch was stopped by {describe(exc)}")
     error.__cause__ = exc
     return error
-
-
-def _both(first: ProgressCallback, then: ProgressCallback) -> ProgressCallback:
-    def progress(event: ProgressEvent) -> None:
-        first(event)
-        then(event)
-
-    return progress
 
 
 def _log_unrecorded(rel: str, error: LocalError) -> None:
