@@ -65,7 +65,7 @@ def make_shards(root: Path, count: int, size: int) -> dict[str, str]:
 
 def _warm(_: int) -> None:
     """Import the library in a pool's process (before the timed runs)."""
-    import resumable.chunks
+    import resumable.batch.chunks
     import resumable.sources.http  # noqa: F401
 
 

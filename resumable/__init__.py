@@ -14,7 +14,12 @@ from typing import Any
 
 from ._version import __version__
 from .api import DownloadResult, ResumableDownloader, download
-from .checksums import read_checksums
+from .batch.checksums import read_checksums
+from .batch.items import Item
+from .batch.job import BatchResult, FileProgress, Job, JobStatus
+from .batch.plan import Plan
+from .batch.sharding import shard
+from .batch.templates import expand, read_links, read_object_list
 from .errors import (
     AccessDenied,
     ArchiveTooLarge,
@@ -50,16 +55,11 @@ from .extract import (
     Untar,
     Unzip,
 )
-from .items import Item
-from .job import BatchResult, FileProgress, Job, JobStatus
-from .plan import Plan
 from .progress import EventKind, ProgressEvent
 from .progress.bars import TqdmProgress
 from .progress.fsspec import FsspecCallbackProgress
 from .retry import RetryPolicy, Timeouts
-from .sharding import shard
 from .sources import RemoteInfo, register
-from .templates import expand, read_links, read_object_list
 
 __all__ = [
     "AccessDenied",

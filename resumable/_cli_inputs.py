@@ -22,10 +22,10 @@ import sys
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from . import templates
-from .aria2c_input import aria2c_checksum, is_aria2c_input, read_aria2c_input
+from .batch import templates
+from .batch.aria2c_input import aria2c_checksum, is_aria2c_input, read_aria2c_input
+from .batch.items import Item
 from .errors import InvalidArgument
-from .items import Item
 from .sources import source_class
 from .urls import redact, redact_text
 
@@ -92,7 +92,7 @@ def _checksum_option(value: str | None) -> str | None:
 
 
 def _with_spec(item: object, spec: str) -> Item:
-    from .checksums import with_digest
+    from .batch.checksums import with_digest
 
     assert isinstance(item, Item)
     try:
@@ -161,7 +161,7 @@ def _with_checksums(inputs: list[object], sums: dict[str, str], *, sync: bool) -
 
 
 def _add_sha256(item: Item, digest: str) -> Item:
-    from .checksums import with_digest
+    from .batch.checksums import with_digest
 
     try:
         return with_digest(item, f"sha256:{digest}")
@@ -202,7 +202,7 @@ def checksums_option(path: str | None, option: str = "--checksums") -> dict[str,
     an empty mapping when the option is not given."""
     if path is None:
         return {}
-    from .checksums import read_checksums as read
+    from .batch.checksums import read_checksums as read
 
     if path != "-" and not Path(path).is_file():
         raise UsageError(f"{option}: no such checksum file: {path!r}")

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from .api import DownloadResult, PathLike, ResumableDownloader
+    from .batch.job import BatchResult, Job
     from .extract import Processor
-    from .job import BatchResult, Job
     from .locator import RefreshURL
     from .progress import ProgressCallback
 

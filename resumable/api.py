@@ -22,11 +22,11 @@ from urllib.parse import unquote, urlsplit
 from ._checks import check_bool
 from ._guard import guarded, user_callback
 from ._paths import check_loop_free, path_text
+from .batch.items import as_inputs
 from .engine import DownloadResult, Engine, Settings
 from .engine.request import check_url
 from .engine.settings import MiB
 from .errors import InvalidArgument, LocalError
-from .items import as_inputs
 from .locator import RefreshURL
 from .progress import ProgressCallback
 from .retry import RetryPolicy, Timeouts
@@ -35,9 +35,10 @@ from .sources import Source
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
+    from .batch.job import BatchResult, Job
+    from .batch.plan import Plan
+    from .batch.runner import Runner
     from .extract import Processor
-    from .job import BatchResult, Job
-    from .plan import Plan
 
 __all__ = ["DownloadResult", "ResumableDownloader", "download"]
 
@@ -242,7 +243,7 @@ class ResumableDownloader:
             from .extract._glue import download_one
 
             return download_one(
-                self,
+                self.engine,
                 url,
                 dest,
                 processor,
@@ -289,8 +290,8 @@ class ResumableDownloader:
         An item the file does not name is downloaded without a digest to check (logged); one
         whose own digest of the same algorithm differs fails with ``InvalidArgument``.
         """
-        from .checksums import checksum_table
-        from .job import Job
+        from .batch.checksums import checksum_table
+        from .batch.job import Job
 
         owned = progress is True  # our TqdmProgress: the job closes it when it ends
         progress = check_progress(progress)
@@ -298,30 +299,27 @@ class ResumableDownloader:
         check_bool(sync, "sync")
         inputs, folder = as_inputs(items), _check_dest_dir(dest_dir)
         processor = check_processor(process)
-        if executor is not None:  # see resumable.fanout
-            from .fanout import FanoutJob
+        runner: Runner | None = None  # default: local threads
+        if executor is not None:  # see resumable.batch.fanout
+            from .batch.fanout import FanoutRunner
 
             if processor is not None:
                 raise InvalidArgument(
                     "process= cannot be combined with executor= yet: extract after the batch, "
                     "or run the batch without an executor"
                 )
-            job: Job = FanoutJob(
-                self, inputs, folder, executor, sync=sync, progress=progress, checksums=table
-            )
-        else:
-            job = Job(
-                self,
-                inputs,
-                folder,
-                sync=sync,
-                progress=progress,
-                process=processor,
-                checksums=table,
-            )
-        if owned:
-            job._close_at_end(_close, progress)
-        return job
+            runner = FanoutRunner(self.engine, executor, folder)
+        return Job(
+            self.engine,
+            inputs,
+            folder,
+            sync=sync,
+            progress=progress,
+            process=processor,
+            checksums=table,
+            runner=runner,
+            on_end=(lambda: _close(progress)) if owned else None,
+        )
 
     @guarded("download_many")
     def download_many(
@@ -369,9 +367,9 @@ class ResumableDownloader:
     @guarded("plan")
     def plan(self, items: Iterable[object] | str, dest_dir: PathLike) -> Plan:
         """The dry run of a batch: files and bytes in total, already present, and to fetch."""
-        from .plan import make_plan
+        from .batch.plan import make_plan
 
-        return make_plan(self, as_inputs(items), _check_dest_dir(dest_dir))
+        return make_plan(self.engine, as_inputs(items), _check_dest_dir(dest_dir))
 
     async def adownload(self, url: str, dest: PathLike, **options: Any) -> DownloadResult:
         """:meth:`download` for asyncio callers: same parameters and result; the transfer
@@ -522,7 +520,7 @@ def _in_directory(dest: PathLike, url: str, given: Mapping[str, Source]) -> Path
     separators = (os.sep, os.altsep) if os.altsep else (os.sep,)
     if not (text.endswith(separators) or os.path.isdir(os.path.expanduser(text))):
         return dest
-    from .items import relative_name
+    from .batch.items import relative_name
 
     check_url(url, given)  # a bad URL is named as such, not as a missing object name
     name = unquote(urlsplit(url).path.rpartition("/")[2])

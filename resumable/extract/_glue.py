@@ -1,14 +1,17 @@
 """The two places a processor is attached: one download, and one item of a batch.
 
-Kept here, not in :mod:`resumable.core` or :mod:`resumable.job`, so those modules only gain a
-``process=`` keyword and a lazy import.
+Kept here, not in :mod:`resumable.api` or :mod:`resumable.batch`, so those modules only gain a
+``process=`` keyword and a lazy import. Nothing here knows the downloader or the job: a single
+download gets the :class:`~resumable.engine.Engine`, a batch item its recorder (the ledger's
+``extracted`` rows), an emit callback and the cancel event.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,17 +19,14 @@ from ..errors import InvalidArgument
 from ..progress import ProgressCallback, ProgressEvent, null_progress
 from ..verify import parse_expected
 from ._base import Processor
-from ._record import ExtractRecord, LedgerStore, MarkerStore
+from ._record import ExtractionRows, ExtractRecord, LedgerStore, MarkerStore
 from ._run import ExtractRun, Fetch
 
 if TYPE_CHECKING:
-    from ..api import PathLike, ResumableDownloader
-    from ..engine import DownloadResult
-    from ..items import Work
-    from ..job import Job
+    from ..engine import DownloadResult, Engine
     from ..sources import RemoteInfo
 
-__all__ = ["batch_item", "check_processor", "download_one"]
+__all__ = ["check_processor", "download_one", "extract_item"]
 
 log = logging.getLogger("resumable")
 
@@ -41,9 +41,9 @@ def check_processor(process: object) -> Processor | None:
 
 
 def download_one(
-    d: ResumableDownloader,
+    engine: Engine,
     url: str,
-    dest: PathLike,
+    dest: str | os.PathLike[str],
     process: Processor,
     *,
     size: int | None,
@@ -71,7 +71,7 @@ def download_one(
         emit(event)
 
     cancel = locating.pop("cancel", None)
-    request = d.engine.request(
+    request = engine.request(
         url,
         dest,
         size=size,
@@ -81,7 +81,7 @@ def download_one(
         streamed=getattr(process, "stream", False),  # the stream reader follows A.partial
         **locating,
     )
-    transfer = d.engine.prepare(request, chained, cancel)
+    transfer = engine.prepare(request, chained, cancel)
 
     def fetch(watch: ProgressCallback | None) -> tuple[DownloadResult, RemoteInfo | None]:
         observer[0] = watch
@@ -105,24 +105,34 @@ def download_one(
     return run.run(fetch, remote_changed)
 
 
-def batch_item(
-    job: Job, work: Work, dest: Path, process: Processor, changed: bool, fetch: Fetch
+def extract_item(
+    process: Processor,
+    dest: Path,
+    url: str,
+    *,
+    sha256: str | None,
+    changed: bool,
+    rows: ExtractionRows,
+    key: str,
+    emit: Callable[[ProgressEvent], None],
+    cancel: threading.Event,
+    fetch: Fetch,
 ) -> DownloadResult:
-    """One item of a batch; the record is the ledger's ``extracted`` row for ``work.rel``.
+    """One item of a batch: the record is the row ``key`` of ``rows`` (the batch ledger's
+    ``extracted`` table); events go to ``emit``; ``cancel`` stops the extraction.
 
     Without ``sync`` a batch trusts its ledger (as it does for files): an archive deleted after
-    its extraction is skipped without a request. With ``sync`` the job has already asked the
+    its extraction is skipped without a request. With ``sync`` the batch has already asked the
     source whether the object changed (``changed``).
     """
-    expected = parse_expected(work.item.sha256).get("sha256")
+    expected = parse_expected(sha256).get("sha256")
 
     def remote_changed(record: ExtractRecord) -> bool:
         if changed:
             return True
         return expected is not None and expected != record.sha256
 
-    store = LedgerStore(job._ledger, work.rel)
-    run = ExtractRun(process, dest, work.item.url, store, job._emit, job._cancel)
+    run = ExtractRun(process, dest, url, LedgerStore(rows, key), emit, cancel)
     return run.run(fetch, remote_changed)
 
 

@@ -24,15 +24,12 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol, cast
 
 from ..errors import LocalError
 from ..partial import helper_path
 
-if TYPE_CHECKING:
-    from ..ledger import Ledger
-
-__all__ = ["ExtractRecord", "LedgerStore", "MarkerStore", "RecordStore"]
+__all__ = ["ExtractRecord", "ExtractionRows", "LedgerStore", "MarkerStore", "RecordStore"]
 
 FORMAT = 1
 MAX_RECORD = 16 << 20  # bytes: a record is its targets' names and a few fields
@@ -183,10 +180,20 @@ class MarkerStore:
             ) from exc
 
 
+class ExtractionRows(Protocol):
+    """Where a batch keeps extraction records: its ledger (``extracted`` table)."""
+
+    def get_extraction(self, path: str) -> str | None: ...
+
+    def record_extraction(self, path: str, record: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+
 class LedgerStore:
     """One archive's row in the batch ledger's ``extracted`` table."""
 
-    def __init__(self, ledger: Ledger, rel: str) -> None:
+    def __init__(self, ledger: ExtractionRows, rel: str) -> None:
         self.ledger = ledger
         self.rel = rel
 

@@ -18,7 +18,7 @@ import pytest
 from servers import NginxServer, make_data
 
 from resumable import InvalidArgument, Item
-from resumable.aria2c_input import is_aria2c_input, read_aria2c_input
+from resumable.batch.aria2c_input import is_aria2c_input, read_aria2c_input
 from resumable.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _downloader_options, build_parser, main
 
 KiB, MiB = 1 << 10, 1 << 20

@@ -354,7 +354,7 @@ def test_checksums_travel_with_a_fanned_out_batch(
 
 
 def test_matching_rules_of_the_table() -> None:
-    from resumable.checksums import ChecksumTable
+    from resumable.batch.checksums import ChecksumTable
 
     a, b, c = ("sha256:" + digest("sha256", x) for x in (b"a", b"b", b"c"))
     table = ChecksumTable({"./train/x.tar": a, "val/x.tar": b, "y.tar": c, "deep/er/z.tar": a})

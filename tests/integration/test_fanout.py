@@ -24,7 +24,7 @@ import pytest
 from servers import Fault, FaultServer, make_data
 
 import resumable
-from resumable import chunks
+from resumable.batch import chunks
 from resumable.progress import EventKind, ProgressEvent
 
 SIZE = 200_000
@@ -267,7 +267,9 @@ def test_dask_batch_progress_ledger_and_errors(
     assert [(type(e), e.url) for _, e in batch.failed] == [(resumable.SourceNotFound, missing)]
     assert (tmp_path / "slow.bin").read_bytes() == make_data(1_500_000, 9)
     # Workers did the downloading: each keeps a warm downloader; this process has none.
-    cached = dask_client.run(lambda: len(__import__("resumable.chunks").chunks._downloaders))
+    cached = dask_client.run(
+        lambda: len(__import__("resumable.batch.chunks").batch.chunks._downloaders)
+    )
     assert sum(cached.values()) >= 1
     assert chunks._downloaders == cached_here
     # Live, throttled progress: byte counts of the slow file reached the callback while the

@@ -22,7 +22,7 @@ from servers.proxy import CountingProxy
 
 import resumable
 from resumable import InvalidArgument, ResumableDownloader
-from resumable.fanout import spec_of
+from resumable.batch.fanout import spec_of
 from resumable.sources import SourceConfig
 
 SECRET = "sEcReT-VaLuE-0123456789"  # never in a message

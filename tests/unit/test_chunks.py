@@ -12,7 +12,7 @@ import pytest
 from unit.test_errors import every_error
 
 import resumable
-from resumable.chunks import (
+from resumable.batch.chunks import (
     ChunkResult,
     DownloaderSpec,
     Outcome,
@@ -22,8 +22,8 @@ from resumable.chunks import (
     _downloaders,
     picklable,
 )
-from resumable.fanout import spec_of
-from resumable.items import Work
+from resumable.batch.fanout import spec_of
+from resumable.batch.items import Work
 from resumable.progress import EventKind, ProgressEvent
 from resumable.sources import RemoteInfo
 

@@ -1,4 +1,4 @@
-"""Brace templates, links files and object lists (resumable/templates.py).
+"""Brace templates, links files and object lists (resumable/batch/templates.py, lists.py).
 
 Brace expansion is checked against hand-written bash 5 answers, against real bash for a table of
 cases and a few seeded random templates, and ``count()`` against ``len(expand())`` on random
@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from resumable import InvalidArgument, templates
-from resumable.templates import (
+from resumable import InvalidArgument
+from resumable.batch import templates
+from resumable.batch.templates import (
     count,
     expand,
     has_template,

@@ -22,17 +22,25 @@ from __future__ import annotations
 import heapq
 import os
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 from .items import Item, Work, as_inputs, iter_work
-from .templates import Link, has_template
+from .lists import Link
+from .templates import has_template
 
 if TYPE_CHECKING:
-    from .api import ResumableDownloader
-    from .sources import RemoteInfo
+    from ..engine import Engine
+    from ..sources import RemoteInfo
 
-__all__ = ["shard"]
+__all__ = ["HasEngine", "shard"]
+
+
+class HasEngine(Protocol):
+    """What ``shard`` needs of a downloader: its engine (a ``ResumableDownloader`` has one)."""
+
+    @property
+    def engine(self) -> Engine: ...
 
 
 def shard(
@@ -40,7 +48,7 @@ def shard(
     rank: int,
     world_size: int,
     *,
-    downloader: ResumableDownloader | None = None,
+    downloader: HasEngine | None = None,
 ) -> list[Item]:
     """The items of ``items`` that rank ``rank`` of ``world_size`` should download.
 
@@ -73,14 +81,14 @@ def shard(
     if not 0 <= rank < world_size:
         raise InvalidArgument(f"rank must be within [0, {world_size}), got {rank}")
 
-    listing: list[ResumableDownloader] = []
+    listing: list[Engine] = []
 
     def lister(prefix: str) -> Iterator[tuple[str, RemoteInfo]]:
         if not listing:
-            from .api import ResumableDownloader
+            from ..engine import Engine, Settings
 
-            listing.append(downloader or ResumableDownloader(workers=1))
-        return listing[0].engine.source(prefix.split(":", 1)[0].lower()).list(prefix)
+            listing.append(downloader.engine if downloader else Engine(Settings(workers=1)))
+        return listing[0].source(prefix.split(":", 1)[0].lower()).list(prefix)
 
     try:
         flat = [_as_item(entry) for entry in iter_work(as_inputs(items), lister)]

@@ -38,112 +38,23 @@ import contextlib
 import logging
 import os
 import queue
-import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Iterator
 from pathlib import Path
-from stat import S_ISREG
-from typing import cast
 
-from ._threads import Guarded, join_queue, put_while
-from .errors import LocalError
-from .urls import redact_text
+from .._threads import Guarded, join_queue, put_while
+from ..errors import LocalError
+from ..urls import redact_text
+from .rows import ADDED, EXTRACTED, FIELDS, SCHEMA, UPSERT, Entry, parse_row, row_values
 
-__all__ = ["Entry", "Ledger", "parse_row"]
+__all__ = ["Entry", "Ledger", "parse_row"]  # Entry, parse_row: see .rows
 
 log = logging.getLogger("resumable")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    path TEXT PRIMARY KEY,
-    identity TEXT NOT NULL,
-    origin TEXT,
-    state TEXT NOT NULL,
-    size INTEGER,
-    mtime_ns INTEGER,
-    sha256 TEXT,
-    etag TEXT,
-    version TEXT,
-    error TEXT,
-    updated REAL NOT NULL,
-    last_modified TEXT,
-    written_size INTEGER,
-    written_mtime_ns INTEGER
-)
-"""
-_FIELDS = (
-    "path, identity, origin, state, size, mtime_ns, sha256, etag, version, error, updated, "
-    "last_modified, written_size, written_mtime_ns"
-)
-# Columns newer than the first ledgers: added on open, NULL in the rows written before.
-_ADDED = {"last_modified": "TEXT", "written_size": "INTEGER", "written_mtime_ns": "INTEGER"}
-# A new row replaces the old one, except for the record of this library's last write to the
-# file: a row that does not write (a check, a failure) carries it over.
-_CARRIED = ("written_size", "written_mtime_ns")
 _BACKLOG = 2000  # rows queued for the writer at most (see Ledger.__init__)
 _GATHER = 0.05  # seconds the writer lets rows gather before one transaction commits them
-# What resumable.extract recorded per archive: a JSON record (see extract/_record.py). A table of
-# its own, so ledgers written before it existed gain it with CREATE TABLE IF NOT EXISTS.
-_EXTRACTED = """
-CREATE TABLE IF NOT EXISTS extracted (
-    path TEXT PRIMARY KEY,
-    record TEXT NOT NULL,
-    updated REAL NOT NULL
-)
-"""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One ledger row."""
-
-    path: str
-    identity: str
-    origin: str | None
-    state: str
-    size: int | None = None
-    mtime_ns: int | None = None
-    sha256: str | None = None
-    etag: str | None = None
-    version: str | None = None
-    error: str | None = None
-    updated: float = 0.0
-    last_modified: str | None = None
-    """The object's Last-Modified, for servers that send no ETag (sync compares it)."""
-    written_size: int | None = None
-    """Size of the file when this library last wrote it (promoted a download) here; ``None``
-    if it never did, as far as this ledger knows (a file that was only checked, an old row)."""
-    written_mtime_ns: int | None = None
-    """Modification time of the file when this library last wrote it."""
-
-    def unchanged_on_disk(self, path: Path) -> bool:
-        """A done file still as this library left it (same size and modification time)."""
-        try:
-            st = path.stat()
-        except OSError:
-            return False
-        return self.state == "done" and st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
-
-    def written_by_us(self, path: Path) -> bool:
-        """``path`` is a regular file this library wrote and nobody changed since: what
-        ``sync`` may delete. Proven only by the record of the write (same size and mtime as
-        then), whatever the row's state (a later failed refetch leaves the file as written);
-        a file that was only checked, or a row from before that record existed, is not.
-        """
-        if self.written_size is None or self.written_mtime_ns is None:
-            return False
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return False
-        return (
-            S_ISREG(st.st_mode)
-            and st.st_size == self.written_size
-            and st.st_mtime_ns == self.written_mtime_ns
-        )
 
 
 class Ledger:
@@ -199,15 +110,15 @@ class Ledger:
                 raise _Unusable(str(exc)) from exc
             raise
         try:
-            db.execute(_SCHEMA)
+            db.execute(SCHEMA)
             columns = {row[1] for row in db.execute("PRAGMA table_info(items)")}
-            missing = set(_FIELDS.split(", ")) - set(_ADDED) - columns
+            missing = set(FIELDS.split(", ")) - set(ADDED) - columns
             if missing:
                 raise _Unusable(f"its items table has no {', '.join(sorted(missing))} column")
-            for column, kind in _ADDED.items():
+            for column, kind in ADDED.items():
                 if column not in columns:
                     db.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
-            db.execute(_EXTRACTED)
+            db.execute(EXTRACTED)
             db.execute("SELECT path FROM items LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
             db.close()
@@ -290,13 +201,13 @@ class Ledger:
         if path not in self._known:
             return None
         with self._lock:
-            query = f"SELECT {_FIELDS} FROM items WHERE path = ?"
+            query = f"SELECT {FIELDS} FROM items WHERE path = ?"
             row = self._db.execute(query, (path,)).fetchone()
         return parse_row(row) if row else None
 
     def record(self, entry: Entry) -> None:
         """Queue ``entry`` as the row of its path (the record of a write is carried over)."""
-        self._put((_UPSERT, _values(entry, updated=time.time())))
+        self._put((UPSERT, row_values(entry, updated=time.time())))
         self._known.add(entry.path)
 
     def done(
@@ -367,7 +278,7 @@ class Ledger:
         self.flush()
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_FIELDS} FROM items WHERE origin = ? ORDER BY path", (origin,)
+                f"SELECT {FIELDS} FROM items WHERE origin = ? ORDER BY path", (origin,)
             ).fetchall()
         for row in rows:
             entry = parse_row(row)
@@ -379,7 +290,7 @@ class Ledger:
         self.flush()
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_FIELDS} FROM items WHERE state IN ('failed', 'partial') ORDER BY path"
+                f"SELECT {FIELDS} FROM items WHERE state IN ('failed', 'partial') ORDER BY path"
             ).fetchall()
         return [entry for entry in map(parse_row, rows) if entry is not None]
 
@@ -398,25 +309,6 @@ class Ledger:
             with self._lock:
                 self._db.close()
             self._writer_db.close()
-
-
-def _values(entry: Entry, *, updated: float) -> tuple[object, ...]:
-    return (
-        entry.path,
-        entry.identity,
-        entry.origin,
-        entry.state,
-        entry.size,
-        entry.mtime_ns,
-        entry.sha256,
-        entry.etag,
-        entry.version,
-        entry.error,
-        updated,
-        entry.last_modified,
-        entry.written_size,
-        entry.written_mtime_ns,
-    )
 
 
 class _Unusable(Exception):
@@ -444,72 +336,3 @@ def _move_aside(path: Path, why: str) -> None:
     for suffix in ("-wal", "-shm", "-journal"):  # they belong to the old file
         with contextlib.suppress(FileNotFoundError):
             os.replace(f"{path}{suffix}", f"{aside}{suffix}")
-
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_STATES = ("partial", "done", "failed")
-
-
-def parse_row(row: tuple[object, ...]) -> Entry | None:
-    """The one parse boundary of a ledger row: an :class:`Entry` of the declared types, or
-    ``None`` (logged) for a row no writer of this library made.
-
-    SQLite stores any value in any column, and the file may have been edited or damaged: a
-    ``sha256`` that is a number or not 64 hex digits would be reported as a file's digest, a
-    ``size`` in text would never match. A discarded row makes its file verified (or fetched)
-    again, and ``sync`` never deletes on its word.
-    """
-    names = [f.name for f in fields(Entry)]
-    if len(row) != len(names):
-        return None
-    values = dict(zip(names, row, strict=True))
-    bad = [name for name in names if not _ROW_CHECKS.get(name, _optional_text)(values[name])]
-    if bad:
-        log.warning(
-            "ignoring the ledger row of %r: bad %s", _printable(values["path"]), ", ".join(bad)
-        )
-        return None
-    values["updated"] = float(cast(float, values["updated"]))
-    return Entry(**values)  # type: ignore[arg-type]
-
-
-def _printable(value: object) -> str:
-    return value[:200] if isinstance(value, str) else type(value).__name__
-
-
-def _optional_text(value: object) -> bool:
-    return value is None or isinstance(value, str)
-
-
-def _optional_count(value: object) -> bool:
-    return value is None or (isinstance(value, int) and value >= 0)
-
-
-_ROW_CHECKS: dict[str, Callable[[object], bool]] = {
-    "path": lambda v: isinstance(v, str) and bool(v),
-    "identity": lambda v: isinstance(v, str),
-    "state": lambda v: v in _STATES,
-    "size": _optional_count,
-    "mtime_ns": lambda v: v is None or isinstance(v, int),
-    "sha256": lambda v: v is None or (isinstance(v, str) and bool(_SHA256.fullmatch(v))),
-    "updated": lambda v: isinstance(v, (int, float)),
-    "written_size": _optional_count,
-    "written_mtime_ns": lambda v: v is None or isinstance(v, int),
-}
-"""How each column is checked; a column not listed (texts) must be a string or NULL."""
-
-
-def _upsert() -> str:
-    columns = [name.strip() for name in _FIELDS.split(",")]
-    updates = ", ".join(
-        f"{c} = COALESCE(excluded.{c}, items.{c})" if c in _CARRIED else f"{c} = excluded.{c}"
-        for c in columns
-        if c != "path"
-    )
-    return (
-        f"INSERT INTO items ({_FIELDS}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT(path) DO UPDATE SET {updates}"
-    )
-
-
-_UPSERT = _upsert()

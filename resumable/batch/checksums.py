@@ -30,9 +30,9 @@ import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
+from ..verify import parse_expected
 from .items import Item, Work
-from .verify import parse_expected
 
 __all__ = ["ChecksumTable", "checksum_table", "read_checksums", "with_digest"]
 

@@ -38,9 +38,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from ._threads import Guarded
-from .cancel import CancelToken
-from .progress import ProgressEvent
+from .._threads import Guarded
+from ..cancel import CancelToken
+from ..progress import ProgressEvent
 
 __all__ = ["Channel", "Link", "channel_for"]
 

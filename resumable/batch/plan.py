@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._guard import typed
+from .._guard import typed
+from ..progress.lines import format_bytes  # one unit system: binary, as the bars
+from ..urls import identity
 from .items import Work, iter_work, safe_destination
 from .ledger import Ledger
-from .progress.lines import format_bytes  # one unit system: binary, as the bars
-from .urls import identity
 
 if TYPE_CHECKING:
-    from .api import ResumableDownloader
+    from ..engine import Engine
 
 __all__ = ["Plan", "make_plan"]
 
@@ -48,12 +48,13 @@ class Plan:
         )
 
 
-def make_plan(downloader: ResumableDownloader, items: Iterable[object], dest_dir: Path) -> Plan:
+def make_plan(engine: Engine, items: Iterable[object], dest_dir: Path) -> Plan:
+    """The :class:`Plan` of ``items`` into ``dest_dir``; sizes asked of ``engine``'s sources."""
     ledger = Ledger(dest_dir)
     try:
         works: list[Work] = []
         failed: list[tuple[object, BaseException]] = []
-        lister = lambda prefix: downloader.engine.source(prefix.split(":", 1)[0]).list(prefix)  # noqa: E731
+        lister = lambda prefix: engine.source(prefix.split(":", 1)[0]).list(prefix)  # noqa: E731
         root, checked = dest_dir.resolve(), set[str]()
         for work in iter_work(items, lister):
             (failed.append if isinstance(work, tuple) else works.append)(work)  # type: ignore[arg-type]
@@ -66,17 +67,16 @@ def make_plan(downloader: ResumableDownloader, items: Iterable[object], dest_dir
                 return entry.size, True
             size = work.item.size
             if size is None:  # a transfer's stat: retried, refreshed, failed over to mirrors
-                engine = downloader.engine
                 request = engine.request(work.item.url, dest, mirrors=work.item.mirrors)
                 size = engine.stat(request).size
             present = dest.exists() and size is not None and dest.stat().st_size == size
             # The file recorded for another object (another identity) is fetched again by a
-            # batch unless a digest vouches for it (see Job._check).
+            # batch unless a digest vouches for it (see Steps.check).
             other = entry is not None and not known and entry.unchanged_on_disk(dest)
             return size, present and not (other and not (work.item.sha256 or work.item.checksum))
 
         plan = {"present": 0, "to_fetch": 0, "present_bytes": 0, "fetch_bytes": 0, "unknown": 0}
-        with ThreadPoolExecutor(downloader.workers) as pool:
+        with ThreadPoolExecutor(engine.settings.workers) as pool:
             futures = [(work, pool.submit(size_of, work)) for work in works]
             for work, future in futures:
                 try:

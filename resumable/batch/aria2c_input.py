@@ -34,9 +34,9 @@ import logging
 import re
 from collections.abc import Sequence
 
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
+from ..verify import parse_expected
 from .items import Item
-from .verify import parse_expected
 
 __all__ = ["ARIA2C_CHECKSUMS", "aria2c_checksum", "is_aria2c_input", "read_aria2c_input"]
 

@@ -6,7 +6,7 @@
 - a URL ending in ``/``: a prefix, listed by its source, files kept at their relative paths;
 - a ``(url, dest)`` pair, ``dest`` relative to ``dest_dir``;
 - an :class:`Item` with per-item size and digests;
-- a :class:`~resumable.templates.Link` from ``read_links`` / ``read_object_list``.
+- a :class:`~resumable.batch.templates.Link` from ``read_links`` / ``read_object_list``.
 
 Destination names are checked here: a name that is absolute, climbs out with ``..``, or resolves
 outside ``dest_dir`` through a symlinked folder fails *that item only*.
@@ -21,15 +21,16 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from ._guard import typed
-from ._paths import check_path_text, path_text, resolved
-from .errors import InvalidArgument, ResumableError
-from .sources import RemoteInfo
-from .templates import Link, has_template, iter_expand
-from .urls import identity, redact
+from .._guard import typed
+from .._paths import check_path_text, path_text, resolved
+from ..errors import InvalidArgument, ResumableError
+from ..sources import RemoteInfo
+from ..urls import identity, redact
+from .lists import Link
+from .templates import has_template, iter_expand
 
 if TYPE_CHECKING:
-    from .extract import Processor
+    from ..extract import Processor
 
 __all__ = ["Item", "Work", "iter_work", "safe_destination"]
 

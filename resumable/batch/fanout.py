@@ -1,9 +1,9 @@
 """Fan a batch out over any ``concurrent.futures.Executor``: a Dask cluster, a process pool.
 
-``download_many(items, dest_dir, executor=client.get_executor())`` runs a :class:`FanoutJob`:
-the same :class:`~resumable.Job` (lazy inputs, ledger, ``sync``, ``status()``, ``cancel()``),
-whose single dispatcher thread sends the downloads to the executor in chunks instead of running
-them on local threads.
+``download_many(items, dest_dir, executor=client.get_executor())`` runs the same
+:class:`~resumable.Job` (lazy inputs, ledger, ``sync``, ``status()``, ``cancel()``) with a
+:class:`FanoutRunner`: its single dispatcher thread sends the downloads to the executor in chunks
+instead of running them on local threads (:class:`~resumable.batch.runner.LocalRunner`).
 
 - **What stays in the caller.** Inputs are consumed lazily (a template of 100k shards or a
   bucket listing streams); each item is checked (a safe, unique destination) and looked up in
@@ -12,9 +12,9 @@ them on local threads.
   them.
 - **What travels.** A chunk holds ``workers`` items at first and up to 8 times as many once
   every executor slot has work (one worker's downloader fetches them ``workers`` at a time),
-  the downloader's configuration (:class:`~resumable.chunks.DownloaderSpec`: retry
+  the engine's configuration (:class:`~resumable.batch.chunks.DownloaderSpec`: retry
   policy, timeouts, headers, ``storage_options``, limits, picklable ``sources``) and a link for
-  progress and cancellation (:mod:`resumable.links`). Progress callables never travel: the
+  progress and cancellation (:mod:`resumable.batch.links`). Progress callables never travel: the
   worker's events come back and the caller's callback gets them, on one thread at a time.
 - **Backpressure.** At most about twice the executor's capacity in chunks is submitted at
   once (Dask: its worker threads, re-read every few seconds as the cluster scales; a pool: its
@@ -35,25 +35,25 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TypeAlias, cast
 
-from ._threads import Guarded
-from .chunks import ChunkResult, DownloaderSpec, Outcome, Task, run_chunk
-from .engine import Engine
-from .errors import ExecutorError, InvalidArgument, LocalError, ResumableError
-from .job import _END, Job, _stopped_by
+from .._threads import Guarded
+from ..engine import Engine
+from ..errors import ExecutorError, InvalidArgument, ResumableError
+from ..progress import EventKind, ProgressEvent
+from .chunks import ChunkResult, DownloaderSpec, run_chunk
+from .feeder import END
+from .items import Work
 from .ledger import Ledger
 from .links import Channel, LocalChannel, channel_for
-from .progress import EventKind, ProgressCallback, ProgressEvent
+from .runner import Batch
+from .steps import stopped_by
+from .task import Outcome, Task
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
+__all__ = ["FanoutRunner", "spec_of"]
 
-    from .api import ResumableDownloader
-    from .checksums import ChecksumTable
-    from .items import Work
-
-__all__ = ["FanoutJob", "spec_of"]
+Running: TypeAlias = "dict[Future[ChunkResult], dict[int, tuple[Work, Path]]]"
+"""Chunks out on the executor, each with its items by key."""
 
 _CAPACITY_TTL = 5.0  # seconds between two looks at a Dask cluster's size
 _CHUNK_GROWTH = 8  # chunks grow to at most this many times ``workers`` items
@@ -62,7 +62,7 @@ _CANCEL_SLACK = 5.0  # seconds beyond the timeouts for a cancelled chunk to come
 
 def spec_of(engine: Engine) -> DownloaderSpec:
     """An engine's configuration by value, refusing what cannot reach another process."""
-    from .sources import _lock, _registry
+    from ..sources import _lock, _registry
 
     with _lock:
         registry = tuple(
@@ -84,55 +84,51 @@ def spec_of(engine: Engine) -> DownloaderSpec:
     return spec
 
 
-class FanoutJob(Job):
-    """A :class:`~resumable.Job` whose downloads run on ``executor`` (see the module docstring)."""
+class FanoutRunner:
+    """Runs a batch's downloads on ``executor`` (see the module docstring)."""
 
-    def __init__(
-        self,
-        downloader: ResumableDownloader,
-        items: Iterable[object],
-        dest_dir: Path,
-        executor: Executor,
-        *,
-        sync: bool = False,
-        progress: ProgressCallback | None = None,
-        checksums: ChecksumTable | None = None,
-    ) -> None:
+    def __init__(self, engine: Engine, executor: Executor, dest_dir: Path) -> None:
         if not callable(getattr(executor, "submit", None)):
             raise InvalidArgument(
                 f"executor must be a concurrent.futures.Executor (e.g. a Dask "
                 f"Client.get_executor()), got {executor!r}"
             )
         self._executor = executor
+        self._settings = engine.settings
         folder = dest_dir / Ledger.DIRNAME
         folder.mkdir(parents=True, exist_ok=True)
         self._channel: Channel = channel_for(executor, folder)
         in_process = isinstance(self._channel, LocalChannel)
-        self._spec: DownloaderSpec | Engine = (
-            downloader.engine if in_process else spec_of(downloader.engine)
-        )
-        # Chunks grow (see _grow): ``workers`` items while the executor fills up, then twice
-        # as many per chunk sent, up to ``_CHUNK_GROWTH`` times ``workers``.
-        self._chunk_size = self._chunk_min = downloader.workers
-        self._sent = 0
-        self._capacity_at = (0.0, 1)
-        self._submitted: dict[Path, Work] = {}  # destinations of items out on the executor
-        self._callback_errors: dict[Path, BaseException] = {}
         try:
-            super().__init__(
-                downloader, items, dest_dir, sync=sync, progress=progress, checksums=checksums
-            )
-        except BaseException:  # e.g. the ledger cannot be opened: no subscription left behind
+            self._spec: DownloaderSpec | Engine = engine if in_process else spec_of(engine)
+        except BaseException:
             self._channel.close()
             raise
+        # Chunks grow (see _grow): ``workers`` items while the executor fills up, then twice
+        # as many per chunk sent, up to ``_CHUNK_GROWTH`` times ``workers``.
+        self._chunk_size = self._chunk_min = engine.settings.workers
+        self._sent = 0
+        self._capacity_at = (0.0, 1)
+        self._lock = threading.Lock()
+        self._submitted: dict[Path, Work] = {}  # destinations of items out on the executor
+        self._callback_errors: dict[Path, BaseException] = {}
+        self._closed = False
 
-    def _make_workers(self) -> list[threading.Thread]:
-        return [Guarded(self._dispatch, name="resumable-fanout", on_error=self._thread_died)]
+    def threads(self, batch: Batch) -> list[threading.Thread]:
+        self._batch = batch
+        return [Guarded(self._dispatch, name="resumable-fanout", on_error=batch.died)]
+
+    def close(self) -> None:
+        """Close the channel (its subscription, flag file); idempotent."""
+        with self._lock:
+            closed, self._closed = self._closed, True
+        if not closed:
+            self._channel.close()
 
     # -- the dispatcher thread --------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        running: dict[Future[ChunkResult], dict[int, tuple[Work, Path]]] = {}
+        running: Running = {}
         buffer: dict[int, tuple[Work, Path]] = {}
         tasks: list[Task] = []
         try:
@@ -142,11 +138,11 @@ class FanoutJob(Job):
             raise
         finally:
             self._deliver(self._channel.drain())
-            self._channel.close()
+            self.close()
 
     def _dispatch_loop(
         self,
-        running: dict[Future[ChunkResult], dict[int, tuple[Work, Path]]],
+        running: Running,
         buffer: dict[int, tuple[Work, Path]],
         tasks: list[Task],
     ) -> None:
@@ -156,7 +152,7 @@ class FanoutJob(Job):
         key = 0
         stop_by = 0.0  # once cancelled: when chunks still out are given up
         while not (ended and not running and not tasks):
-            if self._cancel.is_set() and not cancelled:
+            if self._batch.cancel.is_set() and not cancelled:
                 cancelled = True
                 stop_by = time.monotonic() + self._cancel_grace()
                 self._channel.cancel()
@@ -165,25 +161,25 @@ class FanoutJob(Job):
             full = len(running) >= self._capacity()
             while not ended and not full and len(tasks) < self._chunk_size:
                 try:
-                    work = self._take(timeout=0.05 if running or tasks else 0.2)
+                    work = self._batch.feeder.take(timeout=0.05 if running or tasks else 0.2)
                 except queue.Empty:
                     break
-                if work is _END:
+                if work is END:
                     ended = True
                     break
-                with self._lock:
-                    self._counts["queued"] -= 1
-                if self._cancel.is_set():
+                self._batch.tally.queued(-1)
+                if self._batch.cancel.is_set():
                     continue
-                if isinstance(work, tuple):  # an input that could not be expanded
-                    self._work_failed(work)
+                if not isinstance(work, Work):  # an input that could not be expanded
+                    raw, error = cast("tuple[object, Exception]", work)
+                    self._batch.steps.input_failed(raw, error)
                     continue
                 task = self._task(key, work)
                 if task is not None:
                     buffer[key] = (work, Path(task.dest))
                     tasks.append(task)
                     key += 1
-            if tasks and not full and not self._cancel.is_set():
+            if tasks and not full and not self._batch.cancel.is_set():
                 self._submit(running, list(tasks), dict(buffer))
                 buffer.clear()
                 tasks.clear()
@@ -200,10 +196,10 @@ class FanoutJob(Job):
         """Seconds a cancelled chunk has to come back: its transfers stop at their next read,
         within the stall timeout; beyond that its worker is hung (stopped, swapping), and the
         executor never tells."""
-        timeouts = self._d.timeouts
+        timeouts = self._settings.timeouts
         return timeouts.stall + timeouts.connect + _CANCEL_SLACK
 
-    def _give_up(self, running: dict[Future[ChunkResult], dict[int, tuple[Work, Path]]]) -> None:
+    def _give_up(self, running: Running) -> None:
         """Fail the items of chunks that did not come back after a cancel (ExecutorError; what
         such a worker still writes is verified again by the next run, never trusted)."""
         grace = self._cancel_grace()
@@ -214,65 +210,41 @@ class FanoutJob(Job):
 
     def _abandon(
         self,
-        running: dict[Future[ChunkResult], dict[int, tuple[Work, Path]]],
+        running: Running,
         buffer: dict[int, tuple[Work, Path]],
         exc: BaseException,
     ) -> None:
         """The dispatcher is dying: every item it holds fails, none is left without outcome."""
-        self._cancel.set()
+        self._batch.cancel.set()
         self._channel.cancel()
         for works in [buffer, *running.values()]:
             for work, dest in list(works.values()):
                 with self._lock:
                     self._submitted.pop(dest, None)
-                    self._in_flight.pop(dest, None)
+                self._batch.tally.settled(dest)
                 error = ResumableError(
                     f"the batch stopped: its dispatcher failed ({type(exc).__name__}: {exc})",
                     url=work.item.url,
                 )
-                self._record_failure(work.item, error, work)
+                self._batch.steps.record_failure(work.item, error, work)
         buffer.clear()
         running.clear()
 
-    def _work_failed(self, work: tuple[Any, ...]) -> None:
-        """An input whose expansion or listing failed (the local job's ``_work`` does the same)."""
-        from .urls import identity
-
-        raw = work[0]
-        if isinstance(raw, str):
-            with self._lock:
-                self._incomplete.add(identity(raw))
-        self._record_failure(*work)
-
     def _task(self, key: int, work: Work) -> Task | None:
         """Check an item here (destination, ledger); ``None`` if it is already settled."""
+        steps = self._batch.steps
         try:
-            admitted = self._admit(work)
+            return steps.admit(key, work)
         except Exception as exc:
-            self._fail(work, exc)
-            return None
+            steps.fail(work, exc)
         except BaseException as exc:  # e.g. SystemExit from the callback: this item, then stop
-            self._fail(work, _stopped_by(exc))
-            self._cancel.set()
-            return None
-        if admitted is None:
-            return None
-        dest, refresh = admitted
-        item = work.item
-        return Task(
-            key,
-            item.url,
-            str(dest),
-            item.size,
-            item.sha256,
-            item.checksum,
-            refresh,
-            tuple(item.mirrors),
-        )
+            steps.fail(work, stopped_by(exc))
+            self._batch.cancel.set()
+        return None
 
     def _submit(
         self,
-        running: dict[Future[ChunkResult], dict[int, tuple[Work, Path]]],
+        running: Running,
         tasks: list[Task],
         works: dict[int, tuple[Work, Path]],
     ) -> None:
@@ -342,8 +314,7 @@ class FanoutJob(Job):
                 url=work.item.url,
                 cause=cause,
             )
-            with self._lock:
-                known = self._in_flight.get(dest)
+            known = self._batch.tally.in_flight(dest)
             final = ProgressEvent(
                 EventKind.FAILED,
                 error.url or "",
@@ -352,40 +323,16 @@ class FanoutJob(Job):
                 known.total if known else work.item.size,
                 error=error,
             )
-            self._settle(work, dest, Outcome(0, error=error, final=final), partial=None)
+            self._settle(work, dest, Outcome(0, error=error, final=final), known=False)
 
-    def _settle(
-        self, work: Work, dest: Path, outcome: Outcome, partial: bool | None = False
-    ) -> None:
-        """Record one item's outcome (ledger, counts) after its final progress event.
-
-        ``partial=None``: the worker could not say whether it left a partial (the chunk was
-        lost); the ledger then looks at the destination from here."""
+    def _settle(self, work: Work, dest: Path, outcome: Outcome, *, known: bool = True) -> None:
+        """The item is back: the per-item steps record it (``known=False``: the chunk was lost,
+        so the worker could not say whether it left a partial)."""
         with self._lock:
             self._submitted.pop(dest, None)
-            self._in_flight.pop(dest, None)
             callback_error = self._callback_errors.pop(dest, None)
-        if not outcome.started:
-            return
-        try:
-            if outcome.final is not None and callback_error is None:
-                self._emit(outcome.final)
-        except Exception as exc:  # the user's callback failed on the final event
-            callback_error = exc
-        except BaseException as exc:  # SystemExit and the like: this item, then stop
-            callback_error = _stopped_by(exc)
-            self._cancel.set()
-        kept = outcome.partial if partial is not None else None
-        if callback_error is not None:
-            self._fail(work, callback_error, partial=kept)
-        elif outcome.result is not None:
-            try:
-                self._finish(work, outcome.result, outcome.info, outcome.stat)
-            except LocalError as exc:  # the ledger cannot record it (a full disk)
-                self._fail(work, exc, partial=False)
-        else:
-            assert outcome.error is not None
-            self._fail(work, outcome.error, partial=kept)
+        self._batch.tally.settled(dest)
+        self._batch.steps.settle(work, outcome, callback_error, partial_known=known)
 
     # -- progress ---------------------------------------------------------------------------------
 
@@ -400,11 +347,11 @@ class FanoutJob(Job):
                 if event.path not in self._submitted or event.path in self._callback_errors:
                     continue  # late (the outcome came first) or silenced
             try:
-                self._on_event(event)
+                self._batch.steps.on_event(event)
             except Exception as exc:
                 with self._lock:
                     self._callback_errors[event.path] = exc
             except BaseException as exc:  # SystemExit and the like: that file, then stop
                 with self._lock:
-                    self._callback_errors[event.path] = _stopped_by(exc)
-                self._cancel.set()
+                    self._callback_errors[event.path] = stopped_by(exc)
+                self._batch.cancel.set()

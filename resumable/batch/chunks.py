@@ -1,10 +1,10 @@
 """What runs on a worker of a fanned-out batch: one chunk of items through a local downloader.
 
-:func:`run_chunk` is the function :mod:`resumable.fanout` submits to the executor. It gets
+:func:`run_chunk` is the function :mod:`resumable.batch.fanout` submits to the executor. It gets
 everything by value, so any ``concurrent.futures.Executor`` can ship it (a Dask cluster, a
 process pool): a :class:`DownloaderSpec` (the downloader's configuration, never its connection
 pools, locks or callbacks), the chunk's :class:`Task` list, and a link back to the caller
-(:mod:`resumable.links`) for live progress and cancellation.
+(:mod:`resumable.batch.links`) for live progress and cancellation.
 
 Each worker process keeps one :class:`~resumable.ResumableDownloader` per configuration, so
 connection pools stay warm from one chunk to the next; the items of a chunk download in
@@ -35,16 +35,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._light import light
-from ._threads import Guarded
-from .engine import Engine, Settings
-from .errors import ResumableError
-from .partial import Partial, fsync_dir
-from .progress import EventKind, ProgressEvent
-from .sources import RemoteInfo
+from .._light import light
+from .._threads import Guarded
+from ..engine import Engine, Settings
+from ..errors import ResumableError
+from ..partial import fsync_dir
+from ..progress import EventKind, ProgressEvent
+from .task import Outcome, Task, download
 
 if TYPE_CHECKING:
-    from .engine import DownloadResult
     from .links import Link
 
 __all__ = ["ChunkResult", "DownloaderSpec", "Outcome", "Reporter", "Task", "run_chunk"]
@@ -78,51 +77,11 @@ class DownloaderSpec:
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 
     def build(self) -> Engine:
-        from .sources import register
+        from ..sources import register
 
         for scheme, target in self.registry:
             register(scheme, target)
         return Engine(self.settings, dict(self.sources) or None)
-
-
-@dataclass(frozen=True)
-class Task:
-    """One item of a chunk: the caller has checked it and chosen its absolute destination."""
-
-    key: int
-    url: str
-    dest: str
-    size: int | None = None
-    sha256: str | None = None
-    checksum: str | Sequence[str] | None = None
-    refresh: bool = False
-    mirrors: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one task ended on the worker.
-
-    Attributes:
-        key: the task's key.
-        result: the download's result, or ``None`` on error or when not started.
-        info: the remote object that was downloaded (validators, for the ledger).
-        stat: ``(size, mtime_ns)`` of the destination as the worker saw it.
-        error: the typed error (any exception that does not pickle is replaced by a
-            :class:`~resumable.ResumableError` naming it).
-        partial: whether a ``.partial`` was left (the ledger records ``partial``).
-        started: ``False`` when the job was cancelled before this task began.
-        final: the item's last progress event (done, skipped or failed), if it had one.
-    """
-
-    key: int
-    result: DownloadResult | None = None
-    info: RemoteInfo | None = None
-    stat: tuple[int, int] | None = None
-    error: BaseException | None = None
-    partial: bool = False
-    started: bool = True
-    final: ProgressEvent | None = None
 
 
 @dataclass(frozen=True)
@@ -272,7 +231,7 @@ def _run(downloader: Engine, tasks: Sequence[Task], link: Link) -> ChunkResult:
 
 
 def _one(
-    downloader: Engine,
+    engine: Engine,
     task: Task,
     reporter: Reporter,
     cancel: threading.Event,
@@ -280,31 +239,8 @@ def _one(
 ) -> Outcome:
     if cancel.is_set():
         return Outcome(task.key, started=False)
-    dest = Path(task.dest)
-    try:
-        engine = downloader
-        request = engine.request(
-            task.url,
-            dest,
-            size=task.size,
-            sha256=task.sha256,
-            checksum=task.checksum,
-            refresh=task.refresh,
-            mirrors=task.mirrors,
-            look=False,
-        )
-        # set.add is atomic under the GIL
-        transfer = engine.prepare(request, reporter, cancel, sync_dir=renamed_in.add)
-        result = transfer.run()
-        st = os.stat(result.path)
-        return Outcome(
-            task.key,
-            result=result,
-            info=transfer.info,
-            stat=(st.st_size, st.st_mtime_ns),
-            final=reporter.final(dest),
-        )
-    except Exception as exc:
-        partial = os.path.exists(Partial(dest).data)
-        error = light(picklable(exc))  # it waits in the chunk's result: no frames kept alive
-        return Outcome(task.key, error=error, partial=partial, final=reporter.final(dest))
+    outcome = download(engine, task, reporter, cancel, renamed_in.add)  # set.add: atomic
+    error = outcome.error
+    if error is not None:  # it waits in the chunk's result: no frames kept alive
+        outcome = replace(outcome, error=light(picklable(error)))
+    return replace(outcome, final=reporter.final(Path(task.dest)))
