@@ -62,14 +62,9 @@ _CANCEL_SLACK = 5.0  # seconds beyond the timeouts for a cancelled chunk to come
 
 def spec_of(engine: Engine) -> DownloaderSpec:
     """An engine's configuration by value, refusing what cannot reach another process."""
-    from ..sources import _lock, _registry
+    from ..sources import registrations
 
-    with _lock:
-        registry = tuple(
-            (scheme, target)
-            for scheme, target in _registry.items()
-            if not (isinstance(target, str) and target.startswith("resumable.sources."))
-        )
+    registry = registrations()
     # The settings by value (a refresh_url must pickle: a module-level function).
     spec = DownloaderSpec(engine.settings, dict(engine.given), registry)
     try:

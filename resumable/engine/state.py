@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import Cancelled, ResumableError
 from ..locator import Locator, Target
@@ -41,11 +41,25 @@ from .recover import Recovery
 from .result import DownloadResult, Status
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ..limits import HostSlots
     from .request import DownloadRequest
     from .settings import Settings
 
-__all__ = ["Context", "State"]
+__all__ = ["Context", "Services", "State"]
+
+
+class Services(Protocol):
+    """What a transfer uses of the :class:`~resumable.engine.Engine` that made it: its
+    settings, the host slots and the byte meters. A protocol, so the phases below the engine
+    module never import it (imports point down, as calls do)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def slots(self) -> HostSlots: ...
+
+    def meter(self, amount: int, cancel: threading.Event | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,7 @@ class Context:
     locator's (a refreshed signature or a mirror).
     """
 
-    engine: Engine
+    engine: Services
     request: DownloadRequest
     locator: Locator
     source: Source  # the source of ``url`` (a mirror's may differ: the locator knows)

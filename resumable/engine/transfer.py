@@ -39,8 +39,8 @@ from .result import DownloadResult
 from .state import Context, State
 
 if TYPE_CHECKING:
-    from .engine import Engine
     from .request import DownloadRequest
+    from .state import Services
 
 __all__ = ["Transfer"]
 
@@ -52,7 +52,7 @@ class Transfer:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Services,
         request: DownloadRequest,
         source: Source,
         progress: ProgressCallback,

@@ -23,11 +23,11 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .._threads import Guarded
+from ..engine.result import ExtractResult
 from ..errors import ExtractionError, LocalError
 from ..progress import EventKind, ProgressCallback, ProgressEvent
 from ..urls import identity, redact
@@ -47,31 +47,6 @@ log = logging.getLogger("resumable")
 
 Fetch = Callable[["ProgressCallback | None"], "tuple[DownloadResult, RemoteInfo | None]"]
 """Runs the download; the argument, if given, must also see every progress event."""
-
-
-@dataclass(frozen=True)
-class ExtractResult:
-    """What processing a downloaded archive produced (``DownloadResult.extracted``).
-
-    Attributes:
-        archive: the archive (it no longer exists when ``archive_deleted``).
-        status: ``"extracted"`` by this call, or ``"skipped"`` (recorded as done before).
-        targets: the folders (or for :class:`Decompress` the file) the results are in.
-        members: members written (files, folders, links).
-        bytes: bytes written.
-        unrouted: members that matched no route and were left out.
-        archive_deleted: the archive was deleted after the extraction was recorded.
-        streamed: the members were extracted while the archive downloaded.
-    """
-
-    archive: Path
-    status: Literal["extracted", "skipped"]
-    targets: tuple[Path, ...]
-    members: int
-    bytes: int
-    unrouted: int = 0
-    archive_deleted: bool = False
-    streamed: bool = False
 
 
 class ExtractRun:

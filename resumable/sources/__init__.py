@@ -39,6 +39,7 @@ __all__ = [
     "SourceConfig",
     "register",
     "registered_schemes",
+    "registrations",
     "source_class",
 ]
 
@@ -257,6 +258,17 @@ def registered_schemes() -> list[str]:
     """The schemes that have a source, sorted."""
     _load_entry_points()
     return sorted(_registry)
+
+
+def registrations() -> tuple[tuple[str, str | type[Any]], ...]:
+    """The schemes registered with :func:`register` in this process beyond the built-in ones,
+    ``(scheme, target)``: what a fan-out worker registers to serve them the same way."""
+    with _lock:
+        return tuple(
+            (scheme, target)
+            for scheme, target in _registry.items()
+            if not (isinstance(target, str) and target.startswith("resumable.sources."))
+        )
 
 
 def source_class(scheme: str) -> type[Any]:
