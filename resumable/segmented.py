@@ -332,7 +332,8 @@ class SegmentedFetch:
 
     def _fetch(self, piece: _Piece, body: Body | None) -> None:
         """Fetch one piece, retrying transient failures from where it stopped."""
-        budget = self.policy.budget()
+        with self._cond:  # the file's bytes so far: with some, a refusal is a server gone away
+            budget = self.policy.budget().resuming(self.written.total)
         if body is not None:  # opened by the calling thread: its connection becomes ours
             adopt = getattr(body, "track", None)
             if adopt is not None:

@@ -592,7 +592,7 @@ class Transfer:
         if self.adopted:  # this call's own bytes: "downloaded", not "resumed"
             self.adopted = False
             self.resumed_from = 0
-        budget = self.d.retry.budget()
+        budget = self.d.retry.budget().resuming(self.offset)  # bytes on disk: not a dead host
         if first_body is not None and (self.offset or self.segments is not None):
             first_body.close()  # a partial appeared meanwhile (a racer that died): resume it
             first_body = None
