@@ -332,8 +332,7 @@ class SegmentedFetch:
 
     def _fetch(self, piece: _Piece, body: Body | None) -> None:
         """Fetch one piece, retrying transient failures from where it stopped."""
-        with self._cond:  # the file's bytes so far: with some, a refusal is a server gone away
-            budget = self.policy.budget().resuming(self.written.total)
+        budget = self.policy.budget()
         if body is not None:  # opened by the calling thread: its connection becomes ours
             adopt = getattr(body, "track", None)
             if adopt is not None:
@@ -352,6 +351,8 @@ class SegmentedFetch:
                     body.close()
                     body = None
             except TransientError as exc:
+                with self._cond:  # the file has bytes: a refusal is then a server gone away
+                    budget = budget.resuming(self.written.total)
                 try:
                     budget, wait = budget.moved(
                         exc, piece.pos - before, remaining=piece.end - before, url=self.url
