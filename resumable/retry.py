@@ -354,7 +354,10 @@ class _RetryWarnings:
 
     def retrying(self, error: TransientError, url: str | None, count: str, delay: float) -> None:
         """Log this retry at WARNING if its host's last WARNING is old enough, else count it."""
-        host = urlsplit(error.url or url or "").netloc
+        try:
+            host = urlsplit(error.url or url or "").netloc
+        except ValueError:  # an unparsable URL (a bad IPv6 literal): one key for all of them
+            host = ""
         now = self.clock()
         with self._lock:
             last, since = self._hosts.get(host, (None, 0))
