@@ -537,12 +537,13 @@ def _translate(exc: Exception, url: str, stall: float) -> NoReturn:
         raise InvalidArgument(f"invalid URL: {_reason(exc)}", url=url) from exc
     if isinstance(exc, e.ConnectTimeout):
         raise ConnectTimeout("timed out connecting", url=url) from exc
-    plain = _find(exc, NotConnected)  # the plain engine's (see _http_plain)
+    plain = _find(exc, NotConnected)  # the plain engine's (see _http_plain): the socket's error
+    cause = exc if plain is None else plain.reason  # is the cause, not the marker around it
     if plain is not None and isinstance(plain.reason, TimeoutError):
-        raise ConnectTimeout("timed out connecting", url=url) from exc
+        raise ConnectTimeout("timed out connecting", url=url) from cause
     if plain is not None or _find(exc, urllib3.exceptions.NewConnectionError) is not None:
         # No connection at all (unknown host, refused, no route): the request never left.
-        raise CannotConnect(f"connection failed: {_reason(exc)}", url=url) from exc
+        raise CannotConnect(f"connection failed: {_reason(exc)}", url=url) from cause
     head = _find(exc, HeadTimeout)
     if head is not None:
         raise StallTimeout(str(head), url=url, seconds=head.seconds) from exc
