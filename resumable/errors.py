@@ -11,11 +11,15 @@
     │   └── UntrustedCertificate     the server's TLS certificate failed verification
     ├── TransientError               retried under the RetryPolicy
     │   ├── ConnectionFailed         (also ConnectionError)   refused, reset, cut mid-body
+    │   │   └── CannotConnect        no connection at all: unknown host, refused, unreachable
     │   ├── StallTimeout             (also TimeoutError)      no byte for ``Timeouts.stall`` seconds
+    │   │   └── ConnectTimeout       no connection within ``Timeouts.connect`` seconds
     │   ├── ServerBusy               5xx and 429, with the server's Retry-After
     │   └── ProtocolMismatch         the answer broke the protocol (wrong Content-Range, a range
     │                                answer ending early; a short HTTP body is a ConnectionFailed)
     ├── RetriesExhausted             transient failures with no progress used up the retry budget
+    │   ├── ConnectionRetriesExhausted  (also ConnectionError)   the last failure: a connection
+    │   └── TimeoutRetriesExhausted     (also TimeoutError)      the last failure: a timeout
     ├── Cancelled                    Job.cancel() or Ctrl-C stopped the download; the partial stays
     ├── BatchError                   raise_for_errors(): some items of a batch failed
     ├── ExecutorError                an executor (Dask, a process pool) lost the chunk holding
@@ -62,8 +66,11 @@ __all__ = [
     "ArchiveTooLarge",
     "BatchError",
     "Cancelled",
+    "CannotConnect",
     "ChecksumMismatch",
+    "ConnectTimeout",
     "ConnectionFailed",
+    "ConnectionRetriesExhausted",
     "CorruptArchive",
     "ExecutorError",
     "ExtractionError",
@@ -79,6 +86,7 @@ __all__ = [
     "SizeMismatch",
     "SourceNotFound",
     "StallTimeout",
+    "TimeoutRetriesExhausted",
     "TransientError",
     "UnsafeArchive",
     "UntrustedCertificate",
@@ -167,12 +175,26 @@ class ConnectionFailed(TransientError, ConnectionError):
     """The connection could not be made, or broke (refused, reset, cut mid-body)."""
 
 
+class CannotConnect(ConnectionFailed):
+    """No connection could be made: the host name does not resolve, the port refused, no route.
+
+    The request never reached a server, so this is most often a wrong or dead address: until the
+    file has moved a byte, these get only ``RetryPolicy.connect_attempts`` quick attempts. Once it
+    has, a refusal is a server restarting mid-download and gets the ordinary budget.
+    """
+
+
 class StallTimeout(TransientError, TimeoutError):
     """No byte arrived for ``seconds``: the transfer stalled (or the connect timed out)."""
 
     def __init__(self, message: str, *, url: str | None = None, seconds: float | None = None):
         super().__init__(message, url=url)
         self.seconds = seconds
+
+
+class ConnectTimeout(StallTimeout):
+    """No connection within ``Timeouts.connect`` seconds (a host that drops packets): like
+    :class:`CannotConnect`, the request never left, and it is retried as one."""
 
 
 class ServerBusy(TransientError):
@@ -199,13 +221,34 @@ class RetriesExhausted(ResumableError):
     """Transient failures kept happening without progress until the retry budget ran out.
 
     ``attempts`` counts the attempts made; ``reason`` is the last failure, which is also
-    ``__cause__`` when raised.
+    ``__cause__`` when raised. What is raised is of the last failure's builtin family when it
+    has one (:meth:`after` picks the class): a dead host ends as a ``ConnectionError``, a silent
+    one as a ``TimeoutError``, so ``except ConnectionError`` works as it does with urllib3 or
+    fsspec, and ``except RetriesExhausted`` still catches every one.
     """
 
     def __init__(self, *, url: str | None, attempts: int, reason: str) -> None:
         super().__init__(f"gave up after {attempts} attempts without progress: {reason}", url=url)
         self.attempts = attempts
         self.reason = reason
+
+    @staticmethod
+    def after(error: TransientError, *, url: str | None, attempts: int) -> RetriesExhausted:
+        """The error that ends a budget whose last failure was ``error``, in its family."""
+        kind: type[RetriesExhausted] = RetriesExhausted
+        if isinstance(error, ConnectionError):
+            kind = ConnectionRetriesExhausted
+        elif isinstance(error, TimeoutError):
+            kind = TimeoutRetriesExhausted
+        return kind(url=url, attempts=attempts, reason=error.message)
+
+
+class ConnectionRetriesExhausted(RetriesExhausted, ConnectionError):
+    """The retry budget ran out on connection failures (unknown host, refused, reset)."""
+
+
+class TimeoutRetriesExhausted(RetriesExhausted, TimeoutError):
+    """The retry budget ran out on timeouts (no connection in time, or no byte in time)."""
 
 
 class Cancelled(ResumableError):

@@ -15,27 +15,65 @@ an attempt refills the budget only once the bytes moved since the last refill re
 :data:`MEANINGFUL_PROGRESS` (or whatever was left of the file); smaller amounts add up across
 attempts, and each attempt below it uses the budget like one that fetched nothing. A slow but
 moving transfer never fails an attempt at all (only a stall does), so it is never affected.
+
+A connection that cannot even be made (:class:`~resumable.errors.CannotConnect`,
+:class:`~resumable.errors.ConnectTimeout`) before the file has a single byte is most likely a
+mistyped or dead address, not a blip: it gets ``RetryPolicy.connect_attempts`` quick attempts
+(as urllib3's ``Retry(connect=...)``), so ``download("http://typo.example/x")`` fails within
+seconds. Once the file has bytes (moved by this budget, or on disk from an earlier run), the same
+refusal is a server restarting mid-download and uses the ordinary budget.
+
+Retrying is visible: from the :data:`WARN_AFTER`-th failure in a row a retry is logged at
+WARNING, at most once per host every :data:`WARN_EVERY` seconds (a long outage over a batch of
+thousands of files says so once a minute, with a count, not once per file).
 """
 
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from ._checks import check_number
-from .errors import InvalidArgument, RetriesExhausted, TransientError
+from .errors import (
+    CannotConnect,
+    ConnectTimeout,
+    InvalidArgument,
+    RetriesExhausted,
+    TransientError,
+)
 
-__all__ = ["MEANINGFUL_PROGRESS", "RetryBudget", "RetryPolicy", "Timeouts", "parse_retry_after"]
+log = logging.getLogger("resumable")
+
+__all__ = [
+    "MEANINGFUL_PROGRESS",
+    "WARN_AFTER",
+    "WARN_EVERY",
+    "RetryBudget",
+    "RetryPolicy",
+    "Timeouts",
+    "parse_retry_after",
+]
+
 
 MEANINGFUL_PROGRESS = 64 * 1024
 """Bytes that failed attempts must move (together, since the last refill) to refill the retry
 budget; less than this only counts when it was all that was left of the file. With the default
 8 attempts, a link cut again and again survives while it moves ~8 KiB per connection."""
+
+WARN_AFTER = 2
+"""Failed attempts in a row (without progress) from which a retry is logged at WARNING: one
+failure is an ordinary blip (INFO), a second one in a row is worth seeing."""
+
+WARN_EVERY = 60.0
+"""Seconds between two retry WARNINGs about one host; the retries in between are counted and
+the next WARNING says how many there were."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +121,10 @@ class RetryPolicy:
         retry_after_max: longest wait accepted from a server's Retry-After.
         sleep: the function that waits (inject a fake in tests).
         random: returns a float in [0, 1) (inject a fixed one in tests).
+        connect_attempts: attempts while the connection cannot be made at all (unknown host,
+            refused, connect timeout) and the file has no byte yet: a wrong or dead address
+            then fails in seconds, as a ``ConnectionError`` (or ``TimeoutError``). Never more
+            than ``attempts``. Once the file has bytes, such failures use ``attempts``.
 
     >>> RetryPolicy(attempts=3, jitter=0, random=lambda: 0.0).delay(3)
     2.0
@@ -96,15 +138,20 @@ class RetryPolicy:
     retry_after_max: float = 300.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
     random: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+    connect_attempts: int = 3
 
     def __post_init__(self) -> None:
         check_number(self.attempts, "RetryPolicy.attempts", integer=True)
+        check_number(self.connect_attempts, "RetryPolicy.connect_attempts", integer=True)
         for name in ("backoff", "multiplier", "backoff_max", "jitter", "retry_after_max"):
             check_number(getattr(self, name), f"RetryPolicy.{name}")
         if not callable(self.sleep) or not callable(self.random):
             raise InvalidArgument("RetryPolicy.sleep and RetryPolicy.random must be callables")
-        if self.attempts < 1:
-            raise InvalidArgument(f"RetryPolicy.attempts must be >= 1, got {self.attempts!r}")
+        for name in ("attempts", "connect_attempts"):
+            if getattr(self, name) < 1:
+                raise InvalidArgument(
+                    f"RetryPolicy.{name} must be >= 1, got {getattr(self, name)!r}"
+                )
         if self.backoff < 0 or self.backoff_max < 0 or self.retry_after_max < 0:
             raise InvalidArgument("RetryPolicy waits must not be negative")
         if self.multiplier < 1:
@@ -155,13 +202,31 @@ class RetryBudget:
     failures: int = 0
     attempts: int = 0
     progress: int = 0  # bytes moved by failed attempts since the budget was last refilled
+    connect_failures: int = 0  # of ``failures``, those that could not connect at all
+    started: bool = False  # the file has bytes: a refused connection is a server gone away
+
+    def resuming(self, on_disk: int) -> RetryBudget:
+        """This budget for a file that already holds ``on_disk`` bytes (a resumed partial):
+        when it has any, connect failures use the ordinary budget, not ``connect_attempts``.
+
+        >>> RetryPolicy().budget().resuming(1024).started
+        True
+        """
+        return replace(self, started=True) if on_disk > 0 else self
 
     def interrupted(self, error: TransientError) -> tuple[RetryBudget, float]:
         """An attempt made progress, then broke: retry at once-backoff, using none of the budget.
 
         Returns the new budget (consecutive failures back to 0) and the wait before resuming.
         """
-        after = replace(self, failures=0, attempts=self.attempts + 1, progress=0)
+        after = replace(
+            self,
+            failures=0,
+            attempts=self.attempts + 1,
+            progress=0,
+            connect_failures=0,
+            started=True,
+        )
         return after, self.policy.delay(1, error.retry_after)
 
     def moved(
@@ -185,21 +250,72 @@ class RetryBudget:
         progress = self.progress + max(amount, 0)
         if amount > 0 and progress >= max(needed, 1):
             return self.interrupted(error)
-        return replace(self, progress=progress).failed(error, url=url)
+        started = self.started or amount > 0
+        return replace(self, progress=progress, started=started).failed(error, url=url)
 
     def failed(self, error: TransientError, *, url: str | None = None) -> tuple[RetryBudget, float]:
         """Record a failed attempt; return the new budget and how long to sleep before the next.
 
+        A failure to connect at all while the file has no byte counts against
+        ``policy.connect_attempts`` as well (see the module's docstring).
+
         Raises:
-            RetriesExhausted: ``policy.attempts`` consecutive attempts made no progress (the
-                error is chained as ``__cause__``).
+            RetriesExhausted: ``policy.attempts`` consecutive attempts made no progress, or
+                ``policy.connect_attempts`` of them could not connect before the file had a
+                byte. The class is of the error's family (``ConnectionError``,
+                ``TimeoutError``: see :meth:`RetriesExhausted.after`), and the error is chained
+                as ``__cause__``.
         """
-        after = replace(self, failures=self.failures + 1, attempts=self.attempts + 1)
-        if after.failures >= self.policy.attempts:
-            raise RetriesExhausted(
-                url=url or error.url, attempts=after.attempts, reason=error.message
+        connecting = not self.started and isinstance(error, (CannotConnect, ConnectTimeout))
+        after = replace(
+            self,
+            failures=self.failures + 1,
+            attempts=self.attempts + 1,
+            connect_failures=self.connect_failures + connecting,
+        )
+        limit = min(self.policy.connect_attempts, self.policy.attempts) if connecting else None
+        if after.failures >= self.policy.attempts or (
+            limit is not None and after.connect_failures >= limit
+        ):
+            raise RetriesExhausted.after(
+                error, url=url or error.url, attempts=after.attempts
             ) from error
-        return after, self.policy.delay(after.failures, error.retry_after)
+        delay = self.policy.delay(after.failures, error.retry_after)
+        if after.failures >= WARN_AFTER:
+            gives_up = self.policy.attempts if limit is None else limit
+            _WARNINGS.retrying(error, url, f"{after.failures} of at most {gives_up}", delay)
+        return after, delay
+
+
+class _RetryWarnings:
+    """The WARNINGs about retries, at most one per host every ``every`` seconds."""
+
+    def __init__(self, every: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.clock = every, clock
+        self._lock = threading.Lock()
+        self._hosts: dict[str, tuple[float, int]] = {}  # host -> (last warning, retries since)
+
+    def retrying(self, error: TransientError, url: str | None, count: str, delay: float) -> None:
+        """Log this retry at WARNING if its host's last WARNING is old enough, else count it."""
+        try:
+            host = urlsplit(error.url or url or "").netloc
+        except ValueError:  # an unparsable URL (a bad IPv6 literal): one key for all of them
+            host = ""
+        now = self.clock()
+        with self._lock:
+            last, since = self._hosts.get(host, (None, 0))
+            if last is not None and now - last < self.every:
+                self._hosts[host] = (last, since + 1)
+                return
+            self._hosts.pop(host, None)
+            self._hosts[host] = (now, 0)
+            while len(self._hosts) > 1024:  # the least recently warned-about host goes
+                del self._hosts[next(iter(self._hosts))]
+        more = f" ({since} more retries on this host since the last warning)" if since else ""
+        log.warning("failed attempt %s, retrying in %.1fs: %s%s", count, delay, error, more)
+
+
+_WARNINGS = _RetryWarnings(WARN_EVERY)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -92,9 +92,13 @@ class Recovery:
         *,
         moved: int = 0,
         remaining: int | None = None,
+        on_disk: int = 0,
     ) -> None:
         """An attempt with ``target`` failed with ``error`` after moving ``moved`` new bytes
         (of the ``remaining`` still missing when it started): count it, report it, wait.
+        ``on_disk``: bytes the file already holds; with any, a connection that cannot be made
+        is a server gone away mid-download and uses the whole budget, not the few quick
+        ``connect_attempts`` a dead or mistyped host gets (see :mod:`resumable.retry`).
 
         When the budget is spent, a refreshed URL or a mirror starts over with a fresh budget
         at once (no wait); without one, :class:`RetriesExhausted` is raised.
@@ -104,6 +108,7 @@ class Recovery:
             Cancelled: ``cancel`` was set during the wait.
         """
         url = self.url or (target.url if target is not None else None)
+        self.budget = self.budget.resuming(on_disk)
         try:
             self.budget, wait = self.budget.moved(error, moved, remaining=remaining, url=url)
         except RetriesExhausted as gave_up:

@@ -293,7 +293,15 @@ class SegmentedFetch:
                     body.close()
                     body = None
             except TransientError as exc:
-                recovery.failed(exc, target, moved=piece.pos - before, remaining=piece.end - before)
+                with self._cond:  # the file has bytes: a refusal is then a server gone away
+                    on_disk = self.written.total
+                recovery.failed(
+                    exc,
+                    target,
+                    moved=piece.pos - before,
+                    remaining=piece.end - before,
+                    on_disk=on_disk,
+                )
             except PERMANENT as exc:
                 recovery.refused(exc, target)
 

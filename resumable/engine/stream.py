@@ -106,7 +106,8 @@ def _retry(state: State, recovery: Recovery, exc: TransientError, *, moved: int)
     meaningful progress refills the budget: see ``RetryBudget.moved``)."""
     total = state.total()
     remaining = None if total is None else total - (state.high_water - max(moved, 0))
-    recovery.failed(exc, state.target, moved=moved, remaining=remaining)
+    on_disk = max(state.offset, state.high_water)  # a resumed partial or this call's bytes
+    recovery.failed(exc, state.target, moved=moved, remaining=remaining, on_disk=on_disk)
 
 
 def _attempt(state: State, body: Body | None = None) -> Step | Segments:

@@ -21,6 +21,7 @@ import asyncio
 import errno
 import os
 import re
+import socket
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -29,7 +30,9 @@ import fsspec.config
 
 from ..errors import (
     AccessDenied,
+    CannotConnect,
     ConnectionFailed,
+    ConnectTimeout,
     InvalidArgument,
     ProtocolMismatch,
     RemoteError,
@@ -67,7 +70,8 @@ _BY_CLASS: tuple[tuple[str, str], ...] = (
     ("azure.core.exceptions.ClientAuthenticationError", "denied"),
     ("azure.core.exceptions.ResourceNotFoundError", "missing"),
     ("azure.core.exceptions.ResourceModifiedError", "changed"),
-    ("botocore.exceptions.ConnectTimeoutError", "timeout"),
+    ("botocore.exceptions.ConnectTimeoutError", "connect-timeout"),
+    ("aiohttp.client_exceptions.ConnectionTimeoutError", "connect-timeout"),
     ("botocore.exceptions.ReadTimeoutError", "timeout"),
     ("aiohttp.client_exceptions.ServerTimeoutError", "timeout"),
     ("azure.core.exceptions.ServiceRequestTimeoutError", "timeout"),
@@ -76,12 +80,17 @@ _BY_CLASS: tuple[tuple[str, str], ...] = (
     ("asyncio.exceptions.TimeoutError", "timeout"),
     ("botocore.exceptions.ParamValidationError", "invalid"),
     ("aiohttp.client_exceptions.InvalidURL", "invalid"),
-    ("botocore.exceptions.EndpointConnectionError", "connection"),
+    # No connection at all (unknown host, refused, unreachable): the request never left. A TLS
+    # failure while connecting is not one (aiohttp's certificate errors are connector errors).
+    ("aiohttp.client_exceptions.ClientConnectorCertificateError", "connection"),
+    ("aiohttp.client_exceptions.ClientConnectorSSLError", "connection"),
+    ("botocore.exceptions.EndpointConnectionError", "unreachable"),
+    ("aiohttp.client_exceptions.ClientConnectorError", "unreachable"),
+    ("azure.core.exceptions.ServiceRequestError", "unreachable"),  # "no request was sent"
     ("botocore.exceptions.HTTPClientError", "connection"),
     ("botocore.exceptions.IncompleteReadError", "connection"),
     ("botocore.exceptions.ResponseStreamingError", "connection"),
     ("aiohttp.client_exceptions.ClientError", "connection"),
-    ("azure.core.exceptions.ServiceRequestError", "connection"),
     ("azure.core.exceptions.ServiceResponseError", "connection"),
     ("requests.exceptions.RequestException", "connection"),
 )
@@ -106,6 +115,8 @@ _BUILD: dict[str, Callable[[str, str, int | None], ResumableError]] = {
     ),
     "busy": lambda url, _, status: ServerBusy(url=url, status=status or 503),
     "timeout": lambda url, why, _: StallTimeout(f"timed out: {why}", url=url),
+    "connect-timeout": lambda url, why, _: ConnectTimeout(f"timed out connecting: {why}", url=url),
+    "unreachable": lambda url, why, _: CannotConnect(f"connection failed: {why}", url=url),
     "connection": lambda url, why, _: ConnectionFailed(f"connection failed: {why}", url=url),
     "io": lambda url, why, _: ConnectionFailed(f"read failed: {why}", url=url),
     "changed": lambda url, why, _: ProtocolMismatch(
@@ -116,6 +127,8 @@ _BUILD: dict[str, Callable[[str, str, int | None], ResumableError]] = {
         f"HTTP {status}: {why}" if status else why, url=url, status=status
     ),
 }
+# The connection could not be made at all (an ftp:// or sftp:// constructor connects).
+_UNREACHABLE_ERRNO = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}
 _TRANSIENT_ERRNO = {
     errno.EIO,
     errno.EAGAIN,
@@ -221,6 +234,10 @@ def _classify(exc: BaseException) -> tuple[str, int | None]:
             return "denied", status
         if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
             return "timeout", status
+        if isinstance(error, (ConnectionRefusedError, socket.gaierror)) or (
+            isinstance(error, OSError) and error.errno in _UNREACHABLE_ERRNO
+        ):
+            return "unreachable", status
         if isinstance(error, ConnectionError):
             return "connection", status
         if isinstance(error, (IsADirectoryError, NotADirectoryError, ValueError)):

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..cancel import shut_if_aborted, track
-from ._http_wire import Response
+from ._http_wire import NotConnected, Response
 
 __all__ = ["PlainAnswer", "PlainPool"]
 
@@ -57,7 +57,10 @@ class _Connection(http.client.HTTPConnection):
         self._connect_timeout = connect
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self._connect_timeout)
+        try:
+            sock = socket.create_connection((self.host, self.port), self._connect_timeout)
+        except OSError as exc:  # unknown host, refused, unreachable, timed out
+            raise NotConnected(exc) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self.timeout)
         self.sock = sock

@@ -32,7 +32,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..cancel import SPARE, shut_if_aborted, track
 
-__all__ = ["MAX_INTERIM", "Adapter", "HeadTimeout", "Response"]
+__all__ = ["MAX_INTERIM", "Adapter", "HeadTimeout", "NotConnected", "Response"]
 
 MAX_INTERIM = 32
 """Most interim (1xx) answers accepted before the real one."""
@@ -44,6 +44,16 @@ class HeadTimeout(TimeoutError):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the answer's status line and headers took longer than {seconds:g}s")
         self.seconds = seconds
+
+
+class NotConnected(Exception):
+    """The plain engine could not make a connection (``reason``: the socket's error, a
+    ``TimeoutError`` when the connect timeout passed): the request never left. It tells
+    the error boundary what urllib3's ``NewConnectionError`` tells it for the other engine."""
+
+    def __init__(self, reason: OSError) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Bounded:

@@ -21,7 +21,7 @@ import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -33,7 +33,9 @@ from ..cancel import aborted, track
 from ..errors import (
     AccessDenied,
     Cancelled,
+    CannotConnect,
     ConnectionFailed,
+    ConnectTimeout,
     InvalidArgument,
     ProtocolMismatch,
     RemoteError,
@@ -47,7 +49,7 @@ from ..urls import redact_text
 from . import RemoteInfo, SourceConfig
 from ._http_plain import PlainAnswer, PlainPool
 from ._http_safety import SafeSession, check_redirect, install_log_filter, scrub_chain
-from ._http_wire import Adapter, HeadTimeout
+from ._http_wire import Adapter, HeadTimeout, NotConnected
 
 __all__ = ["HTTPBody", "HTTPSource"]
 
@@ -55,6 +57,7 @@ __all__ = ["HTTPBody", "HTTPSource"]
 _PLAIN_URL = re.compile(r"^https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
+_E = TypeVar("_E", bound=BaseException)
 
 
 class HTTPSource:
@@ -533,7 +536,14 @@ def _translate(exc: Exception, url: str, stall: float) -> NoReturn:
     if isinstance(exc, (e.InvalidURL, e.MissingSchema, e.InvalidSchema, u.LocationParseError)):
         raise InvalidArgument(f"invalid URL: {_reason(exc)}", url=url) from exc
     if isinstance(exc, e.ConnectTimeout):
-        raise StallTimeout("timed out connecting", url=url) from exc
+        raise ConnectTimeout("timed out connecting", url=url) from exc
+    plain = _find(exc, NotConnected)  # the plain engine's (see _http_plain): the socket's error
+    cause = exc if plain is None else plain.reason  # is the cause, not the marker around it
+    if plain is not None and isinstance(plain.reason, TimeoutError):
+        raise ConnectTimeout("timed out connecting", url=url) from cause
+    if plain is not None or _find(exc, urllib3.exceptions.NewConnectionError) is not None:
+        # No connection at all (unknown host, refused, no route): the request never left.
+        raise CannotConnect(f"connection failed: {_reason(exc)}", url=url) from cause
     head = _find(exc, HeadTimeout)
     if head is not None:
         raise StallTimeout(str(head), url=url, seconds=head.seconds) from exc
@@ -551,7 +561,7 @@ def _translate(exc: Exception, url: str, stall: float) -> NoReturn:
     raise exc
 
 
-def _find(exc: BaseException, kind: type[HeadTimeout]) -> HeadTimeout | None:
+def _find(exc: BaseException, kind: type[_E]) -> _E | None:
     """``exc`` or the first exception of type ``kind`` that it wraps."""
     seen: set[int] = set()
     current: BaseException | None = exc

@@ -123,7 +123,7 @@ def test_a_dead_host_fails_over_after_its_retries(
     )
     assert (tmp_path / "f.bin").read_bytes() == data
     retried = [type(e.error).__name__ for e in events if e.kind == "retrying"]
-    assert retried == ["ConnectionFailed", "RetriesExhausted"]  # the budget, then fail-over
+    assert retried == ["CannotConnect", "ConnectionRetriesExhausted"]  # the budget, then fail-over
 
 
 def test_when_every_url_fails_the_last_error_is_raised_and_the_partial_kept(

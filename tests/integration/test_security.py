@@ -280,7 +280,7 @@ def test_no_secret_reaches_any_artifact(
     kinds = {Path(item.url.split("?")[0]).name: type(e) for item, e in result.failed}  # type: ignore[attr-defined]
     assert kinds["kept.bin"] is AccessDenied
     assert kinds["gone.bin"] is SourceNotFound
-    assert kinds["refused.bin"].__name__ == "RetriesExhausted"
+    assert kinds["refused.bin"].__name__ == "ConnectionRetriesExhausted"
     assert [r.fault for r in fault_server.requests_for("ok.bin") if r.method == "GET"][:2] == [
         "status",
         "cut",
