@@ -15,18 +15,23 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
+from ._arguments import (
+    check_cancel,
+    check_dest_dir,
+    check_processor,
+    check_progress,
+    check_sources,
+    close_progress,
+    in_directory,
+)
 from ._checks import check_bool
 from ._guard import guarded, user_callback
-from ._paths import check_loop_free, path_text
 from .batch.items import as_inputs
 from .engine import DownloadResult, Engine, Settings
-from .engine.request import check_url
 from .engine.settings import MiB
-from .errors import InvalidArgument, LocalError
+from .errors import InvalidArgument
 from .locator import RefreshURL
 from .progress import ProgressCallback
 from .retry import RetryPolicy, Timeouts
@@ -127,7 +132,7 @@ class ResumableDownloader:
             segment_threshold=segment_threshold,
             refresh_url=refresh_url,
         )
-        _check_sources(sources)
+        check_sources(sources)
         self.engine = Engine(self.settings, sources)
 
     # Read-only views of the settings under the constructor's names.
@@ -219,8 +224,8 @@ class ResumableDownloader:
         bars = None
         try:
             bars = check_progress(progress)
-            _check_cancel(cancel)
-            dest = _in_directory(dest, url, self.engine.given)
+            check_cancel(cancel)
+            dest = in_directory(dest, url, self.engine.given)
             progress = user_callback(bars)  # what it raises reaches the caller unchanged
             processor = check_processor(process)
             if processor is None:
@@ -258,7 +263,7 @@ class ResumableDownloader:
             )
         finally:
             if owned:
-                _close(bars)
+                close_progress(bars)
 
     # -- batches (the batch layer sits above this module: imported when used) -----------------
 
@@ -297,7 +302,7 @@ class ResumableDownloader:
         progress = check_progress(progress)
         table = checksum_table(checksums)
         check_bool(sync, "sync")
-        inputs, folder = as_inputs(items), _check_dest_dir(dest_dir)
+        inputs, folder = as_inputs(items), check_dest_dir(dest_dir)
         processor = check_processor(process)
         runner: Runner | None = None  # default: local threads
         if executor is not None:  # see resumable.batch.fanout
@@ -318,7 +323,7 @@ class ResumableDownloader:
             process=processor,
             checksums=table,
             runner=runner,
-            on_end=(lambda: _close(progress)) if owned else None,
+            on_end=(lambda: close_progress(progress)) if owned else None,
         )
 
     @guarded("download_many")
@@ -369,7 +374,7 @@ class ResumableDownloader:
         """The dry run of a batch: files and bytes in total, already present, and to fetch."""
         from .batch.plan import make_plan
 
-        return make_plan(self.engine, as_inputs(items), _check_dest_dir(dest_dir))
+        return make_plan(self.engine, as_inputs(items), check_dest_dir(dest_dir))
 
     async def adownload(self, url: str, dest: PathLike, **options: Any) -> DownloadResult:
         """:meth:`download` for asyncio callers: same parameters and result; the transfer
@@ -449,94 +454,3 @@ def download(
         refresh_url=refresh_url,
         cancel=cancel,
     )
-
-
-def _check_cancel(cancel: object) -> None:
-    if cancel is not None and not isinstance(cancel, threading.Event):
-        raise InvalidArgument(f"cancel must be a threading.Event or None, got {cancel!r}")
-
-
-def _check_sources(sources: object) -> None:
-    """``sources=``: URL schemes (str) to source instances, checked before any traffic."""
-    if sources is not None and (
-        not isinstance(sources, Mapping)
-        or not all(isinstance(k, str) and k for k in sources)
-        or not all(callable(getattr(v, "open", None)) for v in sources.values())
-        or not all(callable(getattr(v, "stat", None)) for v in sources.values())
-    ):
-        raise InvalidArgument(
-            f"sources must map URL schemes (str) to sources (with stat() and open()), got "
-            f"{sources!r}"
-        )
-
-
-def _check_dest_dir(dest_dir: object) -> Path:
-    path = Path(path_text(dest_dir, "dest_dir")).expanduser().absolute()
-    check_loop_free(path, "dest_dir")
-    if path.exists() and not path.is_dir():
-        raise InvalidArgument(f"dest_dir {path} exists and is not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LocalError(f"cannot create {path}: {exc.strerror}", path=str(path)) from exc
-    return path
-
-
-def check_progress(progress: ProgressCallback | bool | None) -> ProgressCallback | None:
-    """``progress=``: ``None``/``False`` (none), ``True`` (a new ``TqdmProgress``) or a
-    callable; anything else is an :class:`InvalidArgument`, before any traffic."""
-    if progress is None or progress is False:
-        return None
-    if progress is True:
-        from .progress.bars import TqdmProgress
-
-        return TqdmProgress()
-    if isinstance(progress, type):
-        raise InvalidArgument(
-            f"progress must be a callable instance, got the class {progress.__name__}; "
-            f"write progress={progress.__name__}() or progress=True"
-        )
-    if not callable(progress):
-        raise InvalidArgument(
-            f"progress must be a callable, True (TqdmProgress()), False or None, got {progress!r}"
-        )
-    return progress
-
-
-def _close(progress: object) -> None:
-    close = getattr(progress, "close", None)
-    if callable(close):
-        close()
-
-
-def _in_directory(dest: PathLike, url: str, given: Mapping[str, Source]) -> PathLike:
-    """``dest`` itself, or ``dest/<object name>`` when ``dest`` is an existing directory or ends
-    with a separator (as pooch, huggingface_hub and ``fs.get`` take a folder)."""
-    if not isinstance(dest, (str, os.PathLike)) or not isinstance(url, str):
-        return dest  # _prepare names the bad argument
-    text = os.fspath(dest)
-    if not isinstance(text, str) or not text:
-        return dest
-    separators = (os.sep, os.altsep) if os.altsep else (os.sep,)
-    if not (text.endswith(separators) or os.path.isdir(os.path.expanduser(text))):
-        return dest
-    from .batch.items import relative_name
-
-    check_url(url, given)  # a bad URL is named as such, not as a missing object name
-    name = unquote(urlsplit(url).path.rpartition("/")[2])
-    if not name:
-        raise InvalidArgument(
-            f"dest {text} is a directory and the URL has no object name to put in it "
-            "(it ends with '/'); give the file's path",
-            url=url,
-        )
-    return Path(os.path.expanduser(text)) / relative_name(name)
-
-
-def check_processor(process: object) -> Processor | None:
-    """``None``, or a processor (the extract package loads only when one is given)."""
-    if process is None:
-        return None
-    from .extract._glue import check_processor as check
-
-    return check(process)
