@@ -9,8 +9,8 @@ Three rules shape it:
 - **Ask for exact bytes.** ``Accept-Encoding: identity`` on every request, so ``Content-Length``
   and ranges count stored bytes. A server that compresses anyway is decoded as a whole stream,
   with no size and no ranges (a compressed byte offset means nothing in the stored file).
-- **Translate at one boundary.** :func:`_translated` maps every requests/urllib3/socket error to
-  :mod:`resumable.errors`; nothing else escapes this module.
+- **Translate at one boundary.** :func:`._http_errors.translated` maps every requests,
+  urllib3 and socket error to :mod:`resumable.errors`; nothing else escapes this module.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -31,31 +29,31 @@ from requests.adapters import HTTPAdapter
 from .._version import __version__
 from ..cancel import aborted, track
 from ..errors import (
-    AccessDenied,
     Cancelled,
-    CannotConnect,
-    ConnectionFailed,
-    ConnectTimeout,
     InvalidArgument,
     ProtocolMismatch,
     RemoteError,
-    ServerBusy,
-    SourceNotFound,
-    StallTimeout,
-    UntrustedCertificate,
 )
-from ..retry import parse_retry_after
-from ..urls import redact_text
 from . import RemoteInfo, SourceConfig
+from ._http_answers import (
+    announced,
+    check_encoding,
+    check_framing,
+    decodable_encoding,
+    decoder_finished,
+    describe,
+    is_encoded,
+    raise_for_status,
+)
+from ._http_errors import translate, translated
 from ._http_plain import PlainAnswer, PlainPool
-from ._http_safety import SafeSession, check_redirect, install_log_filter, scrub_chain
-from ._http_wire import Adapter, HeadTimeout, NotConnected
+from ._http_safety import SafeSession, check_redirect, install_log_filter
+from ._http_wire import Adapter
 
 __all__ = ["HTTPBody", "HTTPSource"]
 
 # URLs sent as they are (requests would re-quote anything else): RFC 3986 characters only.
 _PLAIN_URL = re.compile(r"^https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
 _E = TypeVar("_E", bound=BaseException)
 
@@ -105,7 +103,7 @@ class HTTPSource:
         Presigned S3/GCS URLs are signed for GET only and answer 403 to HEAD; some servers
         answer 405/501. The fallback ``Range: bytes=0-0`` GET then gives the same facts.
         """
-        with _translated(url, self._stall):
+        with translated(url, self._stall):
             response = self._session.head(url, allow_redirects=True, timeout=self._timeout)
             response.close()
             if response.status_code in (403, 405, 501):
@@ -113,8 +111,8 @@ class HTTPSource:
                     url, headers={"Range": "bytes=0-0"}, stream=True, timeout=self._timeout
                 )
                 response.close()
-        _raise_for_status(response, url)
-        _, info = _describe(response, url)
+        raise_for_status(response, url)
+        _, info = describe(response, url)
         if response.status_code == 206 and info.size is None:
             raise ProtocolMismatch("a 206 answer without the object's total size", url=url)
         return info
@@ -136,7 +134,7 @@ class HTTPSource:
                 validator = expect.strong_etag or expect.last_modified
                 if validator:
                     headers["If-Range"] = validator
-        with _translated(url, self._stall):
+        with translated(url, self._stall):
             response: _Response | None = self._plain_get(url, headers)
             if response is None:
                 response = self._session.get(
@@ -145,11 +143,11 @@ class HTTPSource:
         try:
             if response.status_code == 416 and "Range" in headers:
                 return self._unsatisfiable(response, url, start)
-            _raise_for_status(response, url)
-            _check_encoding(response, url)
-            _check_framing(response, url)
-            body_start, info = _describe(response, url)
-            encoded = _is_encoded(response)
+            raise_for_status(response, url)
+            check_encoding(response, url)
+            check_framing(response, url)
+            body_start, info = describe(response, url)
+            encoded = is_encoded(response)
             if encoded and response.status_code == 206:
                 raise ProtocolMismatch("a compressed answer to a byte-range request", url=url)
             if encoded and not isinstance(response, PlainAnswer):  # (which is never encoded)
@@ -187,7 +185,7 @@ class HTTPSource:
         answer: _Answer | PlainAnswer
         if isinstance(pool, PlainPool):
             answer = pool.get(target, {**self._headers, **headers})
-            if not 300 <= answer.status_code < 400 and not _decodable_encoding(answer):
+            if not 300 <= answer.status_code < 400 and not decodable_encoding(answer):
                 return answer  # (an encoding nobody here decodes is refused by open())
             answer.close()
         else:
@@ -247,7 +245,7 @@ class HTTPSource:
             raise RemoteError(
                 f"HTTP 416 for a range from byte {start}, without the object's size", url=url
             )
-        _, info = _describe(response, url)
+        _, info = describe(response, url)
         sized = RemoteInfo(
             url=url,
             size=int(match.group(1)),
@@ -335,7 +333,7 @@ class HTTPBody:
         self._url = url
         self._stall = stall
         self._empty = response.status_code == 416
-        self.length = 0 if self._empty else _announced(response)  # bounds the body (bounds.py)
+        self.length = 0 if self._empty else announced(response)  # bounds the body (bounds.py)
 
     def read(self, amount: int) -> bytes:
         """Up to ``amount`` bytes, as soon as any have arrived; ``b""`` at the end of the body.
@@ -347,10 +345,10 @@ class HTTPBody:
         """
         if self._empty:
             return b""
-        try:  # (not the _translated context manager: this runs for every block)
+        try:  # (not the translated context manager: this runs for every block)
             chunk = self._raw.read1(amount)
         except Exception as exc:
-            _translate(exc, self._url, self._stall)
+            translate(exc, self._url, self._stall)
         if not chunk:
             self._check_end()
         return chunk
@@ -371,7 +369,7 @@ class HTTPBody:
         if aborted():
             raise Cancelled("cancelled", url=self._url)
         decoder = getattr(self._raw, "_decoder", None)  # urllib3's, when it decodes
-        if decoder is not None and not _decoder_finished(decoder):
+        if decoder is not None and not decoder_finished(decoder):
             raise ProtocolMismatch(
                 "the compressed body ended before the end of its compressed stream",
                 url=self._url,
@@ -386,235 +384,3 @@ class HTTPBody:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _is_encoded(response: _Response) -> bool:
-    return response.headers.get("Content-Encoding", "identity").strip().lower() not in (
-        "",
-        "identity",
-    )
-
-
-def _codings(response: _Response) -> list[str]:
-    """The content codings applied to the body, in order (none for identity)."""
-    value = str(response.headers.get("Content-Encoding", "")).strip().lower()
-    codings = [coding.strip() for coding in value.split(",")]
-    return [] if codings in ([""], ["identity"]) else codings
-
-
-def _undecodable(response: _Response) -> list[str]:
-    """The codings of the body that urllib3 cannot decode here (brotli and zstd need
-    optional packages; ``compress`` and unknown names nobody decodes). ``identity`` in a
-    stack of codings is refused too: urllib3 would take it for deflate."""
-    known = urllib3.response.HTTPResponse.CONTENT_DECODERS
-    codings = _codings(response)
-    unknown = [coding for coding in codings if coding not in known]
-    if len(codings) > getattr(urllib3.response.MultiDecoder, "max_decode_links", 5):
-        unknown = unknown or codings
-    return unknown
-
-
-def _decodable_encoding(response: _Response) -> bool:
-    return bool(_codings(response)) and not _undecodable(response)
-
-
-def _check_encoding(response: _Response, url: str) -> None:
-    """Refuse a body in a coding this client cannot decode, before any byte is stored.
-
-    The request said ``Accept-Encoding: identity``; a server that encodes anyway with a coding
-    we cannot undo would have its encoded bytes stored and reported downloaded. Permanent for
-    this URL (a :class:`RemoteError`: the server does it again; a mirror may not)."""
-    unknown = _undecodable(response)
-    if unknown:
-        raise RemoteError(
-            f"the body came with Content-Encoding "
-            f"{response.headers.get('Content-Encoding')!r} although identity was asked for, "
-            f"and this client cannot decode {', '.join(unknown)} (urllib3 decodes br with the "
-            "brotli package and zstd with backports.zstd, when installed)",
-            url=url,
-            status=response.status_code,
-        )
-
-
-def _check_framing(response: _Response, url: str) -> None:
-    """Refuse a transfer coding other than ``chunked``. ``http.client`` recognises only
-    ``chunked`` alone; with any other (``gzip, chunked``, an unknown name) it would read the
-    body as it comes, chunk-size lines and coded bytes included, and they would be stored."""
-    value = str(response.headers.get("Transfer-Encoding", "")).strip().lower()
-    codings = [coding.strip() for coding in value.split(",") if coding.strip()]
-    if codings and codings not in (["chunked"], ["identity"]):
-        raise RemoteError(
-            f"the body came with Transfer-Encoding {value!r}; this client reads only chunked",
-            url=url,
-            status=response.status_code,
-        )
-
-
-def _decoder_finished(decoder: Any) -> bool:
-    """Whether urllib3's decoder reached the end of its compressed stream (``True`` when it
-    cannot tell: only zlib's decoders, gzip and deflate, say so)."""
-    parts = getattr(decoder, "_decoders", None)  # a stack of codings
-    if parts is not None:
-        return all(_decoder_finished(part) for part in parts)
-    if getattr(decoder, "_state", None) == urllib3.response.GzipDecoderState.SWALLOW_DATA:
-        return True  # trailing bytes after whole gzip members, as other clients accept
-    return getattr(getattr(decoder, "_obj", None), "eof", True) is not False
-
-
-def _describe(response: _Response, url: str) -> tuple[int, RemoteInfo]:
-    """Where the body starts, and what the headers say about the whole object."""
-    headers = response.headers
-    start = 0
-    size: int | None = None
-    if response.status_code == 206:
-        match = _CONTENT_RANGE.match(headers.get("Content-Range", ""))
-        if match is None:
-            raise ProtocolMismatch(
-                f"HTTP 206 with an unusable Content-Range {headers.get('Content-Range')!r}",
-                url=url,
-            )
-        start = int(match.group(1))
-        size = None if match.group(3) == "*" else int(match.group(3))
-    elif not _is_encoded(response):
-        length = headers.get("Content-Length", "")
-        size = int(length) if length.strip().isdigit() else None
-    accepts = response.status_code == 206 or "bytes" in headers.get("Accept-Ranges", "").lower()
-    info = RemoteInfo(
-        url=url,
-        size=size,
-        etag=headers.get("ETag"),
-        last_modified=headers.get("Last-Modified"),
-        accept_ranges=accepts and not _is_encoded(response),
-    )
-    return start, info
-
-
-def _announced(response: _Response) -> int | None:
-    """The body's length as the answer announced it: its Content-Range span (a 206), else its
-    Content-Length; ``None`` when encoded (the decoded length is unknown) or not said."""
-    if response.status_code == 206:
-        match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-        return None if match is None else int(match.group(2)) - int(match.group(1)) + 1
-    if _is_encoded(response):
-        return None
-    length = response.headers.get("Content-Length", "")
-    return int(length) if length.strip().isdigit() else None
-
-
-def _raise_for_status(response: _Response, url: str) -> None:
-    status = response.status_code
-    if status in (200, 206):
-        return
-    if status in (404, 410):
-        raise SourceNotFound(f"HTTP {status}: no such object", url=url)
-    if status in (401, 403):
-        raise AccessDenied(f"HTTP {status}: access denied", url=url, status=status)
-    if status == 429 or (500 <= status <= 599 and status not in (501, 505)):
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        raise ServerBusy(url=url, status=status, retry_after=retry_after)
-    reason = f"unexpected HTTP {status} {response.reason or ''}".strip()
-    raise RemoteError(reason, url=url, status=status)
-
-
-@contextmanager
-def _translated(url: str, stall: float) -> Iterator[None]:
-    """Map requests, urllib3 and socket errors to :mod:`resumable.errors` (the one boundary)."""
-    try:
-        yield
-    except Exception as exc:  # every branch re-raises; the table is in _translate
-        _translate(exc, url, stall)
-
-
-def _translate(exc: Exception, url: str, stall: float) -> NoReturn:
-    scrub_chain(exc)  # it becomes our error's __cause__, which tracebacks print
-    if aborted():  # a cancel shut the socket: whatever the read raised, it is that
-        raise Cancelled("cancelled", url=url) from exc
-    e = requests.exceptions
-    u = urllib3.exceptions
-    if isinstance(exc, e.TooManyRedirects):
-        raise RemoteError("too many redirects (a redirect loop?)", url=url) from exc
-    if isinstance(exc, (e.InvalidURL, e.MissingSchema, e.InvalidSchema, u.LocationParseError)):
-        raise InvalidArgument(f"invalid URL: {_reason(exc)}", url=url) from exc
-    if isinstance(exc, e.ConnectTimeout):
-        raise ConnectTimeout("timed out connecting", url=url) from exc
-    plain = _find(exc, NotConnected)  # the plain engine's (see _http_plain): the socket's error
-    cause = exc if plain is None else plain.reason  # is the cause, not the marker around it
-    if plain is not None and isinstance(plain.reason, TimeoutError):
-        raise ConnectTimeout("timed out connecting", url=url) from cause
-    if plain is not None or _find(exc, urllib3.exceptions.NewConnectionError) is not None:
-        # No connection at all (unknown host, refused, no route): the request never left.
-        raise CannotConnect(f"connection failed: {_reason(exc)}", url=url) from cause
-    head = _find(exc, HeadTimeout)
-    if head is not None:
-        raise StallTimeout(str(head), url=url, seconds=head.seconds) from exc
-    if _is_timeout(exc):
-        raise StallTimeout(f"no data for {stall:g}s", url=url, seconds=stall) from exc
-    if isinstance(exc, (e.SSLError, u.SSLError)) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        raise UntrustedCertificate(
-            f"TLS certificate verification failed: {_reason(exc)}", url=url
-        ) from exc
-    if isinstance(exc, (e.ContentDecodingError, u.DecodeError)):
-        raise ProtocolMismatch(f"undecodable body: {_reason(exc)}", url=url) from exc
-    broken = (e.ConnectionError, e.ChunkedEncodingError, u.HTTPError, http.client.HTTPException)
-    if isinstance(exc, (*broken, OSError)):
-        raise ConnectionFailed(f"connection failed: {_reason(exc)}", url=url) from exc
-    raise exc
-
-
-def _find(exc: BaseException, kind: type[_E]) -> _E | None:
-    """``exc`` or the first exception of type ``kind`` that it wraps."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, kind):
-            return current
-        nested: list[Any] = [getattr(current, "reason", None), *current.args[:1]]
-        nested += [current.__cause__, current.__context__]
-        current = next((n for n in nested if isinstance(n, BaseException)), None)
-    return None
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    """Read timeouts hide at several depths (requests wraps urllib3 wraps socket.timeout)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(
-            current,
-            (
-                requests.exceptions.ReadTimeout,
-                urllib3.exceptions.ReadTimeoutError,
-                socket.timeout,
-                TimeoutError,
-            ),
-        ):
-            return True
-        nested: list[Any] = [getattr(current, "reason", None), *current.args[:1]]
-        nested += [current.__cause__, current.__context__]
-        current = next((n for n in nested if isinstance(n, BaseException)), None)
-    return "timed out" in str(exc)
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost readable reason, without the URL (it may hold credentials).
-
-    requests and urllib3 wrap the real cause (``MaxRetryError(reason=NewConnectionError)``,
-    ``ProtocolError("Connection broken: ...", IncompleteRead)``) and quote the URL in between.
-    """
-    seen: set[int] = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        inner = getattr(exc, "reason", None)
-        if not isinstance(inner, BaseException) and exc.args:
-            inner = exc.args[0]
-        if not isinstance(inner, BaseException):
-            break
-        exc = inner
-    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
-    # requests quotes the URL ("... with url: /path?sig=..."): it may hold credentials.
-    text = redact_text(re.sub(r"(https?://\S+|with url: \S+)", "<url>", text))
-    if len(text) > 200:
-        text = text[:200] + "..."
-    return text or type(exc).__name__
