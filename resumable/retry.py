@@ -30,14 +30,12 @@ thousands of files says so once a minute, with a count, not once per file).
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from ._checks import check_number
@@ -331,6 +329,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     value = value.strip()
     if value.isdigit():
         return float(value)
+    # Imported here: email.utils (with socket, calendar and datetime) is ~7 ms that
+    # ``import resumable`` need not pay for a header most servers never send.
+    import email.utils
+    from datetime import datetime, timezone
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

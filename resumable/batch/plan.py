@@ -8,7 +8,6 @@ against the ledger and the disk, and asks the source for sizes it does not know 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,6 +75,8 @@ def make_plan(engine: Engine, items: Iterable[object], dest_dir: Path) -> Plan:
             return size, present and not (other and not (work.item.sha256 or work.item.checksum))
 
         plan = {"present": 0, "to_fetch": 0, "present_bytes": 0, "fetch_bytes": 0, "unknown": 0}
+        from concurrent.futures import ThreadPoolExecutor  # loaded when a plan is made
+
         with ThreadPoolExecutor(engine.settings.workers) as pool:
             futures = [(work, pool.submit(size_of, work)) for work in works]
             for work, future in futures:
