@@ -36,8 +36,8 @@ PACKAGE_ROOT = Path(resumable.__file__).resolve().parent.parent
 
 def run(code: str) -> list[str]:
     """Run ``code`` in a fresh interpreter; the heavy modules loaded at its end, sorted."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT), str(Path.cwd())])}
-    tail = f"\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
+    tail = f"\nimport json, sys\nprint(json.dumps(sorted(set({HEAVY!r}) & set(sys.modules))))"
     out = subprocess.run(
         [sys.executable, "-c", code + tail],
         capture_output=True,
