@@ -162,7 +162,12 @@ class _Decoded(io.RawIOBase):
         self._name, self._new = _STREAMS[magic]
         self._where = where
         self._dec = self._new()
-        self._errors = (OSError, EOFError, ValueError, *_errors_of(self._name))
+        self._errors: tuple[type[Exception], ...] = (
+            OSError,
+            EOFError,
+            ValueError,
+            *_errors_of(self._name),
+        )
         self._ended = False
 
     def readable(self) -> bool:
