@@ -16,7 +16,6 @@ from .._guard import typed
 from ..progress.lines import format_bytes  # one unit system: binary, as the bars
 from ..urls import identity
 from .items import Work, iter_work, safe_destination
-from .ledger import Ledger
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -49,6 +48,10 @@ class Plan:
 
 def make_plan(engine: Engine, items: Iterable[object], dest_dir: Path) -> Plan:
     """The :class:`Plan` of ``items`` into ``dest_dir``; sizes asked of ``engine``'s sources."""
+    from concurrent.futures import ThreadPoolExecutor  # both imported when a plan is made
+
+    from .ledger import Ledger
+
     ledger = Ledger(dest_dir)
     try:
         works: list[Work] = []
@@ -75,8 +78,6 @@ def make_plan(engine: Engine, items: Iterable[object], dest_dir: Path) -> Plan:
             return size, present and not (other and not (work.item.sha256 or work.item.checksum))
 
         plan = {"present": 0, "to_fetch": 0, "present_bytes": 0, "fetch_bytes": 0, "unknown": 0}
-        from concurrent.futures import ThreadPoolExecutor  # loaded when a plan is made
-
         with ThreadPoolExecutor(engine.settings.workers) as pool:
             futures = [(work, pool.submit(size_of, work)) for work in works]
             for work, future in futures:
