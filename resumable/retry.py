@@ -31,7 +31,6 @@ thousands of files says so once a minute, with a count, not once per file).
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -100,6 +99,14 @@ class Timeouts:
                 raise InvalidArgument(f"Timeouts.{name} must be a positive number, got {value!r}")
 
 
+def shared_random() -> float:
+    """``random.random()`` of the module's shared generator, imported at the first retry
+    rather than by ``import resumable`` (issue 18 item 7)."""
+    import random
+
+    return random.random()
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """When and how to retry transient failures (connection errors, stalls, 5xx, 429).
@@ -135,7 +142,7 @@ class RetryPolicy:
     jitter: float = 0.5
     retry_after_max: float = 300.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-    random: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+    random: Callable[[], float] = field(default=shared_random, repr=False, compare=False)
     connect_attempts: int = 3
 
     def __post_init__(self) -> None:
