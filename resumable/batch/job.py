@@ -36,7 +36,6 @@ from .._guard import guarded, user_callback
 from .._threads import POLL, Guarded
 from ..cancel import CancelToken
 from ..errors import LocalError, ResumableError
-from ..partial import fsync_dir
 from ..progress import ProgressCallback, ProgressEvent
 from .results import BatchResult, FileProgress, JobStatus
 
@@ -258,6 +257,8 @@ class Job:
         returns. A power cut before that loses renames, never data: the ledger is only trusted
         for a file whose size and mtime still match, so a lost file is fetched again.
         """
+        from ..partial import fsync_dir  # the .partial protocol: loaded by the first download
+
         with self._lock:
             directories, self._unsynced = self._unsynced, set()
         for directory in sorted(directories):
