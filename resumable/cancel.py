@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import socket
 import threading
 import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import socket
 
 __all__ = ["SPARE", "CancelToken", "Scope", "aborted", "current", "watching"]
 
@@ -174,5 +176,7 @@ def shut(sock: socket.socket | None) -> None:
     its TLS state under the thread that is reading."""
     if sock is None:
         return
+    import socket  # loaded already by whatever made ``sock``; not by ``import resumable``
+
     with contextlib.suppress(OSError, ValueError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)

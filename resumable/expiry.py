@@ -19,9 +19,7 @@ Anything else, or a value that does not parse, has no known expiry (``None``): t
 
 from __future__ import annotations
 
-import calendar
 import time
-from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlsplit
 
 __all__ = ["expires_at"]
@@ -54,6 +52,8 @@ def expires_at(url: str) -> float | None:
 
 
 def _compact_utc(value: str) -> float | None:
+    import calendar  # here, as datetime below: imported when a signed URL is read
+
     try:
         return float(calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ")))
     except ValueError:
@@ -61,6 +61,8 @@ def _compact_utc(value: str) -> float | None:
 
 
 def _iso_utc(value: str) -> float | None:
+    from datetime import datetime, timezone
+
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -30,14 +30,11 @@ thousands of files says so once a minute, with a count, not once per file).
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from ._checks import check_number
@@ -102,6 +99,14 @@ class Timeouts:
                 raise InvalidArgument(f"Timeouts.{name} must be a positive number, got {value!r}")
 
 
+def shared_random() -> float:
+    """``random.random()`` of the module's shared generator, imported at the first retry
+    rather than by ``import resumable`` (issue 18 item 7)."""
+    import random
+
+    return random.random()
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """When and how to retry transient failures (connection errors, stalls, 5xx, 429).
@@ -137,7 +142,7 @@ class RetryPolicy:
     jitter: float = 0.5
     retry_after_max: float = 300.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-    random: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+    random: Callable[[], float] = field(default=shared_random, repr=False, compare=False)
     connect_attempts: int = 3
 
     def __post_init__(self) -> None:
@@ -331,6 +336,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     value = value.strip()
     if value.isdigit():
         return float(value)
+    # Imported here: email.utils (with socket, calendar and datetime) is ~7 ms that
+    # ``import resumable`` need not pay for a header most servers never send.
+    import email.utils
+    from datetime import datetime, timezone
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

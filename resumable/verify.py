@@ -9,7 +9,6 @@ costs about what an unverified one does.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import re
@@ -91,6 +90,8 @@ class Digests:
     """Several digests updated together (hashlib names, ``crc32``, ``crc32c``); SHA-256 always."""
 
     def __init__(self, algorithms: Iterable[str] = ()) -> None:
+        import hashlib  # not at import (its OpenSSL load costs ~2 ms)
+
         names = dict.fromkeys(["sha256", *algorithms])
         self._hashes: dict[str, Any] = {
             name: _CRC(name) if name in ("crc32", "crc32c") else hashlib.new(name) for name in names
@@ -140,6 +141,8 @@ def parse_expected(
 
 
 def _validate(algorithm: str, value: object) -> str:
+    import hashlib  # not at import (its OpenSSL load costs ~2 ms)
+
     if algorithm in _UNSUPPORTED or algorithm not in hashlib.algorithms_available:
         raise InvalidArgument(
             f"unknown checksum algorithm {algorithm!r}; use one of hashlib's, e.g. sha256, md5"

@@ -23,7 +23,6 @@ none of these is an :class:`InvalidArgument` naming the line number.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import re
@@ -180,6 +179,8 @@ def _entry(name: str, algorithm: str, digest: str, escaped: bool) -> tuple[str, 
 def _tag_algorithm(tag: str, length: int) -> str | None:
     """``SHA256``, ``SHA2-256``, ``SHA3-256``, ``BLAKE2b``, ``BLAKE2b-256``, ``MD5``... as a
     hashlib name, checked against the digest's length."""
+    import hashlib
+
     name = tag.lower().replace("sha2-", "sha").replace("-", "_")
     if name.startswith("blake2b"):  # BLAKE2b-256: a shorter blake2b, which hashlib cannot name
         name = "blake2b" if name in ("blake2b", "blake2b_512") else ""
@@ -191,6 +192,8 @@ def _tag_algorithm(tag: str, length: int) -> str | None:
 
 
 def _length_algorithm(length: int, hint: str | None) -> str | None:
+    import hashlib
+
     if (
         hint is not None
         and hint in hashlib.algorithms_available

@@ -30,7 +30,6 @@ import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -218,6 +217,8 @@ def _run(downloader: Engine, tasks: Sequence[Task], link: Link) -> ChunkResult:
     renamed_in: set[Path] = set()  # folders fsynced once when the chunk ends (as a Job does)
     try:
         threads = max(1, min(downloader.settings.workers, len(tasks)))
+        from concurrent.futures import ThreadPoolExecutor  # loaded when a chunk runs
+
         with ThreadPoolExecutor(threads, thread_name_prefix="resumable-chunk") as pool:
             outcomes = list(
                 pool.map(lambda t: _one(downloader, t, reporter, cancel, renamed_in), tasks)

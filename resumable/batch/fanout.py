@@ -33,9 +33,8 @@ import pickle
 import queue
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from pathlib import Path
-from typing import TypeAlias, cast
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 from .._threads import Guarded
 from ..engine import Engine
@@ -49,6 +48,9 @@ from .links import Channel, LocalChannel, channel_for
 from .runner import Batch
 from .steps import stopped_by
 from .task import Outcome, Task
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
 
 __all__ = ["FanoutRunner", "spec_of"]
 
@@ -143,6 +145,8 @@ class FanoutRunner:
     ) -> None:
         """Take items, send them in chunks, collect outcomes, until the input and the chunks
         are done. ``running``, ``buffer`` and ``tasks`` are the caller's (see _abandon)."""
+        from concurrent.futures import FIRST_COMPLETED, wait  # loaded when a batch fans out
+
         ended = cancelled = False
         key = 0
         stop_by = 0.0  # once cancelled: when chunks still out are given up

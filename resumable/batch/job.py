@@ -36,20 +36,15 @@ from .._guard import guarded, user_callback
 from .._threads import POLL, Guarded
 from ..cancel import CancelToken
 from ..errors import LocalError, ResumableError
-from ..partial import fsync_dir
 from ..progress import ProgressCallback, ProgressEvent
-from .feeder import Feeder, describe
-from .ledger import Ledger
 from .results import BatchResult, FileProgress, JobStatus
-from .runner import Batch, LocalRunner, Runner
-from .steps import Steps
-from .sync import Sync
-from .tally import Tally
 
 if TYPE_CHECKING:
     from ..engine import Engine
     from ..extract import Processor
     from .checksums import ChecksumTable
+    from .runner import Runner
+    from .sync import Sync
 
 __all__ = ["BatchResult", "FileProgress", "Job", "JobStatus"]
 
@@ -84,6 +79,15 @@ class Job:
         runner: Runner | None = None,
         on_end: Callable[[], None] | None = None,
     ) -> None:
+        # The batch's machinery is imported with the first job, not by ``import resumable``
+        # (issue 18 item 7): the ledger (sqlite3), the runners, the per-item steps.
+        from .feeder import Feeder
+        from .ledger import Ledger
+        from .runner import Batch, LocalRunner
+        from .steps import Steps
+        from .sync import Sync
+        from .tally import Tally
+
         self.dest_dir = dest_dir
         self._runner = runner or LocalRunner(engine.settings.workers)
         self._on_end = on_end
@@ -161,6 +165,8 @@ class Job:
     def _thread_died(self, exc: BaseException) -> None:
         """A thread of this job died (a bug, or memory ran out): stop the job and say why."""
         name = threading.current_thread().name
+        from .feeder import describe
+
         error = ResumableError(f"the batch stopped: its thread {name} failed: {describe(exc)}")
         self._cancel.set()
         self._tally.failed(f"<{name}>", error)
@@ -251,6 +257,8 @@ class Job:
         returns. A power cut before that loses renames, never data: the ledger is only trusted
         for a file whose size and mtime still match, so a lost file is fetched again.
         """
+        from ..partial import fsync_dir  # the .partial protocol: loaded by the first download
+
         with self._lock:
             directories, self._unsynced = self._unsynced, set()
         for directory in sorted(directories):

@@ -38,16 +38,19 @@ import contextlib
 import logging
 import os
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._threads import Guarded, join_queue, put_while
 from ..errors import LocalError
 from ..urls import redact_text
 from .rows import ADDED, EXTRACTED, FIELDS, SCHEMA, UPSERT, Entry, parse_row, row_values
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["Entry", "Ledger", "parse_row"]  # Entry, parse_row: see .rows
 
@@ -63,6 +66,8 @@ class Ledger:
     DIRNAME = ".resumable"
 
     def __init__(self, dest_dir: Path) -> None:
+        import sqlite3  # here, not at module level: ``import resumable`` stays cheap
+
         folder = dest_dir / self.DIRNAME
         self._path = folder / "ledger.sqlite"
         try:
@@ -103,6 +108,8 @@ class Ledger:
             _Unusable: the file is not an SQLite database, is corrupt, or its ``items`` table
                 lacks columns this library reads (not a ledger it wrote).
         """
+        import sqlite3
+
         try:
             db = cls._connect(path)
         except sqlite3.DatabaseError as exc:
@@ -132,6 +139,8 @@ class Ledger:
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
+        import sqlite3
+
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         try:
             db.execute("PRAGMA journal_mode=WAL")

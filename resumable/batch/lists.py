@@ -8,7 +8,6 @@ Brace templates are in :mod:`resumable.batch.templates` (which re-exports these 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -140,6 +139,8 @@ def read_object_list(
     escaped); for every other scheme (``s3://``, ``gs://``, ``file://``...) it is appended as is,
     because fsspec takes paths literally and would look for a key named ``a%20b``.
     """
+    import json
+
     if not isinstance(base_url, str) or not _URL.fullmatch(base_url):
         raise InvalidArgument(f"base_url must be a URL such as https://host/dir, got {base_url!r}")
     parts = urlsplit(base_url)

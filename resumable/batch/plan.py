@@ -8,7 +8,6 @@ against the ledger and the disk, and asks the source for sizes it does not know 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +16,6 @@ from .._guard import typed
 from ..progress.lines import format_bytes  # one unit system: binary, as the bars
 from ..urls import identity
 from .items import Work, iter_work, safe_destination
-from .ledger import Ledger
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -50,6 +48,10 @@ class Plan:
 
 def make_plan(engine: Engine, items: Iterable[object], dest_dir: Path) -> Plan:
     """The :class:`Plan` of ``items`` into ``dest_dir``; sizes asked of ``engine``'s sources."""
+    from concurrent.futures import ThreadPoolExecutor  # both imported when a plan is made
+
+    from .ledger import Ledger
+
     ledger = Ledger(dest_dir)
     try:
         works: list[Work] = []

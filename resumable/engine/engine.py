@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._secrets import install_log_filter
 from ..limits import HostSlots, TokenBucket
@@ -24,7 +24,9 @@ from .recover import Recovery, listing
 from .request import DownloadRequest, make_request
 from .result import DownloadResult
 from .settings import AUTO_CONNECTIONS, Settings
-from .transfer import Transfer
+
+if TYPE_CHECKING:
+    from .transfer import Transfer
 
 __all__ = ["Engine"]
 
@@ -75,6 +77,10 @@ class Engine:
         """The one-use transfer of ``request``: ``run()`` it; ``info`` is then the version it
         fetched, and ``probe()`` asks the source again. ``sync_dir`` replaces the directory
         fsync after a rename (a batch fsyncs each directory once, at the end)."""
+        # The single-file algorithm (transfer, its phases, the partial writer) is imported at
+        # the first download, not by ``import resumable`` (issue 18 item 7).
+        from .transfer import Transfer
+
         source = self.source(request.scheme)
         automatic = getattr(source, "automatic_connections", AUTO_CONNECTIONS)
         wanted = 1 if request.streamed else None

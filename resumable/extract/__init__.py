@@ -28,10 +28,10 @@ A *processor* says what to do with a file once it is downloaded **and verified**
 See ``docs/extraction.md``.
 """
 
+from ..engine.result import ExtractResult
 from ._auto import AutoExtract
 from ._base import Processor
 from ._limits import ExtractLimits
-from ._run import ExtractResult
 from ._single import Decompress
 from ._tar import Untar
 from ._zip import Unzip

@@ -24,10 +24,7 @@ written, not by running out of memory first.
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
-import tarfile
 import zlib
 from collections.abc import Callable
 from typing import IO, Any, Protocol
@@ -81,10 +78,31 @@ class _Gzip:
         return out
 
 
+def _bzip2() -> _Decompressor:
+    import bz2  # here, as lzma and tarfile below: ``import resumable`` loads none of them
+
+    return bz2.BZ2Decompressor()
+
+
+def _xz() -> _Decompressor:
+    import lzma
+
+    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+
+
+def _errors_of(name: str) -> tuple[type[Exception], ...]:
+    """What a decompressor raises on bad data, beyond the builtin errors."""
+    if name == "xz":
+        import lzma
+
+        return (zlib.error, lzma.LZMAError)
+    return (zlib.error,)
+
+
 _STREAMS: dict[bytes, tuple[str, Callable[[], _Decompressor]]] = {
     GZIP: ("gzip", _Gzip),
-    BZIP2: ("bzip2", bz2.BZ2Decompressor),
-    XZ: ("xz", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ)),
+    BZIP2: ("bzip2", _bzip2),
+    XZ: ("xz", _xz),
 }
 
 
@@ -144,6 +162,12 @@ class _Decoded(io.RawIOBase):
         self._name, self._new = _STREAMS[magic]
         self._where = where
         self._dec = self._new()
+        self._errors: tuple[type[Exception], ...] = (
+            OSError,
+            EOFError,
+            ValueError,
+            *_errors_of(self._name),
+        )
         self._ended = False
 
     def readable(self) -> bool:
@@ -159,7 +183,7 @@ class _Decoded(io.RawIOBase):
             data = self._source.read() if dec.needs_input else b""
             try:
                 out = dec.decompress(data, len(view))
-            except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
+            except self._errors as exc:
                 raise CorruptArchive(
                     f"cannot decompress the {self._name} data: {exc}", path=self._where
                 ) from exc
@@ -361,9 +385,14 @@ class _Plain(io.RawIOBase):
         return len(data)
 
 
+_TAR_BLOCK = 512  # tarfile.BLOCKSIZE
+
+
 def _tar_header(block: bytes) -> bool:
+    import tarfile  # only for an archive that starts like a compressed one
+
     try:
-        tarfile.TarInfo.frombuf(block[: tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
+        tarfile.TarInfo.frombuf(block[:_TAR_BLOCK], "utf-8", "surrogateescape")
     except tarfile.HeaderError:
         return False
     return True
@@ -376,7 +405,7 @@ def decoded(raw: IO[bytes], where: str, *, plain: bool = True) -> tuple[IO[bytes
     """
     source = _Source(raw)
     kind = sniff(source.peek(_HEAD))
-    if kind and plain and _tar_header(source.peek(tarfile.BLOCKSIZE)):
+    if kind and plain and _tar_header(source.peek(_TAR_BLOCK)):
         kind = ""  # a plain tar whose first member's name starts like a magic number
     stream: io.RawIOBase
     if kind == "zstd":

@@ -17,7 +17,6 @@ anything is promoted, so an interrupted extraction is never mistaken for a done 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -96,6 +95,8 @@ class ExtractRecord:
     format: int = field(default=FORMAT)
 
     def to_json(self) -> str:
+        import json
+
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
@@ -107,6 +108,8 @@ class ExtractRecord:
         anything), so it is untrusted: a ``sha256`` that is a number was reported as the
         archive's digest, a target that is a number was taken for a file descriptor.
         """
+        import json
+
         try:
             data = json.loads(text, parse_constant=_no_constant)
         except (ValueError, RecursionError) as exc:

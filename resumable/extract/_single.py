@@ -15,7 +15,6 @@ from typing import ClassVar
 
 from ..errors import ExtractionError, InvalidArgument, LocalError
 from ._base import Processor, strip_suffix
-from ._codec import decoded
 from ._limits import Budget
 
 __all__ = ["Decompress"]
@@ -52,6 +51,8 @@ class Decompress(Processor):
         return False  # a file: always replaced atomically by rename
 
     def extract(self, archive: Path, staging: list[Path], budget: Budget) -> None:
+        from ._codec import decoded  # the codecs load when a file is first decompressed
+
         where = str(archive)
         try:
             raw = open(archive, "rb")  # noqa: SIM115 - closed by the with below

@@ -22,7 +22,6 @@ import contextlib
 import errno
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,11 +73,15 @@ class Staging:
         return slots
 
     def discard(self) -> None:
+        import shutil  # here and below: shutil loads bz2 and lzma, not for ``import resumable``
+
         if self.root.exists() or self.root.is_symlink():
             shutil.rmtree(self.root, ignore_errors=True)
 
     def promote(self, slot: Path, target: Path, *, replace_whole: bool) -> None:
         """Move what ``slot`` holds to ``target`` (see the module docstring)."""
+        import shutil
+
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             if not slot.is_dir():  # a single file (Decompress)
@@ -147,6 +150,8 @@ def _move(src: Path, dst: Path) -> None:
         if exc.errno != errno.EXDEV:
             raise
         tmp = helper_path(dst, ".resumable-tmp", lead=".")
+        import shutil
+
         if src.is_symlink():
             os.symlink(os.readlink(src), tmp)
         else:

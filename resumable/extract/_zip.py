@@ -10,35 +10,45 @@ written (a declared size can lie; ``zipfile`` also checks each CRC), and files a
 
 from __future__ import annotations
 
-import lzma
 import os
 import stat
-import struct
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import CorruptArchive, ExtractionError, LocalError, UnsafeArchive
 from ._base import Processor
 from ._limits import Budget
 from ._members import check_link, member_error, member_parts
 
+if TYPE_CHECKING:
+    import zipfile
+
 __all__ = ["Unzip"]
 
 CHUNK = 1 << 20
-# What zipfile and its decompressors raise on bytes that are not a complete, intact zip.
-_UNREADABLE = (
-    zipfile.BadZipFile,
-    EOFError,
-    NotImplementedError,
-    RuntimeError,
-    ValueError,
-    struct.error,
-    zlib.error,
-    lzma.LZMAError,
-)
+
+
+def _unreadable() -> tuple[type[Exception], ...]:
+    """What zipfile and its decompressors raise on bytes that are not a complete, intact zip.
+
+    Imported here, when a zip is extracted, so that ``import resumable`` loads none of them.
+    """
+    import lzma
+    import struct
+    import zipfile
+    import zlib
+
+    return (
+        zipfile.BadZipFile,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+        struct.error,
+        zlib.error,
+        lzma.LZMAError,
+    )
 
 
 @dataclass(frozen=True)
@@ -52,12 +62,15 @@ class Unzip(Processor):
     kind: ClassVar[str] = "unzip"
 
     def extract(self, archive: Path, staging: list[Path], budget: Budget) -> None:
+        import zipfile  # loaded when a zip is first extracted
+
         where = str(archive)
+        unreadable = _unreadable()
         try:
             zf = zipfile.ZipFile(archive)
         except OSError as exc:
             raise LocalError(f"cannot read {archive}: {exc.strerror}", path=where) from exc
-        except _UNREADABLE as exc:  # no end record or central directory: cut, or not a zip
+        except unreadable as exc:  # no end record or central directory: cut, or not a zip
             raise CorruptArchive(f"not a readable zip archive: {exc}", path=where) from exc
         with zf:
             infos = zf.infolist()
@@ -79,7 +92,7 @@ class Unzip(Processor):
                     raise
                 except OSError as exc:
                     raise member_error(exc, where, info.filename) from exc
-                except _UNREADABLE as exc:
+                except unreadable as exc:
                     # a bad CRC, damaged or truncated data, an unknown compression, a password
                     raise CorruptArchive(
                         f"cannot read member {info.filename!r}: {exc}",

@@ -8,7 +8,6 @@ apart from any one of them.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 from pathlib import Path
 
@@ -28,6 +27,8 @@ def helper_path(dest: Path, suffix: str, lead: str = "") -> Path:
     start never share a helper), and it still ends in ``suffix``. Names that fit are
     unchanged, so partials written before this rule still resume.
     """
+    import hashlib
+
     name = dest.name
     plain = lead + name + suffix
     length = len(plain.encode("utf-8", "surrogateescape"))

@@ -10,7 +10,6 @@ It is untrusted input (another program, a crash or a hostile user may have writt
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -59,6 +58,8 @@ class Sidecar:
     """Segmented partials: the byte ranges written and synced. ``None``: a single stream."""
 
     def to_json(self) -> str:
+        import json
+
         record: dict[str, Any] = {
             "format": self.format,
             "url": self.url,
@@ -94,6 +95,8 @@ def parse_sidecar(text: bytes) -> Sidecar:
         FutureFormat: a valid sidecar format newer than :data:`FORMAT_VERSION`.
         ValueError: anything else that is not a sidecar a writer of this format made.
     """
+    import json
+
     if len(text) > MAX_SIDECAR:
         raise ValueError(f"larger than {MAX_SIDECAR} bytes")
     try:
