@@ -228,17 +228,19 @@ class ResumableDownloader:
             dest = in_directory(dest, url, self.engine.given)
             progress = user_callback(bars)  # what it raises reaches the caller unchanged
             processor = check_processor(process)
-            if processor is None:
-                request = self.engine.request(
-                    url,
-                    dest,
-                    size=size,
-                    sha256=sha256,
-                    checksum=checksum,
-                    connections=connections,
-                    mirrors=mirrors,
-                    refresh_url=refresh_url,
-                )
+            request = self.engine.request(
+                url,
+                dest,
+                size=size,
+                sha256=sha256,
+                checksum=checksum,
+                connections=connections,
+                mirrors=mirrors,
+                refresh_url=refresh_url,
+                # A streaming extractor reads D.partial as it grows: one connection, no
+                # direct path.
+                streamed=getattr(processor, "stream", False),
+            )
         except InvalidArgument as exc:
             exc.kept = exc.kept or "nothing was fetched and nothing on disk was changed"
             raise
@@ -247,20 +249,7 @@ class ResumableDownloader:
                 return self.engine.transfer(request, progress, cancel)
             from .extract._glue import download_one
 
-            return download_one(
-                self.engine,
-                url,
-                dest,
-                processor,
-                size=size,
-                sha256=sha256,
-                checksum=checksum,
-                progress=progress,
-                connections=connections,
-                mirrors=mirrors,
-                refresh_url=refresh_url,
-                cancel=cancel,
-            )
+            return download_one(self.engine, request, processor, progress, cancel)
         finally:
             if owned:
                 close_progress(bars)

@@ -9,11 +9,10 @@ download gets the :class:`~resumable.engine.Engine`, a batch item its recorder (
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgument
 from ..progress import ProgressCallback, ProgressEvent, null_progress
@@ -23,7 +22,7 @@ from ._record import ExtractionRows, ExtractRecord, LedgerStore, MarkerStore
 from ._run import ExtractRun, Fetch
 
 if TYPE_CHECKING:
-    from ..engine import DownloadResult, Engine
+    from ..engine import DownloadRequest, DownloadResult, Engine
     from ..sources import RemoteInfo
 
 __all__ = ["check_processor", "download_one", "extract_item"]
@@ -42,20 +41,13 @@ def check_processor(process: object) -> Processor | None:
 
 def download_one(
     engine: Engine,
-    url: str,
-    dest: str | os.PathLike[str],
+    request: DownloadRequest,
     process: Processor,
-    *,
-    size: int | None,
-    sha256: str | None,
-    checksum: str | Iterable[str] | None,
     progress: ProgressCallback | None,
-    connections: int | None,
-    **locating: Any,
+    cancel: threading.Event | None,
 ) -> DownloadResult:
-    """``ResumableDownloader.download(..., process=...)``; the record is ``A.extracted.json``.
-
-    ``locating``: ``mirrors`` and ``refresh_url``, passed on to the transfer."""
+    """``ResumableDownloader.download(..., process=...)`` of a checked ``request`` (made
+    ``streamed`` for a streaming processor); the record is ``A.extracted.json``."""
     user = progress or null_progress
     lock = threading.Lock()  # with stream=True two threads report: the user sees one at a time
     observer: list[ProgressCallback | None] = [None]
@@ -70,17 +62,6 @@ def download_one(
             watch(event)
         emit(event)
 
-    cancel = locating.pop("cancel", None)
-    request = engine.request(
-        url,
-        dest,
-        size=size,
-        sha256=sha256,
-        checksum=checksum,
-        connections=connections,
-        streamed=getattr(process, "stream", False),  # the stream reader follows A.partial
-        **locating,
-    )
     transfer = engine.prepare(request, chained, cancel)
 
     def fetch(watch: ProgressCallback | None) -> tuple[DownloadResult, RemoteInfo | None]:
@@ -93,7 +74,7 @@ def download_one(
             info = transfer.probe("no validators to record")
         return result, info
 
-    expected = parse_expected(sha256, checksum).get("sha256")
+    expected = request.expected.get("sha256")  # parsed once, with the request
 
     def remote_changed(record: ExtractRecord) -> bool:
         if expected is not None:
@@ -101,7 +82,7 @@ def download_one(
         remote = transfer.probe("cannot tell whether it changed")
         return True if remote is None else differs(record, remote)
 
-    run = ExtractRun(process, transfer.dest, url, MarkerStore(transfer.dest), emit)
+    run = ExtractRun(process, transfer.dest, request.url, MarkerStore(transfer.dest), emit)
     return run.run(fetch, remote_changed)
 
 
