@@ -83,8 +83,9 @@ class Engine:
 
         source = self.source(request.scheme)
         automatic = getattr(source, "automatic_connections", AUTO_CONNECTIONS)
-        wanted = 1 if request.streamed else None
-        wanted = wanted or request.connections or self.settings.connections or automatic
+        wanted = request.connections or self.settings.connections or automatic
+        if request.streamed:  # a streaming extractor reads D.partial in order: one stream
+            wanted = 1
         locator = Locator(
             [request.url, *(url for url, _ in request.mirrors)],
             [source, *(self.source(scheme) for _, scheme in request.mirrors)],
