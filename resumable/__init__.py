@@ -18,7 +18,7 @@ from .batch.checksums import read_checksums
 from .batch.items import Item
 from .batch.job import BatchResult, FileProgress, Job, JobStatus
 from .batch.plan import Plan
-from .batch.sharding import shard
+from .batch.sharding import shard, worker_shard
 from .batch.templates import expand, read_links, read_object_list
 from .errors import (
     AccessDenied,
@@ -117,6 +117,7 @@ __all__ = [
     "read_object_list",
     "register",
     "shard",
+    "worker_shard",
 ]
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..sources import RemoteInfo
 
-__all__ = ["HasEngine", "shard"]
+__all__ = ["HasEngine", "shard", "worker_shard"]
 
 
 class HasEngine(Protocol):
@@ -45,8 +46,8 @@ class HasEngine(Protocol):
 
 def shard(
     items: Iterable[object] | str,
-    rank: int,
-    world_size: int,
+    rank: int | None = None,
+    world_size: int | None = None,
     *,
     downloader: HasEngine | None = None,
 ) -> list[Item]:
@@ -59,9 +60,10 @@ def shard(
     Args:
         items: URLs, templates, prefixes, ``(url, dest)`` pairs, :class:`Item` objects.
         rank: this process's rank, ``0 <= rank < world_size`` (``torch.distributed``
-            ``get_rank()``, or ``RANK`` from torchrun; ``LOCAL_RANK`` to give every node a
-            full copy on its own disk).
-        world_size: the number of ranks sharing the batch.
+            ``get_rank()``; ``LOCAL_RANK`` to give every node a full copy on its own disk).
+            Default: the ``RANK`` environment variable, as torchrun sets it (``0`` when
+            neither ``RANK`` nor ``WORLD_SIZE`` is set: a script run alone gets everything).
+        world_size: the number of ranks sharing the batch. Default: ``WORLD_SIZE``.
         downloader: lists prefixes (its ``storage_options``); default: a plain downloader.
 
     Returns:
@@ -69,18 +71,12 @@ def shard(
         (where ``download_many`` reports the duplicate).
 
     Raises:
-        InvalidArgument: a bad rank or world size, an input that is not an item, or a
-            template that does not expand.
+        InvalidArgument: a bad rank or world size (given, or read from ``RANK`` and
+            ``WORLD_SIZE``; one of the two set without the other is an error, not a guess),
+            an input that is not an item, or a template that does not expand.
         ResumableError: a prefix could not be listed (no rank can be given a share of it).
     """
-    for name, value in (("rank", rank), ("world_size", world_size)):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidArgument(f"{name} must be an integer, got {value!r}")
-    if world_size < 1:
-        raise InvalidArgument(f"world_size must be >= 1, got {world_size}")
-    if not 0 <= rank < world_size:
-        raise InvalidArgument(f"rank must be within [0, {world_size}), got {rank}")
-
+    rank, world_size = placement(rank, world_size)
     listing: list[Engine] = []
 
     def lister(prefix: str) -> Iterator[tuple[str, RemoteInfo]]:
@@ -96,6 +92,101 @@ def shard(
         if listing and downloader is None:
             listing[0].close()
     return [flat[i] for i in _assign(flat, world_size)[rank]]
+
+
+def worker_shard(
+    items: Iterable[object] | str,
+    rank: int | None = None,
+    world_size: int | None = None,
+    *,
+    worker: int | None = None,
+    num_workers: int | None = None,
+    downloader: HasEngine | None = None,
+) -> list[Item]:
+    """The items this DataLoader worker of this rank should download.
+
+    Inside a ``torch.utils.data`` worker (an ``IterableDataset``'s ``__iter__``), each worker
+    must take a different part of the rank's share, or every file is fetched ``num_workers``
+    times. The split is one :func:`shard` over ``world_size * num_workers`` parts, part
+    ``rank * num_workers + worker``: disjoint and covering across every rank and worker, and
+    balanced by size over all of them at once.
+
+    >>> import resumable
+    >>> template = "https://h/s-{0..7}.tar"
+    >>> [i.url for i in resumable.worker_shard(template, 1, 2, worker=1, num_workers=2)]
+    ['https://h/s-3.tar', 'https://h/s-7.tar']
+
+    Args:
+        items, rank, world_size, downloader: as for :func:`shard` (``RANK``/``WORLD_SIZE``
+            when not given).
+        worker: this worker's id, ``0 <= worker < num_workers``. Default, with
+            ``num_workers``: ``torch.utils.data.get_worker_info()`` when torch is already
+            imported (a DataLoader worker has imported it); otherwise one worker, ``0`` of
+            ``1``. torch is never imported here and is not a dependency.
+        num_workers: the DataLoader's ``num_workers`` (give both or neither).
+
+    Raises:
+        InvalidArgument: as :func:`shard`, or a bad or half-given worker placement.
+    """
+    if (worker is None) != (num_workers is None):
+        raise InvalidArgument("give both worker= and num_workers=, or neither")
+    if worker is None or num_workers is None:
+        worker, num_workers = _dataloader_worker()
+    for name, value in (("worker", worker), ("num_workers", num_workers)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidArgument(f"{name} must be an integer, got {value!r}")
+    if num_workers < 1:
+        raise InvalidArgument(f"num_workers must be >= 1, got {num_workers}")
+    if not 0 <= worker < num_workers:
+        raise InvalidArgument(f"worker must be within [0, {num_workers}), got {worker}")
+    rank, world_size = placement(rank, world_size)
+    part = rank * num_workers + worker
+    return shard(items, part, world_size * num_workers, downloader=downloader)
+
+
+def _dataloader_worker() -> tuple[int, int]:
+    """``(id, num_workers)`` of the torch DataLoader worker we run in; ``(0, 1)`` outside one."""
+    data = sys.modules.get("torch.utils.data")  # imported by any process running a DataLoader
+    info = getattr(data, "get_worker_info", lambda: None)() if data is not None else None
+    if info is None:  # the main process, or no torch at all
+        return 0, 1
+    return int(info.id), int(info.num_workers)
+
+
+def placement(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """``(rank, world_size)``, checked; what is not given comes from ``RANK``/``WORLD_SIZE``."""
+    if rank is None or world_size is None:
+        env_rank, env_size = _from_env("RANK"), _from_env("WORLD_SIZE")
+        if (env_rank is None) != (env_size is None):
+            have, missing = ("RANK", "WORLD_SIZE") if env_size is None else ("WORLD_SIZE", "RANK")
+            raise InvalidArgument(
+                f"{have} is set but {missing} is not: set both (as torchrun does) or pass "
+                "rank= and world_size="
+            )
+        if rank is None:
+            rank = 0 if env_rank is None else env_rank
+        if world_size is None:
+            world_size = 1 if env_size is None else env_size
+    for name, value in (("rank", rank), ("world_size", world_size)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidArgument(f"{name} must be an integer, got {value!r}")
+    if world_size < 1:
+        raise InvalidArgument(f"world_size must be >= 1, got {world_size}")
+    if not 0 <= rank < world_size:
+        raise InvalidArgument(f"rank must be within [0, {world_size}), got {rank}")
+    return rank, world_size
+
+
+def _from_env(name: str) -> int | None:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(
+            f"the environment variable {name} must be an integer, got {text[:40]!r}"
+        ) from None
 
 
 def _as_item(entry: Work | tuple[object, Exception]) -> Item:

@@ -64,6 +64,7 @@ EXPECTED = {
     "read_object_list",
     "register",
     "shard",
+    "worker_shard",
 }
 
 
