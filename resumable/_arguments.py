@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from ._paths import check_loop_free, path_text
-from .engine.request import check_url
 from .errors import InvalidArgument, LocalError
 from .progress import ProgressCallback
 from .sources import Source
@@ -106,6 +105,8 @@ def in_directory(dest: PathLike, url: str, given: Mapping[str, Source]) -> PathL
     if not (text.endswith(separators) or os.path.isdir(os.path.expanduser(text))):
         return dest
     from .batch.items import relative_name
+
+    from .engine.request import check_url
 
     check_url(url, given)  # a bad URL is named as such, not as a missing object name
     name = unquote(urlsplit(url).path.rpartition("/")[2])

@@ -29,7 +29,7 @@ from ._arguments import (
 from ._checks import check_bool
 from ._guard import guarded, user_callback
 from .batch.items import as_inputs
-from .engine import DownloadResult, Engine, Settings
+from .engine import DownloadResult, Settings
 from .engine.settings import MiB
 from .errors import InvalidArgument
 from .locator import RefreshURL
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from .batch.job import BatchResult, Job
+    from .engine import Engine
     from .batch.plan import Plan
     from .batch.runner import Runner
     from .extract import Processor
@@ -133,6 +134,8 @@ class ResumableDownloader:
             refresh_url=refresh_url,
         )
         check_sources(sources)
+        from .engine.engine import Engine  # the machinery, loaded by the first downloader
+
         self.engine = Engine(self.settings, sources)
 
     # Read-only views of the settings under the constructor's names.

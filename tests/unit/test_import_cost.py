@@ -60,6 +60,18 @@ def test_import_resumable_loads_no_heavy_module() -> None:
     assert run("import resumable") == []
 
 
+def test_the_engine_machinery_loads_with_the_first_downloader() -> None:
+    """``import resumable`` needs the settings and result values, not the engine below them."""
+    probe = (
+        "import sys, resumable\n"
+        "assert 'resumable.engine.engine' not in sys.modules, 'at import'\n"
+        "assert 'resumable.engine.request' not in sys.modules, 'at import'\n"
+        "resumable.ResumableDownloader().close()\n"
+        "assert 'resumable.engine.engine' in sys.modules, 'after a downloader'\n"
+    )
+    run(probe)
+
+
 def test_the_public_names_and_testing_load_no_heavy_module() -> None:
     # Every public name but ``adownload``, which is asyncio's own entry point (imported on
     # first use by the package's ``__getattr__``).
