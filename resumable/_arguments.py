@@ -105,7 +105,6 @@ def in_directory(dest: PathLike, url: str, given: Mapping[str, Source]) -> PathL
     if not (text.endswith(separators) or os.path.isdir(os.path.expanduser(text))):
         return dest
     from .batch.items import relative_name
-
     from .engine.request import check_url
 
     check_url(url, given)  # a bad URL is named as such, not as a missing object name

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path, PurePosixPath
@@ -45,7 +46,13 @@ class UsageError(Exception):
 
 
 def batch_inputs(args: argparse.Namespace) -> tuple[list[object], int | None]:
-    """The batch inputs and the number of files if known (``None`` with a prefix)."""
+    """The batch inputs and the number of files if known (``None`` with a prefix).
+
+    An absolute ``-o`` with no ``--dir`` is read as curl reads it: ``--dir`` becomes its
+    directory (``args`` is updated, so the summary names where the file went).
+    """
+    if args.out is not None and os.path.isabs(args.out) and args.dir == Path("."):
+        args.dir, args.out = Path(args.out).parent, Path(args.out).name
     urls: list[str] = list(args.urls)
     inputs: list[object] = []
     total: int | None = 0

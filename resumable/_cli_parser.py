@@ -132,7 +132,11 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
         "-d", "--dir", type=Path, default=Path("."), help="destination directory (default: .)"
     )
     group.add_argument(
-        "-o", "--out", metavar="NAME", help="file name for a single URL, relative to --dir"
+        "-o",
+        "--out",
+        metavar="NAME",
+        help="file name for a single URL, relative to --dir (an absolute path, as curl's -o, "
+        "when --dir is not given)",
     )
     group.add_argument(
         "--sha256",
@@ -180,6 +184,12 @@ def _add_transfer_options(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         metavar="N",
         help="attempts without progress before giving up on a file (default 8)",
+    )
+    group.add_argument(
+        "--connect-retries",
+        type=_positive_int,
+        metavar="N",
+        help="attempts while a host cannot be reached at all: unknown, refused (default 3)",
     )
     group.add_argument(
         "--stall-timeout", type=_positive_float, metavar="S", help="no byte for S seconds: retry"

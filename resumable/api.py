@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from .batch.job import BatchResult, Job
-    from .engine import Engine
     from .batch.plan import Plan
     from .batch.runner import Runner
     from .extract import Processor

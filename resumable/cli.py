@@ -183,8 +183,14 @@ def _downloader_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.workers is not None:
         options["workers"] = args.workers
     retries = args.retries if args.retries is not None else getattr(args, "max_tries", None)
-    if retries is not None:
-        options["retry"] = RetryPolicy(attempts=retries)
+    if retries is not None or args.connect_retries is not None:
+        policy = RetryPolicy()
+        options["retry"] = RetryPolicy(
+            attempts=policy.attempts if retries is None else retries,
+            connect_attempts=(
+                policy.connect_attempts if args.connect_retries is None else args.connect_retries
+            ),
+        )
     timeouts = {
         name: value
         for name, value in (("connect", args.connect_timeout), ("stall", args.stall_timeout))

@@ -228,7 +228,8 @@ class RetriesExhausted(ResumableError):
     """
 
     def __init__(self, *, url: str | None, attempts: int, reason: str) -> None:
-        super().__init__(f"gave up after {attempts} attempts without progress: {reason}", url=url)
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+        super().__init__(f"gave up after {tries} without progress: {reason}", url=url)
         self.attempts = attempts
         self.reason = reason
 

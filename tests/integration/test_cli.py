@@ -194,6 +194,42 @@ def test_a_checksum_file_verifies_every_shard_of_a_template(
     assert (tmp_path / "links" / "shard-000.tar").read_bytes() == shards["shard-000.tar"]
 
 
+def test_an_absolute_out_path_without_dir_is_read_as_curl_reads_it(
+    fault_server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    data = make_data(300 * KiB, seed=4)
+    url = fault_server.add("abs.bin", data)
+    monkeypatch.chdir(tmp_path)  # the working directory must stay empty
+    target = tmp_path / "elsewhere" / "file.bin"
+    target.parent.mkdir()
+    done = run(url, "-o", target)
+    assert done.returncode == EXIT_OK, done.stderr
+    assert target.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]
+    assert str(target.parent) in done.stdout  # the summary says where the file went
+    # With --dir given, -o stays relative to it: an absolute one is a clear error.
+    both = run(url, "-o", target, "-d", tmp_path / "d")
+    assert both.returncode == EXIT_FAILED
+    assert "absolute" in both.stderr
+
+
+def test_connect_retries_bounds_the_attempts_at_a_refused_port(tmp_path: Path):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x"
+    one = run(url, "-d", tmp_path, "--connect-retries", "1")
+    assert one.returncode == EXIT_FAILED
+    assert "gave up after 1 attempt without progress" in one.stderr
+    assert "refused" in one.stderr.lower()
+    two = run(url, "-d", tmp_path, "--connect-retries", "2", "--retries", "5")
+    assert "gave up after 2 attempts" in two.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [".resumable"]  # no file, no partial
+    assert run(url, "--connect-retries", "0").returncode == EXIT_USAGE
+
+
 def test_checksum_file_usage_errors(tmp_path: Path):
     sums = tmp_path / "SHA256SUMS"
     sums.write_text(f"{'a' * 64}  shard-000.tar\n")
