@@ -99,6 +99,9 @@ class JobStatus:
     errors: tuple[tuple[object, BaseException], ...]
     finished: bool
     cancelled: bool
+    inputs_read: bool = True
+    """Whether every input has been read. A cancelled job stops reading them: its ``queued``
+    counts only those read and not started, not the rest of a generator or template."""
 
     def __str__(self) -> str:
         done = self.downloaded + self.resumed + self.skipped
@@ -112,6 +115,7 @@ class JobStatus:
                 f"{errors} failed, " if errors else ""
             )
             counts += f"{self.active} active, {self.queued} not started"
+            counts += "" if self.inputs_read else " (and the inputs not yet read)"
         return (
             f"{state}: {done} done ({self.skipped} skipped), {counts}; "
             f"{format_bytes(self.bytes_transferred)} at {format_bytes(self.rate)}/s{eta}"

@@ -133,4 +133,5 @@ class Tally:
                 errors=tuple(self._failed),
                 finished=finished,
                 cancelled=cancelled,
+                inputs_read=self._exhausted,
             )

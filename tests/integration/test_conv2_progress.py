@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,38 @@ def test_a_cancelled_job_status_says_cancelled_not_failed() -> None:
     assert text.startswith("cancelled: 3 done (0 skipped), 4 in flight kept resumable, ")
     assert "7 not started" in text
     assert "failed" not in text
+
+
+def test_a_cancelled_job_says_when_inputs_were_never_read(
+    nginx: NginxServer, unique_prefix: str, tmp_path: Path
+) -> None:
+    """A cancelled job stops reading its inputs: "N not started" cannot count a template's
+    or generator's rest, and the status line says so rather than understating it."""
+    for i in range(3):
+        nginx.add(f"{unique_prefix}/f{i}.bin", bytes([i]) * 300_000)
+    read: list[int] = []
+
+    def endless():  # a generator that is never exhausted
+        i = 0
+        while True:
+            read.append(i)
+            yield nginx.slow_url(f"{unique_prefix}/f{i % 3}.bin") + f"?n={i}", f"n{i}.bin"
+            i += 1
+
+    with resumable.ResumableDownloader(workers=2) as d:
+        job = d.start(endless(), tmp_path)
+        deadline = time.monotonic() + 30
+        while job.status().active < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        job.cancel()
+        job.wait(timeout=30)
+        status = job.status()
+    assert status.cancelled and not status.inputs_read
+    assert "not started (and the inputs not yet read)" in str(status), str(status)
+    assert len(read) < 1000  # the feeder stopped reading: the inputs were never exhausted
+
+    with resumable.ResumableDownloader(workers=2) as d:
+        job = d.start([nginx.url_for(f"{unique_prefix}/f0.bin")], tmp_path / "all")
+        job.wait(timeout=30)
+    done = job.status()
+    assert done.inputs_read and "not yet read" not in str(done)
