@@ -10,16 +10,12 @@ imported the first time its URL scheme is used, and tqdm when a ``TqdmProgress``
 Nor asyncio: ``resumable.adownload`` (from :mod:`resumable.aio`) loads it on first use.
 """
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .api import DownloadResult, ResumableDownloader, download
-from .batch.checksums import read_checksums
 from .batch.items import Item
-from .batch.job import BatchResult, FileProgress, Job, JobStatus
-from .batch.plan import Plan
-from .batch.sharding import shard, worker_shard
-from .batch.templates import expand, read_links, read_object_list
 from .errors import (
     AccessDenied,
     ArchiveTooLarge,
@@ -51,19 +47,38 @@ from .errors import (
     UntrustedCertificate,
     VerificationError,
 )
-from .extract import (
-    AutoExtract,
-    Decompress,
-    ExtractLimits,
-    ExtractResult,
-    Untar,
-    Unzip,
-)
 from .progress import EventKind, ProgressEvent
-from .progress.bars import TqdmProgress
-from .progress.fsspec import FsspecCallbackProgress
 from .retry import RetryPolicy, Timeouts
 from .sources import RemoteInfo, register
+
+if TYPE_CHECKING:  # loaded on first use (see __getattr__); named here for type checkers
+    from .aio import adownload
+    from .batch.checksums import read_checksums
+    from .batch.job import BatchResult, FileProgress, Job, JobStatus
+    from .batch.plan import Plan
+    from .batch.sharding import shard, worker_shard
+    from .batch.templates import expand, read_links, read_object_list
+    from .extract import AutoExtract, Decompress, ExtractLimits, ExtractResult, Untar, Unzip
+    from .progress.bars import TqdmProgress
+    from .progress.fsspec import FsspecCallbackProgress
+
+# Public names whose modules load on first use: what a script needs to start a download is
+# loaded by ``import resumable``; batches' results, sharding, inputs, extraction and the bars
+# load when first named. ``asyncio`` (for ``adownload``) is the largest of them.
+_LAZY = {
+    "adownload": ".aio",
+    "read_checksums": ".batch.checksums",
+    **dict.fromkeys(("BatchResult", "FileProgress", "Job", "JobStatus"), ".batch.job"),
+    "Plan": ".batch.plan",
+    **dict.fromkeys(("shard", "worker_shard"), ".batch.sharding"),
+    **dict.fromkeys(("expand", "read_links", "read_object_list"), ".batch.templates"),
+    **dict.fromkeys(
+        ("AutoExtract", "Decompress", "ExtractLimits", "ExtractResult", "Untar", "Unzip"),
+        ".extract",
+    ),
+    "TqdmProgress": ".progress.bars",
+    "FsspecCallbackProgress": ".progress.fsspec",
+}
 
 __all__ = [
     "AccessDenied",
@@ -130,9 +145,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``resumable.adownload``: imported on first use (asyncio costs more than the rest)."""
-    if name == "adownload":
-        from .aio import adownload
+    """A public name of :data:`_LAZY`, imported on first use and then kept as an attribute
+    (PEP 562), so ``import resumable`` costs what a first download needs (issue 18 item 7)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
-        return adownload
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -72,6 +72,25 @@ def test_the_engine_machinery_loads_with_the_first_downloader() -> None:
     run(probe)
 
 
+def test_batch_extraction_and_bars_load_when_first_named() -> None:
+    probe = (
+        "import sys, resumable\n"
+        "lazy = ('resumable.extract', 'resumable.batch.job', 'resumable.progress.bars')\n"
+        "assert not [m for m in lazy if m in sys.modules], 'at import'\n"
+        "assert set(resumable.__all__) <= set(dir(resumable))\n"
+        "from resumable import Untar, BatchResult, TqdmProgress\n"
+        "assert all(m in sys.modules for m in lazy), 'when named'\n"
+        "assert resumable.Untar is Untar and 'Untar' in vars(resumable)  # kept once loaded\n"
+        "try:\n"
+        "    resumable.NoSuchName\n"
+        "except AttributeError as exc:\n"
+        "    assert 'NoSuchName' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('an unknown name must be an AttributeError')\n"
+    )
+    run(probe)
+
+
 def test_the_public_names_and_testing_load_no_heavy_module() -> None:
     # Every public name but ``adownload``, which is asyncio's own entry point (imported on
     # first use by the package's ``__getattr__``).
