@@ -57,11 +57,18 @@ class NotConnected(Exception):
 
 
 class _Bounded:
-    """The answer's file while its head is read: each line waits at most what is left."""
+    """The answer's file while its head is read: each line waits at most what is left.
+
+    The socket's timeout is lowered only when what is left of the bound is at least
+    :data:`_SLACK` of it below the timeout in force: a head that arrives in one packet (nearly
+    all of them) costs no ``settimeout`` (an ``ioctl`` each) at all, and a trickled one is
+    still cut within ``(1 + _SLACK)`` times the bound.
+    """
 
     def __init__(self, fp: Any, sock: socket.socket, stall: float) -> None:
         self._fp, self._sock, self._stall = fp, sock, stall
         self._deadline = time.monotonic() + stall
+        self.timeout = stall  # the socket's timeout now
 
     def readline(self, limit: int = -1) -> bytes:
         """One line, each wait for bytes bounded by what is left (a line trickled a byte at a
@@ -71,7 +78,9 @@ class _Bounded:
             left = self._deadline - time.monotonic()
             if left <= 0:
                 raise HeadTimeout(self._stall)
-            self._sock.settimeout(min(self._stall, left))
+            if self.timeout - left > _SLACK * self._stall:
+                self._sock.settimeout(left)
+                self.timeout = left
             try:
                 available = self._fp.peek(1)  # what is buffered; at most one recv when empty
             except TimeoutError:
@@ -89,6 +98,10 @@ class _Bounded:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fp, name)
+
+
+_SLACK = 0.05
+"""How far past its bound a trickled head may run, as a fraction of it (see ``_Bounded``)."""
 
 
 class Response(http.client.HTTPResponse):
@@ -117,8 +130,9 @@ class Response(http.client.HTTPResponse):
         finally:
             if self.fp is bounded:  # (http.client sets it to None when it gives up)
                 self.fp = fp
-            with contextlib.suppress(OSError):
-                sock.settimeout(stall)
+            if bounded.timeout != stall:
+                with contextlib.suppress(OSError):
+                    sock.settimeout(stall)
 
     def _read_status(self) -> tuple[str, int, str]:
         for _ in range(MAX_INTERIM + 1):
