@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -85,20 +86,37 @@ def remove(path: Path) -> None:
 def alternate(
     tools: dict[str, Tool], url: str, dest: Path, size: int, rounds: int
 ) -> dict[str, list[float]]:
-    """Time each tool ``rounds`` times, alternating the order; check each wrote ``size`` bytes."""
+    """Time each tool ``rounds`` times, alternating the order; check each wrote ``size`` bytes.
+
+    ``dest`` is a file path, deleted before each run; or, when it is a directory or does not
+    exist yet, the root of one new directory per run (``dest/<round>-<n>/file.bin``), all
+    deleted at the end: a directory that never held files costs every tool the same.
+    """
     times: dict[str, list[float]] = {name: [] for name in tools}
     order = list(tools)
-    for round_ in range(rounds):
-        for name in order if round_ % 2 == 0 else list(reversed(order)):
+    fresh = dest.is_dir() or not dest.exists()
+    if fresh:
+        shutil.rmtree(dest, ignore_errors=True)
+    try:
+        for round_ in range(rounds):
+            for number, name in enumerate(order if round_ % 2 == 0 else list(reversed(order))):
+                target = dest / f"{round_}-{number}" / "file.bin" if fresh else dest
+                if fresh:
+                    target.parent.mkdir(parents=True)
+                else:
+                    remove(target)
+                os.sync()  # untimed: no tool pays for the writeback another one left behind
+                began = time.perf_counter()
+                tools[name](url, target)
+                times[name].append(time.perf_counter() - began)
+                written = target.stat().st_size
+                if written != size:
+                    raise SystemExit(f"{name} wrote {written} bytes, not {size}")
+    finally:
+        if fresh:
+            shutil.rmtree(dest, ignore_errors=True)
+        else:
             remove(dest)
-            os.sync()  # untimed: no tool pays for the writeback another one left behind
-            began = time.perf_counter()
-            tools[name](url, dest)
-            times[name].append(time.perf_counter() - began)
-            written = dest.stat().st_size
-            if written != size:
-                raise SystemExit(f"{name} wrote {written} bytes, not {size}")
-    remove(dest)
     return times
 
 
