@@ -117,13 +117,15 @@ def worker_shard(
     ['https://h/s-3.tar', 'https://h/s-7.tar']
 
     Args:
-        items, rank, world_size, downloader: as for :func:`shard` (``RANK``/``WORLD_SIZE``
-            when not given).
+        items: as for :func:`shard`.
+        rank: as for :func:`shard` (``RANK`` when not given).
+        world_size: as for :func:`shard` (``WORLD_SIZE`` when not given).
         worker: this worker's id, ``0 <= worker < num_workers``. Default, with
             ``num_workers``: ``torch.utils.data.get_worker_info()`` when torch is already
             imported (a DataLoader worker has imported it); otherwise one worker, ``0`` of
             ``1``. torch is never imported here and is not a dependency.
         num_workers: the DataLoader's ``num_workers`` (give both or neither).
+        downloader: as for :func:`shard`.
 
     Raises:
         InvalidArgument: as :func:`shard`, or a bad or half-given worker placement.
