@@ -131,6 +131,12 @@ class Window:
             return self._reserved
 
     @property
+    def held(self) -> Slot | None:
+        """The item the consumer holds (its bytes reserved until :meth:`release`)."""
+        with self._changed:
+            return self._held
+
+    @property
     def waiting(self) -> int:
         with self._changed:
             return len(self._waiting)
@@ -264,10 +270,11 @@ class Prefetch:
         finished = False
         try:
             while True:
-                consumed = self.window.release()
-                if consumed is not None and not self._spec.keep:
-                    assert consumed.result is not None
-                    discard(consumed.result)
+                held = self.window.held
+                if held is not None and not self._spec.keep:
+                    assert held.result is not None
+                    discard(held.result)  # before its bytes are released to the next item
+                self.window.release()
                 slot = self.window.next(lambda: self._lost(job))
                 if slot is None:
                     finished = True
