@@ -61,9 +61,7 @@ def overlap(args: argparse.Namespace) -> None:
     size = int(args.shard_mib * MiB)
     for name in names:
         make_file(root / name, size)
-    runs: dict[str, list[float]] = {
-        k: [] for k in ("download", "compute", "one", "total", "first")
-    }
+    runs: dict[str, list[float]] = {k: [] for k in ("download", "compute", "one", "total", "first")}
     with NginxServer(root, limit_rate=str(args.rate)) as server:
         urls = [server.slow_url(name) for name in names]
         with resumable.ResumableDownloader(workers=WORKERS) as d:
@@ -74,7 +72,7 @@ def overlap(args: argparse.Namespace) -> None:
                 steps = [
                     ("download", lambda dest: d.download_many(urls, dest).raise_for_errors()),
                     ("one", lambda dest: d.download(urls[0], dest / names[0])),
-                    ("prefetch", lambda dest: consume(d, urls, dest, compute, size, runs)),
+                    ("prefetch", lambda dest, c=compute: consume(d, urls, dest, c, size, runs)),
                 ]
                 for name, step in steps if round_ % 2 == 0 else steps[::-1]:
                     dest = DATA / f"prefetch-out-{name}"
@@ -115,7 +113,8 @@ def overlap(args: argparse.Namespace) -> None:
         reference_name="max(download_many, compute) + one shard",
         runs=runs["total"],
         reference_runs=[
-            max(a, b) + c for a, b, c in zip(runs["download"], runs["compute"], runs["one"])
+            max(a, b) + c
+            for a, b, c in zip(runs["download"], runs["compute"], runs["one"], strict=True)
         ],
     )
     record(
