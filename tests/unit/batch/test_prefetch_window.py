@@ -1,4 +1,5 @@
-"""The look-ahead window of ``prefetch`` (resumable/batch/prefetch.py) without any download:
+"""The look-ahead window of ``prefetch`` (resumable/batch/prefetch.py) without any download
+(and, at the end, an item whose size no one can tell, over an in-memory source):
 a producer puts places, a settler settles them in a random order, a consumer takes them.
 
 Properties (hypothesis): the consumer gets every place in input order; at no moment do more
@@ -8,17 +9,21 @@ waiting and held places exceed ``max_bytes``; nothing deadlocks.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resumable import InvalidArgument, ResumableError
+from resumable import InvalidArgument, Item, ResumableDownloader, ResumableError
 from resumable.batch.completions import Completion
 from resumable.batch.prefetch import Slot, Window, check_window
+from resumable.sources import RemoteInfo
+from resumable.testing import FaultySource, MemorySource
 
 
 class Key:
@@ -159,3 +164,24 @@ def test_check_window_refuses(options: dict[str, object]) -> None:
     values: dict[str, object] = {"ahead": 4, "keep": True, "max_bytes": None, "errors": "raise"}
     with pytest.raises(InvalidArgument):
         check_window(**{**values, **options})
+
+
+class SizelessSource(MemorySource):
+    """A source that does not tell sizes (as an HTTP server without Content-Length)."""
+
+    def stat(self, url: str) -> RemoteInfo:
+        return dataclasses.replace(super().stat(url), size=None)
+
+
+def test_with_max_bytes_an_item_of_unknown_size_fails_at_its_place_without_a_read(
+    tmp_path: Path,
+) -> None:
+    source = FaultySource(SizelessSource({"mem://b/a.bin": b"a" * 10, "mem://b/u.bin": b"u"}))
+    items = [Item("mem://b/a.bin", size=10), "mem://b/u.bin"]
+    with ResumableDownloader(sources={"mem": source}) as d:
+        loop = d.prefetch(items, tmp_path, max_bytes=100)
+        assert next(loop).path.name == "a.bin"
+        with pytest.raises(InvalidArgument, match=r"size of u\.bin is unknown"):
+            next(loop)
+    assert source.calls.count("open") == 1  # a.bin's read only; u.bin: a stat, no read
+    assert not (tmp_path / "u.bin").exists()
