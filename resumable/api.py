@@ -286,16 +286,8 @@ class ResumableDownloader:
         """
         from ._arguments import start_job
 
-        return start_job(
-            self.engine,
-            items,
-            dest_dir,
-            sync=sync,
-            progress=progress,
-            executor=executor,
-            process=process,
-            checksums=checksums,
-        )
+        options = {"sync": sync, "progress": progress, "executor": executor, "process": process}
+        return start_job(self.engine, items, dest_dir, checksums=checksums, **options)
 
     @guarded("download_many")
     def download_many(
