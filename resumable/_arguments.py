@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from ._checks import check_bool
 from ._paths import check_loop_free, path_text
+from .batch.items import as_inputs
 from .errors import InvalidArgument, LocalError
 from .progress import ProgressCallback
 from .sources import Source
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from .batch.checksums import ChecksumTable
+    from .batch.job import Job
+    from .batch.runner import Runner
+    from .engine import DownloadResult, Engine
     from .extract import Processor
 
 __all__ = [
@@ -30,6 +39,8 @@ __all__ = [
     "check_sources",
     "close_progress",
     "in_directory",
+    "prefetch",
+    "start_job",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -125,3 +136,102 @@ def check_processor(process: object) -> Processor | None:
     from .extract._glue import check_processor as check
 
     return check(process)
+
+
+@dataclass(frozen=True)
+class BatchArguments:
+    """What ``start`` and ``prefetch`` share, checked: a batch's inputs and how to run them."""
+
+    items: Iterable[object]
+    dest_dir: Path
+    sync: bool
+    progress: ProgressCallback | None
+    process: Processor | None
+    checksums: ChecksumTable | None
+    runner: Runner | None  # None: the downloader's own threads
+    on_end: Callable[[], None] | None  # closes the bars ``progress=True`` made
+
+
+def batch_arguments(
+    engine: Engine,
+    items: Iterable[object] | str,
+    dest_dir: PathLike,
+    *,
+    sync: bool = False,
+    progress: ProgressCallback | bool | None = None,
+    executor: Executor | None = None,
+    process: Processor | None = None,
+    checksums: str | os.PathLike[str] | Mapping[str, str] | None = None,
+) -> BatchArguments:
+    """The arguments of a batch, each checked (an :class:`InvalidArgument` before traffic)."""
+    from .batch.checksums import checksum_table
+
+    owned = progress is True  # our TqdmProgress: the job closes it when it ends
+    bars = check_progress(progress)
+    table = checksum_table(checksums)
+    check_bool(sync, "sync")
+    inputs, folder = as_inputs(items), check_dest_dir(dest_dir)
+    processor = check_processor(process)
+    runner: Runner | None = None  # default: local threads
+    if executor is not None:  # see resumable.batch.fanout
+        from .batch.fanout import FanoutRunner
+
+        if processor is not None:
+            raise InvalidArgument(
+                "process= cannot be combined with executor= yet: extract after the batch, "
+                "or run the batch without an executor"
+            )
+        runner = FanoutRunner(engine, executor, folder)
+    on_end = (lambda: close_progress(bars)) if owned else None
+    return BatchArguments(inputs, folder, sync, bars, processor, table, runner, on_end)
+
+
+def start_job(
+    engine: Engine, items: Iterable[object] | str, dest_dir: PathLike, **options: Any
+) -> Job:
+    """``ResumableDownloader.start``: check the arguments, start the :class:`Job`."""
+    from .batch.job import Job
+
+    a = batch_arguments(engine, items, dest_dir, **options)
+    return Job(
+        engine,
+        a.items,
+        a.dest_dir,
+        sync=a.sync,
+        progress=a.progress,
+        process=a.process,
+        checksums=a.checksums,
+        runner=a.runner,
+        on_end=a.on_end,
+    )
+
+
+def prefetch(
+    engine: Engine,
+    items: Iterable[object] | str,
+    dest_dir: PathLike,
+    ahead: int,
+    keep: bool,
+    max_bytes: int | None,
+    errors: str,
+    options: Mapping[str, Any],
+) -> Iterator[DownloadResult]:
+    """``ResumableDownloader.prefetch``: check the arguments, return the results' iterator
+    (its batch starts with the first ``next()``; see :mod:`resumable.batch.prefetch`)."""
+    from .batch.prefetch import Prefetch, check_window
+
+    if "sync" in options:
+        raise InvalidArgument("prefetch takes no sync= (it never deletes what it did not fetch)")
+    window = check_window(ahead=ahead, keep=keep, max_bytes=max_bytes, errors=errors)
+    a = batch_arguments(engine, items, dest_dir, **options)
+    return Prefetch(
+        engine,
+        a.items,
+        a.dest_dir,
+        window,
+        progress=a.progress,
+        process=a.process,
+        checksums=a.checksums,
+        runner=a.runner,
+        on_end=a.on_end,
+    ).results()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._arguments import (
@@ -26,7 +26,6 @@ from ._arguments import (
     close_progress,
     in_directory,
 )
-from ._checks import check_bool
 from ._guard import guarded, user_callback
 from .batch.items import as_inputs
 from .engine import DownloadResult, Settings
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 
     from .batch.job import BatchResult, Job
     from .batch.plan import Plan
-    from .batch.runner import Runner
     from .extract import Processor
 
 __all__ = ["DownloadResult", "ResumableDownloader", "download"]
@@ -286,36 +284,10 @@ class ResumableDownloader:
         An item the file does not name is downloaded without a digest to check (logged); one
         whose own digest of the same algorithm differs fails with ``InvalidArgument``.
         """
-        from .batch.checksums import checksum_table
-        from .batch.job import Job
+        from ._arguments import start_job
 
-        owned = progress is True  # our TqdmProgress: the job closes it when it ends
-        progress = check_progress(progress)
-        table = checksum_table(checksums)
-        check_bool(sync, "sync")
-        inputs, folder = as_inputs(items), check_dest_dir(dest_dir)
-        processor = check_processor(process)
-        runner: Runner | None = None  # default: local threads
-        if executor is not None:  # see resumable.batch.fanout
-            from .batch.fanout import FanoutRunner
-
-            if processor is not None:
-                raise InvalidArgument(
-                    "process= cannot be combined with executor= yet: extract after the batch, "
-                    "or run the batch without an executor"
-                )
-            runner = FanoutRunner(self.engine, executor, folder)
-        return Job(
-            self.engine,
-            inputs,
-            folder,
-            sync=sync,
-            progress=progress,
-            process=processor,
-            checksums=table,
-            runner=runner,
-            on_end=(lambda: close_progress(progress)) if owned else None,
-        )
+        options = {"sync": sync, "progress": progress, "executor": executor, "process": process}
+        return start_job(self.engine, items, dest_dir, checksums=checksums, **options)
 
     @guarded("download_many")
     def download_many(
@@ -359,6 +331,31 @@ class ResumableDownloader:
             job.cancel()
             job.wait()
             raise
+
+    @guarded("prefetch")
+    def prefetch(
+        self,
+        items: Iterable[object] | str,
+        dest_dir: PathLike,
+        *,
+        ahead: int = 4,
+        keep: bool = True,
+        max_bytes: int | None = None,
+        errors: str = "raise",
+        **options: Any,
+    ) -> Iterator[DownloadResult]:
+        """Results in INPUT order (each file complete) while the next ``ahead`` items download.
+
+        The item the loop holds stays until it asks for the next; ``keep=False`` then deletes
+        its file. ``max_bytes`` bounds bytes fetched and not consumed plus bytes in flight; an
+        item larger, or of a size nothing tells (``Item.size``, a listing, a HEAD), is an
+        ``InvalidArgument`` at its place, before its GET. ``errors``: ``"raise"`` a failed
+        item's error at its place, or ``"skip"`` it. A rerun resumes; leaving the loop cancels
+        what is in flight. ``options``: ``progress``, ``executor``, ``process``, ``checksums``.
+        """
+        from ._arguments import prefetch
+
+        return prefetch(self.engine, items, dest_dir, ahead, keep, max_bytes, errors, options)
 
     @guarded("plan")
     def plan(self, items: Iterable[object] | str, dest_dir: PathLike) -> Plan:

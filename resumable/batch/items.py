@@ -107,7 +107,9 @@ def iter_work(
 
 
 def _expand(raw: object, lister: Lister) -> Iterator[Work | tuple[object, Exception]]:
-    if isinstance(raw, Item):
+    if isinstance(raw, Work):  # normalised already (``prefetch`` feeds its window so)
+        yield raw
+    elif isinstance(raw, Item):
         yield _work(raw, _in_folder(raw.dest, raw.url), None)
     elif isinstance(raw, Link):  # from read_links / read_object_list: (name, url)
         yield _work(Item(raw.url, raw.name), raw.name, None)

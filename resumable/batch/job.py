@@ -10,6 +10,11 @@ on disk (same size and mtime) is skipped by ``stat`` alone, and earlier errors c
 ``cancel()`` (and Ctrl-C in ``download_many``) stops promptly: queued items are not started,
 running ones stop at their next read, and every partial stays resumable.
 
+:meth:`Job.as_completed` yields each item's result as it settles (the log is
+:class:`~resumable.batch.completions.Completions`, fed by the tally). A job is a context
+manager: the block's normal end waits for the job; leaving it by an exception, or after
+breaking out of an ``as_completed`` loop, cancels the job and waits for its threads.
+
 A job is composed, not subclassed: a :class:`~resumable.batch.feeder.Feeder` (the inputs), a
 :class:`~resumable.batch.runner.Runner` (local threads, or the executor fan-out), the per-item
 :class:`~resumable.batch.steps.Steps`, a :class:`~resumable.batch.tally.Tally` (counts, results),
@@ -28,19 +33,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .._guard import guarded, user_callback
 from .._threads import POLL, Guarded
 from ..cancel import CancelToken
-from ..errors import LocalError, ResumableError
+from ..errors import InvalidArgument, LocalError, ResumableError
 from ..progress import ProgressCallback, ProgressEvent
+from .completions import Completion, Completions, check_errors
 from .results import BatchResult, FileProgress, JobStatus
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..engine import DownloadResult, Engine
     from ..extract import Processor
     from .checksums import ChecksumTable
     from .runner import Runner
@@ -64,6 +71,9 @@ class Job:
         checksums: digests for the items, by destination.
         runner: where the downloads run; default: ``workers`` local threads.
         on_end: called once when the job has ended (closes the bars ``progress=True`` made).
+        on_settled: also told of each item as it settles (``prefetch`` orders them).
+        retain: keep every result and the completion log (``result()``, ``as_completed``);
+            ``prefetch`` keeps counts only, so 100k items cost no more memory than a few.
     """
 
     def __init__(
@@ -78,6 +88,8 @@ class Job:
         checksums: ChecksumTable | None = None,
         runner: Runner | None = None,
         on_end: Callable[[], None] | None = None,
+        on_settled: Callable[[Completion], None] | None = None,
+        retain: bool = True,
     ) -> None:
         # The batch's machinery is imported with the first job, not by ``import resumable``
         # (issue 18 item 7): the ledger (sqlite3), the runners, the per-item steps.
@@ -95,7 +107,10 @@ class Job:
         self._callback_lock = threading.Lock()
         self._cancel = CancelToken()  # set() also shuts the connections in use
         self._finished = threading.Event()
-        self._tally = Tally()
+        self._completions = Completions() if retain else None
+        self._on_settled = on_settled
+        self._abandoned = False  # an as_completed loop was left before the job's end
+        self._tally = Tally(on_settled=self._settled, retain=retain)
         self._unsynced: set[Path] = set()  # directories with renames not yet fsynced
         self._lock = threading.Lock()
         self._sync: Sync | None = None
@@ -175,6 +190,12 @@ class Job:
         self._thread_died(exc)
         self._finished.set()  # nothing else would set it
 
+    def _settled(self, completion: Completion) -> None:
+        if self._completions is not None:
+            self._completions.add(completion)
+        if self._on_settled is not None:
+            self._on_settled(completion)
+
     # -- public -----------------------------------------------------------------------------------
 
     def cancel(self) -> None:
@@ -202,6 +223,58 @@ class Job:
     def result(self) -> BatchResult:
         """The result so far (complete once the job has finished)."""
         return self._tally.result(cancelled=self._cancel.is_set())
+
+    @guarded("Job.as_completed")
+    def as_completed(self, errors: str = "raise") -> Iterator[DownloadResult]:
+        """Each item's :class:`DownloadResult` as soon as it is complete, verified and in place
+        (with a processor: once its extraction is recorded), in the order they finish. Items
+        skipped because they were already complete are yielded too.
+
+        Called after the job ended, it yields every result. ``errors="raise"``: a failed item's
+        error is raised after every result that came before it was yielded (the job goes on
+        unless the iterator's ``with`` block is left with it, which cancels the job);
+        ``errors="skip"``: failures are left out (see ``result().failed``).
+
+        Raises:
+            InvalidArgument: ``errors`` is neither ``"raise"`` nor ``"skip"``.
+        """
+        mode = check_errors(errors)
+        if self._completions is None:  # a prefetch's own job: its results went to the caller
+            raise InvalidArgument("this job keeps no results to iterate over (retain=False)")
+        return self._follow(self._completions, mode)
+
+    def _follow(self, log: Completions, errors: str) -> Iterator[DownloadResult]:
+        ended = False
+        try:
+            for completion in log.follow(self._ended):
+                if completion.result is not None:
+                    yield completion.result
+                elif errors == "raise" and completion.error is not None:
+                    raise completion.error
+            ended = True
+        finally:
+            # Closed early (a break, an exception in the loop's body): a ``with`` block
+            # around it then cancels rather than waits (see __exit__).
+            self._abandoned = self._abandoned or not (ended or self._ended())
+
+    def _ended(self) -> bool:
+        """The job has ended, or can no longer end by itself (its closer thread died)."""
+        return self._finished.is_set() or not self._closer.is_alive()
+
+    def __enter__(self) -> Job:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Wait for the job; cancel it first if the block was left early (an exception, or a
+        ``break`` out of ``as_completed``). Partials stay resumable either way."""
+        if kind is not None or self._abandoned:
+            self.cancel()
+        self.wait()
 
     def done(self) -> bool:
         """Whether the job has ended (finished, or cancelled and stopped)."""

@@ -113,7 +113,7 @@ class Steps:
         try:
             process = work.item.process or self._process
             if process is not None:
-                self._tally.ok(extract(self, self._engine, work, process, sync_dir, fetched))
+                self._tally.ok(extract(self, self._engine, work, process, sync_dir, fetched), work)
                 return
             task = self.admit(0, work)
             if task is None:
@@ -261,7 +261,7 @@ class Steps:
         """Record a finished item and count it; ``stat`` is ``(size, mtime_ns)`` when another
         machine wrote the file (the ledger must not stat a path that may be on its disk)."""
         self.record(work, result, info, stat)
-        self._tally.ok(result)
+        self._tally.ok(result, work)
 
     def record(
         self,
@@ -303,7 +303,7 @@ class Steps:
         the file as done."""
         if isinstance(exc, SourceNotFound) and self._sync is not None:
             self._sync.not_found(work)  # before the ledger records the failure
-        self.record_failure(work.item, exc, None if after_download else work, partial)
+        self.record_failure(work.item, exc, None if after_download else work, partial, key=work)
 
     def input_failed(self, raw: object, exc: BaseException) -> None:
         """An input whose expansion or listing failed (``sync`` then prunes nothing of it)."""
@@ -317,8 +317,11 @@ class Steps:
         exc: BaseException,
         work: Work | None = None,
         partial: bool | None = None,
+        *,
+        key: Work | None = None,
     ) -> None:
-        """Count a failure; with ``work``, also its ledger row (``partial`` or ``failed``)."""
+        """Count a failure; with ``work``, also its ledger row (``partial`` or ``failed``).
+        ``key``: the work item that failed, when ``work`` is left out (no ledger row)."""
         # An extraction failure leaves the download done (the ledger keeps saying so).
         if work is not None and not isinstance(exc, (Cancelled, ExtractionError)):
             if partial is None:
@@ -333,7 +336,7 @@ class Steps:
                 )
             except LocalError as ledger_error:  # the item fails either way; say both
                 _log_unrecorded(work.rel, ledger_error)
-        self._tally.failed(item, exc)
+        self._tally.failed(item, exc, key if key is not None else work)
 
 
 def stopped_by(exc: BaseException) -> Cancelled:

@@ -5,6 +5,12 @@ and files in flight are from the same instant). The feeder, the runners, the per
 ``sync`` write here; the :class:`~resumable.Job` handle reads :meth:`Tally.status` and
 :meth:`Tally.result`. Stored errors are light (:func:`resumable._light.light`): a batch of 100k
 failures keeps no tracebacks nor responses alive.
+
+Each item settled (:meth:`Tally.ok`, :meth:`Tally.failed`) is also handed, as a
+:class:`~resumable.batch.completions.Completion`, to ``on_settled``: the one place every runner
+and every path to an outcome goes through, so ``as_completed`` and ``prefetch`` see them all.
+A tally made with ``retain=False`` keeps counts only: ``prefetch`` hands each result to its
+consumer and must not hold 100k of them (``result()`` then lists no results).
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._light import light
 from ..progress import EventKind, ProgressEvent
+from .completions import Completion
 from .results import BatchResult, FileProgress, JobStatus
 
 if TYPE_CHECKING:
@@ -30,10 +38,18 @@ _LIVE = (EventKind.STARTED, EventKind.PROGRESS, EventKind.RETRYING)
 class Tally:
     """Counts, results and failures of one batch; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        on_settled: Callable[[Completion], None] | None = None,
+        retain: bool = True,
+    ) -> None:
         self._lock = threading.Lock()
+        self._on_settled = on_settled
+        self._retain = retain
         self._ok: list[DownloadResult] = []
         self._failed: list[tuple[object, BaseException]] = []
+        self._settled = {"ok": 0, "failed": 0}
         self._deleted: list[Path] = []
         self._in_flight: dict[Path, FileProgress] = {}
         self._counts = {"downloaded": 0, "resumed": 0, "skipped": 0, "queued": 0}
@@ -75,16 +91,26 @@ class Tally:
         with self._lock:
             self._in_flight.pop(path, None)
 
-    def ok(self, result: DownloadResult) -> None:
+    def ok(self, result: DownloadResult, key: object = None) -> None:
+        """An item is complete; ``key``: the work item it came from (for ``on_settled``)."""
         with self._lock:
-            self._ok.append(result)
+            if self._retain:
+                self._ok.append(result)
+            self._settled["ok"] += 1
             self._counts[result.status] += 1
             self._bytes_done += result.bytes_transferred
+        if self._on_settled is not None:
+            self._on_settled(Completion(key, result=result))
 
-    def failed(self, item: object, exc: BaseException) -> None:
+    def failed(self, item: object, exc: BaseException, key: object = None) -> None:
+        """``item`` failed with ``exc``; ``key``: its work item, if it had one."""
         light(exc)  # kept until the batch is dropped: no frames, no responses (see _light)
         with self._lock:
-            self._failed.append((item, exc))
+            if self._retain:
+                self._failed.append((item, exc))
+            self._settled["failed"] += 1
+        if self._on_settled is not None:
+            self._on_settled(Completion(item if key is None else key, error=exc))
 
     def deleted(self, path: Path) -> None:
         with self._lock:
@@ -112,7 +138,7 @@ class Tally:
             if now - then < 1.0 or len(self._samples) < 2:
                 then, earlier = self._started, 0
             rate = (current - earlier) / (now - then) if now > then else 0.0
-            finished_files = len(self._ok) + len(self._failed)
+            finished_files = self._settled["ok"] + self._settled["failed"]
             left = self._counts["queued"] + len(in_flight)
             eta = None
             if self._exhausted and finished_files and rate > 0:
@@ -125,7 +151,7 @@ class Tally:
                 downloaded=self._counts["downloaded"],
                 resumed=self._counts["resumed"],
                 skipped=self._counts["skipped"],
-                failed=len(self._failed),
+                failed=self._settled["failed"],
                 bytes_transferred=current,
                 rate=rate,
                 eta=eta if left else 0.0,
