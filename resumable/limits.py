@@ -6,6 +6,7 @@
 - :class:`HostSlots` caps connections per host. A file's first connection waits for a slot;
   the extra connections of a segmented download take one only if it is free, so files never
   wait on each other's segments (no deadlock, and small files are not starved by large ones).
+  A host that answers 429/503 gets fewer connections for a while (an adaptive window).
 
 Both are thread-safe and take an optional ``threading.Event``: a cancelled job stops waiting.
 """
@@ -13,14 +14,21 @@ Both are thread-safe and take an optional ``threading.Event``: a cancelled job s
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from ._checks import check_number
-from .errors import Cancelled, InvalidArgument
+from .errors import Cancelled, CannotConnect, ConnectionFailed, InvalidArgument, ServerBusy
 
-__all__ = ["HostSlots", "TokenBucket"]
+__all__ = ["HostSlots", "Release", "TokenBucket"]
+
+log = logging.getLogger("resumable")
 
 
 class TokenBucket:
@@ -70,13 +78,36 @@ class TokenBucket:
 
 
 class HostSlots:
-    """At most ``per_host`` connections to each host and ``total`` overall (``None``: no cap).
+    """At most ``per_host`` connections to each host and ``total`` overall (``None``: no cap),
+    with a per-host window that adapts to the server (AIMD, as TCP's congestion window).
 
     One scheduler for files and their segments: a file's first connection waits for a slot,
     a segment's extra connection takes one only if both caps have room.
+
+    **Adapting.** A host has no window until it pushes back (:meth:`observe`: a 429, a 503, S3's
+    ``SlowDown``, a reset connection). Then the window is half the connections in use (at least
+    one), and the pace half the requests started in the last second (a rate limit refuses short
+    requests that one connection alone sends too fast), each cut at most once per
+    :data:`COOLDOWN` so that a burst of answers to requests already in flight counts once. Every
+    connection that ends without pushback widens the window by ``1/window`` (one connection per
+    window's worth of answers) and the pace by ``1/pace`` (about one request a second more each
+    second); once the window is as wide as the most connections ever used (or ``per_host``), and
+    the pace as fast as when the host first pushed back, neither holds. A retry's backoff gives
+    its slot back (:meth:`away`), so retries are paced by the window too, and a ``Retry-After``
+    holds new connections to the host until it passes: the other workers do not fill the pause
+    with requests the server will refuse.
     """
 
-    def __init__(self, per_host: int | None, total: int | None = None) -> None:
+    COOLDOWN = 1.0
+    """Seconds between two cuts of one host's window."""
+
+    def __init__(
+        self,
+        per_host: int | None,
+        total: int | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         for name, value in (("per-host", per_host), ("total", total)):
             if value is not None:
                 check_number(value, f"{name} connections", integer=True)
@@ -85,44 +116,164 @@ class HostSlots:
         self.per_host = per_host
         self.total = total
         self._all = threading.BoundedSemaphore(total) if total is not None else None
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._hosts: dict[str, _Host] = {}
         self._lock = threading.Lock()
+        self._clock = clock
+        self._local = threading.local()  # the slots each thread holds, by host (see away())
+        self._seen: weakref.WeakSet[BaseException] = weakref.WeakSet()
 
-    def _semaphores(self, host: str) -> list[threading.BoundedSemaphore]:
-        found = [self._all] if self._all is not None else []
-        if self.per_host is not None:
-            with self._lock:
-                slot = self._slots.get(host)
-                if slot is None:
-                    slot = self._slots[host] = threading.BoundedSemaphore(self.per_host)
-            found.append(slot)
-        return found
+    def window(self, host: str) -> float | None:
+        """The host's adaptive window now (``None``: it never pushed back, or recovered)."""
+        with self._lock:
+            found = self._hosts.get(host)
+            return None if found is None else found.window
 
     @contextlib.contextmanager
     def hold(self, host: str, cancel: threading.Event | None = None) -> Iterator[None]:
         """Wait for a slot (checking ``cancel`` twice a second) and hold it."""
+        held: dict[str, Release] = self._local.__dict__.setdefault("held", {})
+        held[host] = self._wait(host, cancel)
+        try:
+            yield
+        finally:
+            release = held.pop(host, None)
+            if release is not None:  # (None: taking it back after a backoff was cancelled)
+                release()
+
+    @contextlib.contextmanager
+    def away(self, host: str, cancel: threading.Event | None = None) -> Iterator[None]:
+        """Give back the slot this thread holds for ``host`` (see :meth:`hold`) while it waits
+        (a retry's backoff holds no connection), then wait for one again, within the host's
+        window: retries are paced by it like new requests. Without a held slot: nothing."""
+        held: dict[str, Release] = getattr(self._local, "held", {})
+        release = held.pop(host, None)
+        if release is None:
+            yield
+            return
+        release(widen=False)  # not an answer without pushback: the window stays
+        try:
+            yield
+        finally:
+            held[host] = self._wait(host, cancel)
+
+    def _wait(self, host: str, cancel: threading.Event | None) -> Release:
         while (release := self.try_take(host)) is None:
             if cancel is not None and cancel.wait(0.05):
                 raise Cancelled(f"cancelled while waiting for a connection to {host}")
             if cancel is None:
                 threading.Event().wait(0.05)
-        try:
-            yield
-        finally:
-            release()
+        return release
 
-    def try_take(self, host: str) -> Callable[[], None] | None:
+    def try_take(self, host: str) -> Release | None:
         """Take a slot under every cap without waiting; return its release, or ``None``."""
-        taken: list[threading.BoundedSemaphore] = []
-        for semaphore in self._semaphores(host):
-            if not semaphore.acquire(blocking=False):
-                for held in taken:
-                    held.release()
+        with self._lock:
+            state = self._hosts.get(host)
+            if state is None:
+                state = self._hosts[host] = _Host()
+            now = self._clock()
+            if now < state.not_before or (state.rate is not None and now < state.next_start):
                 return None
-            taken.append(semaphore)
+            room = self.per_host
+            if state.window is not None:
+                room = int(state.window) if room is None else min(room, int(state.window))
+            if room is not None and state.in_use >= room:
+                return None
+            if self._all is not None and not self._all.acquire(blocking=False):
+                return None
+            state.in_use += 1
+            state.peak = max(state.peak, state.in_use)
+            state.starts.append(now)
+            while state.starts and state.starts[0] < now - 1.0:
+                state.starts.popleft()  # the starts of the last second: the rate now
+            if state.rate is not None:
+                state.next_start = max(state.next_start, now) + 1 / state.rate
+        released = False
 
-        def release() -> None:
-            for held in taken:
-                held.release()
+        def release(widen: bool = True) -> None:
+            nonlocal released
+            with self._lock:
+                if released:
+                    return
+                released = True
+                state.in_use -= 1
+                if widen and state.window is not None:  # additive increase
+                    state.window += 1 / state.window
+                    widest = state.peak if self.per_host is None else min(state.peak, self.per_host)
+                    if state.window >= widest:
+                        state.window = None  # as wide as ever needed: no window again
+                if widen and state.rate is not None:  # about one request/s more each second
+                    state.rate += 1 / state.rate
+                    if state.rate >= state.first_rate:
+                        state.rate = None  # as fast as when it first pushed back: no pacing
+            if self._all is not None:
+                self._all.release()
 
         return release
+
+    def observe(self, host: str, error: BaseException) -> None:
+        """Narrow ``host``'s window if ``error`` is a server's pushback: a 429 or 503 (S3's
+        ``SlowDown`` is a 503), or a connection it reset; other failures say nothing of load."""
+        with self._lock:
+            if error in self._seen:  # one refusal counts once, however often it is reported
+                return
+            self._seen.add(error)
+        if isinstance(error, ServerBusy) and error.status in (429, 503):
+            self.pushed_back(host, error.retry_after)
+        elif isinstance(error, ConnectionFailed) and not isinstance(error, CannotConnect):
+            self.pushed_back(host)
+
+    def pushed_back(self, host: str, retry_after: float | None = None) -> None:
+        """The server at ``host`` refused a request for load (see the class): narrow its
+        window, and hold new connections for ``retry_after`` seconds when it said so."""
+        with self._lock:
+            state = self._hosts.get(host)
+            if state is None:
+                state = self._hosts[host] = _Host()
+            now = self._clock()
+            if retry_after is not None and retry_after > 0:
+                state.not_before = max(state.not_before, now + min(retry_after, 300.0))
+            if now - state.cut_at < self.COOLDOWN:
+                return
+            state.cut_at = now
+            width = state.in_use if state.window is None else min(state.window, state.in_use)
+            state.window = max(1.0, width / 2)
+            state.peak = max(state.peak, state.in_use)
+            recent = float(len(state.starts))  # requests started in the last second
+            if state.rate is not None or recent >= PACED_FROM:
+                if state.rate is None:
+                    state.first_rate = recent
+                pace = recent if state.rate is None else min(state.rate, recent)
+                state.rate = max(MIN_RATE, pace / 2)
+                state.next_start = now + 1 / state.rate
+            window, rate = state.window, state.rate
+        paced = f" and {rate:.1f} requests/s" if rate is not None else ""
+        log.info("%s pushed back: at most %d connections%s to it for now", host, int(window), paced)
+
+
+class Release(Protocol):
+    """Gives a slot back; ``widen=False`` when the connection ended for a backoff."""
+
+    def __call__(self, widen: bool = True) -> None: ...
+
+
+MIN_RATE = 1.0
+"""The slowest pace a pushback leads to, in requests a second."""
+PACED_FROM = 4
+"""Requests started in the last second from which a pushback also sets a pace: below it,
+the retry's own backoff spaces the few requests enough."""
+
+
+@dataclass
+class _Host:
+    """One host's connections: in use, the most ever, the adaptive window and pace."""
+
+    in_use: int = 0
+    peak: int = 0
+    window: float | None = None
+    rate: float | None = None
+    """Requests started a second at most (``None``: as many as the window allows)."""
+    first_rate: float = 0.0
+    next_start: float = 0.0
+    starts: deque[float] = field(default_factory=deque)
+    cut_at: float = float("-inf")
+    not_before: float = 0.0

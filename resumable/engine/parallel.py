@@ -88,6 +88,8 @@ def _event(
     state: State, kind: str, done: int, error: BaseException | None, wait: float | None
 ) -> None:
     state.offset = done
+    if error is not None and kind == EventKind.RETRYING:  # a 429/503 narrows the host
+        state.ctx.engine.slots.observe(state.ctx.host, error)
     state.emit(EventKind(kind), done=done, error=error, wait=wait)
 
 

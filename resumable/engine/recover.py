@@ -20,9 +20,11 @@ fall back to one stream), drives its own loop and calls :meth:`Recovery.failed` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 from ..errors import Cancelled, ResumableError, RetriesExhausted, TransientError
@@ -57,6 +59,8 @@ class Recovery:
         what: how the log names what is retried.
         failed_over: called when a permanent failure moved the download to another mirror
             (before ``report``): another server's validators differ for the same bytes.
+        idle: a context around each backoff (the transfer gives its host slot back while it
+            waits, and takes one again, within the host's window, before it retries).
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class Recovery:
         cancel: threading.Event | None = None,
         what: str | None = None,
         failed_over: Callable[[], object] = lambda: None,
+        idle: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         self.policy = policy
         self.locator = locator
@@ -79,6 +84,7 @@ class Recovery:
         self.wake = wake if wake is not None else cancel
         self.what = what
         self.failed_over = failed_over
+        self.idle = idle
         self.budget: RetryBudget = policy.budget()
 
     def fresh(self) -> None:
@@ -138,7 +144,8 @@ class Recovery:
         name = self.what or redact(url or "")
         log.info("retrying %s in %.1fs after: %s", name, wait, error)
         self.report(error, wait)
-        self.policy.wait(wait, self.wake)
+        with self.idle():  # a backoff holds no connection: its slot serves others meanwhile
+            self.policy.wait(wait, self.wake)
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled("cancelled", url=url)  # woken from the backoff
 

@@ -231,6 +231,7 @@ class State:
         mirror unpins the validators."""
 
         def report(exc: ResumableError, wait: float) -> None:
+            self.ctx.engine.slots.observe(self.ctx.host, exc)  # a 429/503 narrows the host
             self.emit(EventKind.RETRYING, error=exc, wait=wait)
 
         ctx = self.ctx
@@ -242,6 +243,7 @@ class State:
             cancel=ctx.cancel,
             what=ctx.safe_url,
             failed_over=self.failed_over,
+            idle=lambda: ctx.engine.slots.away(ctx.host, ctx.cancel),
         )
 
     def failed_over(self) -> None:

@@ -164,6 +164,7 @@ class Transfer:
             try:
                 outcome = direct.fetch(state)
             except TransientError as exc:  # charged to the protocol's retry budget
+                ctx.engine.slots.observe(ctx.host, exc)  # now, while the answer is fresh
                 handoff = exc
             else:
                 if isinstance(outcome, DownloadResult):

@@ -39,6 +39,11 @@ _FALLBACK = "/usr/sbin/nginx"
 
 # Tab-separated: nginx escapes tabs and quotes inside variable values, so a literal tab
 # can only be a separator. Empty variables are logged as "-".
+LIMITED_CONNECTIONS = 4
+"""Requests ``/limited/`` serves at once; the others get a 503."""
+PACED_RATE = "20r/s"
+"""Requests a second ``/paced/`` serves; the others get a 429."""
+
 _LOG_FIELDS = (
     "$status",
     "$request_method",
@@ -48,6 +53,7 @@ _LOG_FIELDS = (
     "$body_bytes_sent",
     "$sent_http_content_range",
     "$connection",
+    "$msec",
 )
 
 
@@ -76,6 +82,8 @@ class AccessLogEntry:
     content_range: str | None
     connection: int
     """nginx connection serial number: equal values mean a reused keep-alive connection."""
+    time: float = 0.0
+    """When nginx finished the request (Unix time, milliseconds)."""
 
     @property
     def path(self) -> str:
@@ -171,7 +179,7 @@ class NginxServer:
             fields = line.split("\t")
             if len(fields) != len(_LOG_FIELDS):
                 continue
-            status, method, uri, rng, if_range, sent, content_range, conn = fields
+            status, method, uri, rng, if_range, sent, content_range, conn, msec = fields
             entries.append(
                 AccessLogEntry(
                     status=int(status),
@@ -182,6 +190,7 @@ class NginxServer:
                     body_bytes_sent=int(sent),
                     content_range=_unescape(content_range),
                     connection=int(conn),
+                    time=float(msec),
                 )
             )
         return entries
@@ -212,6 +221,10 @@ http {{
     log_format resumable "{log_format}";
     access_log {_quote_conf(tmp / "access.log")} resumable;
 {temp_paths}
+    # /limited/: at most {LIMITED_CONNECTIONS} requests at once (503 beyond), each throttled, as
+    # a loaded server; /paced/: {PACED_RATE} requests a second (429 beyond), as an API's rate.
+    limit_conn_zone $server_name zone=limited:1m;
+    limit_req_zone $server_name zone=paced:1m rate={PACED_RATE};
     sendfile on;
     tcp_nopush on;
     etag on;
@@ -227,6 +240,17 @@ http {{
         location /slow/ {{
             alias {_quote_conf(str(root) + "/")};
             limit_rate {self.limit_rate};
+        }}
+        location /limited/ {{
+            alias {_quote_conf(str(root) + "/")};
+            limit_rate {self.limit_rate};
+            limit_conn limited {LIMITED_CONNECTIONS};
+            limit_conn_status 503;
+        }}
+        location /paced/ {{
+            alias {_quote_conf(str(root) + "/")};
+            limit_req zone=paced burst=1 nodelay;
+            limit_req_status 429;
         }}
     }}
 }}
