@@ -350,3 +350,41 @@ def test_an_old_failure_is_tried_again_by_a_later_call(tmp_path: Path) -> None:
     os.utime(folder / name, (old, old))
     assert isinstance(claims.acquire(name), Claim)
     claims.close()
+
+
+# -- one ledger file per writer -----------------------------------------------------------------
+
+
+def test_each_process_writes_its_own_ledger_and_the_next_run_folds_them(tmp_path: Path) -> None:
+    """The first process writes ledger.sqlite, a second one (concurrent) a side ledger of its
+    own; the next process to hold the main ledger folds the side one in (newer rows win)."""
+    from resumable.batch.ledger import Ledger
+
+    folder = tmp_path / ".resumable" / "claims"
+    first, second = Claims(folder, lease=5), Claims(folder, lease=5)
+    main, side = Ledger(tmp_path, first), Ledger(tmp_path, second)
+    sides = list((tmp_path / ".resumable" / "ledgers").glob("*.sqlite"))
+    assert [p.stem for p in sides] == [second.token]
+    (tmp_path / "a.bin").write_bytes(b"a")
+    (tmp_path / "b.bin").write_bytes(b"b")
+    digest = "0" * 64
+    main.done("a.bin", tmp_path / "a.bin", identity="http://h/a.bin", origin=None, sha256=digest)
+    side.done("b.bin", tmp_path / "b.bin", identity="http://h/b.bin", origin=None, sha256=digest)
+    side.failed("a.bin", identity="http://h/a.bin", origin=None, error="old", partial=False)
+    side.close()  # its row for a.bin is newer than main's: it wins the fold
+    main.close()
+    second.close()
+    first.close()
+
+    later = Claims(folder, lease=5)
+    ledger = Ledger(tmp_path, later)
+    assert not list((tmp_path / ".resumable" / "ledgers").glob("*.sqlite*"))  # folded, deleted
+    b = ledger.get("b.bin")
+    assert b is not None
+    assert b.state == "done"
+    a = ledger.get("a.bin")
+    assert a is not None
+    assert a.state == "failed"
+    ledger.close()
+    later.close()
+    assert sorted(p.name for p in folder.iterdir()) == []  # every claim released
