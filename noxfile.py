@@ -87,6 +87,7 @@ def bench(session: nox.Session) -> None:
         ("batch.py", "--naive", "--floor", "--processes", "2"),
         ("resume.py",),
         ("lazy.py",),
+        ("cooperation.py",),
         ("s3.py",),
     ):
         session.run(

@@ -92,11 +92,8 @@ class Feeder:
         settled (complete, failed, or given up by a cancel)."""
         revisits = self._revisits
         while revisits is not None and not self._cancel.is_set():
-            if not self._put_due():
+            if not self._put_due() or revisits.settled(POLL):
                 return
-            if revisits.settled():
-                return
-            time.sleep(min(POLL, revisits.interval))
 
     def _put_due(self) -> bool:
         """Queue the deferred items whose time has come; ``False`` as :meth:`_put`."""

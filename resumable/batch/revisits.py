@@ -40,6 +40,7 @@ class Revisits:
         self.longest = max(interval, longest)
         self._delays: dict[str, float] = {}  # by key: the next delay of an item looked at before
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # an item given back or deferred
         self._waiting: list[tuple[float, int, object]] = []  # a heap, by due time
         self._count = 0  # ties in due time go in order of deferral
         self._out = 0  # items sent and not yet given back
@@ -58,6 +59,7 @@ class Revisits:
             if me in self._holding:
                 self._holding.discard(me)
                 self._out -= 1
+                self._changed.notify_all()
             if item is not None:
                 self._holding.add(me)
 
@@ -68,6 +70,7 @@ class Revisits:
             self._delays[key] = min(2 * delay, self.longest)
             self._count += 1
             heapq.heappush(self._waiting, (time.monotonic() + delay, self._count, work))
+            self._changed.notify_all()
 
     def due(self) -> list[object]:
         """The deferred items whose time has come."""
@@ -78,10 +81,18 @@ class Revisits:
                 out.append(heapq.heappop(self._waiting)[2])
         return out
 
-    def settled(self) -> bool:
-        """Every item sent was given back, and none waits to be looked at again."""
+    def settled(self, timeout: float) -> bool:
+        """Every item sent was given back, and none waits to be looked at again. Otherwise
+        wait until that may have changed, or the next deferred item is due (at most
+        ``timeout`` seconds), and say ``False``."""
         with self._lock:
-            return self._out <= 0 and not self._waiting
+            if self._out <= 0 and not self._waiting:
+                return True
+            if self._waiting:
+                timeout = min(timeout, self._waiting[0][0] - time.monotonic())
+            if timeout > 0:
+                self._changed.wait(timeout)
+            return False
 
 
 def cooperate(engine: Engine, dest_dir: Path, local: bool) -> tuple[Claims | None, Revisits | None]:
@@ -96,4 +107,4 @@ def cooperate(engine: Engine, dest_dir: Path, local: bool) -> tuple[Claims | Non
     from .claims import Claims
 
     claims = Claims(dest_dir / ".resumable" / "claims")
-    return claims, Revisits(min(0.1, claims.lease / 8), min(2.0, claims.lease / 4))
+    return claims, Revisits(min(0.1, claims.lease / 8), min(0.5, claims.lease / 4))
