@@ -13,7 +13,7 @@
 - **Overhead.** One process, ``--small`` files of 256 KiB from an unthrottled nginx,
   ``workers=16``, each with its SHA-256: claims on (the default) against claims off
   (``locking=False``), in fresh directories, alternating. A claim is one exclusive create, a
-  rename of its ``done`` record, and a close per item. Shown for scale.
+  write of its ``done`` record in place, and a close per item. Shown for scale.
 
 Every timed run starts in a directory that never held files (see batch.py on why).
 """
