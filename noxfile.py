@@ -88,6 +88,7 @@ def bench(session: nox.Session) -> None:
         ("resume.py",),
         ("lazy.py",),
         ("prefetch.py",),
+        ("cooperation.py",),
         ("s3.py",),
     ):
         session.run(

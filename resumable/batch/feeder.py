@@ -25,6 +25,7 @@ from .tally import Tally
 
 if TYPE_CHECKING:
     from .checksums import ChecksumTable
+    from .revisits import Revisits
 
 __all__ = ["END", "Feeder", "Input", "describe"]
 
@@ -47,6 +48,7 @@ class Feeder:
         *,
         checksums: ChecksumTable | None,
         high: int,
+        revisits: Revisits | None = None,
     ) -> None:
         self._items = items
         self._lister = lister
@@ -57,6 +59,7 @@ class Feeder:
         self._high = high
         self._low = high // 2
         self._hungry = threading.Event()
+        self._revisits = revisits  # items other processes hold, handed out again (see .claims)
         self.consumers: Sequence[threading.Thread] = ()
         """The threads taking items, one :data:`END` each at the end."""
         self.thread: threading.Thread | None = None
@@ -71,22 +74,41 @@ class Feeder:
                 if self._checksums is not None and isinstance(work, Work):
                     work = self._checksums.attach(work)
                 self._tally.queued(+1)
-                if not self._put(work):
+                if not self._put(work) or not self._put_due():
                     return  # nobody left to take items (each death cancelled the job)
                 if self._cancel.is_set():
                     break
             else:
                 self._tally.exhausted()
+                self._revisit()
         except BaseException as exc:  # the input iterator itself failed
             self._tally.failed("<input>", _input_error(exc))
         finally:
             for _ in self.consumers:
                 self._queue.put(END)
 
+    def _revisit(self) -> None:
+        """Once the inputs are all sent: hand deferred items out again until every item is
+        settled (complete, failed, or given up by a cancel)."""
+        revisits = self._revisits
+        while revisits is not None and not self._cancel.is_set():
+            if not self._put_due() or revisits.settled(POLL):
+                return
+
+    def _put_due(self) -> bool:
+        """Queue the deferred items whose time has come; ``False`` as :meth:`_put`."""
+        for work in self._revisits.due() if self._revisits is not None else ():
+            self._tally.queued(+1)
+            if not self._put(work):  # type: ignore[arg-type]  # a Work, deferred by the steps
+                return False
+        return True
+
     def _put(self, work: Input) -> bool:
         """Queue ``work`` below the high mark; ``False`` if no consumer is alive to take it."""
         while not self._cancel.is_set():
             if self._queue.qsize() < self._high:
+                if self._revisits is not None:
+                    self._revisits.sent()
                 self._queue.put(work)
                 return True
             self._hungry.clear()
@@ -104,6 +126,8 @@ class Feeder:
         queue that stays empty once it died means the end as well. Nor, once cancelled, on one
         still inside the caller's ``items`` (a generator waiting for input)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._revisits is not None:
+            self._revisits.take(None)  # done with the last item (see Revisits)
         while True:
             step = POLL if deadline is None else max(0.0, min(POLL, deadline - time.monotonic()))
             try:
@@ -117,6 +141,8 @@ class Feeder:
                     raise
         if self._queue.qsize() <= self._low:
             self._hungry.set()
+        if self._revisits is not None and work is not END:
+            self._revisits.take(work)
         return work
 
 

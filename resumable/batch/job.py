@@ -95,6 +95,7 @@ class Job:
         # (issue 18 item 7): the ledger (sqlite3), the runners, the per-item steps.
         from .feeder import Feeder
         from .ledger import Ledger
+        from .revisits import cooperate
         from .runner import Batch, LocalRunner
         from .steps import Steps
         from .sync import Sync
@@ -114,10 +115,15 @@ class Job:
         self._unsynced: set[Path] = set()  # directories with renames not yet fsynced
         self._lock = threading.Lock()
         self._sync: Sync | None = None
+        # Processes sharing dest_dir split the items (the local runner; see .claims).
+        self._claims, revisits = None, None
         try:
-            self._ledger = Ledger(dest_dir)
+            self._claims, revisits = cooperate(engine, dest_dir, runner is None)
+            self._ledger = Ledger(dest_dir, self._claims)
         except BaseException:  # no channel or subscription of the runner left behind
             self._runner.close()
+            if self._claims is not None:
+                self._claims.close()
             raise
         self._sync = (
             Sync(engine, self._ledger, dest_dir, self._tally, self._cancel) if sync else None
@@ -131,6 +137,8 @@ class Job:
             self._emit,
             sync=self._sync,
             process=process,
+            claims=self._claims,
+            revisits=revisits,
         )
         self._feeder = Feeder(
             items,
@@ -139,6 +147,7 @@ class Job:
             self._cancel,
             checksums=checksums,
             high=max(2 * engine.settings.workers, 16),
+            revisits=revisits,
         )
         batch = Batch(
             engine,
@@ -175,7 +184,11 @@ class Job:
             if worker.is_alive():
                 worker.join()  # cancelled with nothing queued: it ends within a poll
         self._runner.close()
-        self._ledger.close()
+        try:
+            self._ledger.close()
+        finally:
+            if self._claims is not None:
+                self._claims.close()
 
     def _thread_died(self, exc: BaseException) -> None:
         """A thread of this job died (a bug, or memory ran out): stop the job and say why."""
@@ -307,6 +320,8 @@ class Job:
             except Exception as exc:  # rows queued for a ledger that can no longer be written
                 self._tally.failed("<ledger>", exc)
             finally:
+                if self._claims is not None:
+                    self._claims.close()  # after the ledger: its file has one writer at a time
                 self._run_at_end()
                 self._finished.set()
 

@@ -47,10 +47,13 @@ from typing import TYPE_CHECKING
 from .._threads import Guarded, join_queue, put_while
 from ..errors import LocalError
 from ..urls import redact_text
+from .ledgers import MAIN, choose, fold
 from .rows import ADDED, EXTRACTED, FIELDS, SCHEMA, UPSERT, Entry, parse_row, row_values
 
 if TYPE_CHECKING:
     import sqlite3
+
+    from .claims import Claims
 
 __all__ = ["Entry", "Ledger", "parse_row"]  # Entry, parse_row: see .rows
 
@@ -65,20 +68,26 @@ class Ledger:
 
     DIRNAME = ".resumable"
 
-    def __init__(self, dest_dir: Path) -> None:
+    def __init__(self, dest_dir: Path, claims: Claims | None = None) -> None:
         import sqlite3  # here, not at module level: ``import resumable`` stays cheap
 
         folder = dest_dir / self.DIRNAME
-        self._path = folder / "ledger.sqlite"
+        self._path = folder / MAIN
+        self._claims, self._claim = claims, None  # with claims: one writer per file, ever
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            if claims is not None:  # processes sharing dest_dir: see .ledgers
+                self._path, self._claim = choose(folder, claims)
             try:
                 self._db = self._open(self._path)
             except _Unusable as bad:  # read from disk, so untrusted: never a dead end
                 _move_aside(self._path, str(bad))
                 self._db = self._open(self._path)
-            self._writer_db = self._connect(folder / "ledger.sqlite")
+            if claims is not None and self._path.name == MAIN:
+                fold(self._db, folder, claims)
+            self._writer_db = self._connect(self._path)
         except (OSError, sqlite3.Error, _Unusable) as exc:
+            self._release()
             message = f"cannot open the ledger in {folder}: {exc}"
             raise LocalError(message, path=str(folder)) from exc
         self._lock = threading.Lock()  # the read connection
@@ -318,6 +327,13 @@ class Ledger:
             with self._lock:
                 self._db.close()
             self._writer_db.close()
+            self._release()
+
+    def _release(self) -> None:
+        """Give up this ledger's claim (once its connections are closed)."""
+        if self._claims is not None and self._claim is not None:
+            self._claims.release(self._claim)
+            self._claim = None
 
 
 class _Unusable(Exception):

@@ -34,16 +34,18 @@ from ..errors import (
 from ..partial import Partial
 from ..progress import EventKind, ProgressEvent
 from ..urls import identity
+from .claims import Claim, Claims, Record, failure_fields, for_others, recorded_error
 from .feeder import describe
 from .items import Work, safe_destination
 from .ledger import Ledger
-from .rows import Entry
+from .rows import Entry, parse_row
 from .task import Outcome, Task, download
 
 if TYPE_CHECKING:
     from ..engine import DownloadResult, Engine
     from ..extract import Processor
     from ..sources import RemoteInfo
+    from .revisits import Revisits
     from .sync import Sync
     from .tally import Tally
 
@@ -56,7 +58,9 @@ class Steps:
     """The per-item steps of one batch into ``dest_dir`` (thread-safe).
 
     ``emit`` passes an event to the user's callback (one thread at a time); ``on_event`` also
-    counts it as progress of a file in flight (``status()``).
+    counts it as progress of a file in flight (``status()``). With ``claims``, an item is
+    downloaded only once this process holds its claim; an item another live process holds is
+    handed to ``revisits`` (see :mod:`resumable.batch.claims`).
     """
 
     def __init__(
@@ -70,6 +74,8 @@ class Steps:
         *,
         sync: Sync | None = None,
         process: Processor | None = None,
+        claims: Claims | None = None,
+        revisits: Revisits | None = None,
     ) -> None:
         self._engine = engine
         self._ledger = ledger
@@ -85,6 +91,10 @@ class Steps:
         self.seen: set[str] = set()
         """Destinations (relative) of the items checked so far: each may be used once."""
         self._checked_folders: set[str] = set()  # see safe_destination
+        self._claims = claims
+        self._revisits = revisits if claims is not None else None
+        self._held: dict[str, Claim] = {}  # by destination (relative): claims this batch holds
+        self._deferred: dict[str, tuple[Work, tuple[Path, Entry | None, bool]]] = {}
 
     @property
     def ledger(self) -> Ledger:
@@ -128,6 +138,7 @@ class Steps:
             self.fail(work, stopped_by(exc), after_download=fetched[0])
             self._cancel.set()
         finally:
+            self._end_claim(work)  # still held (not started: cancelled): given up
             self._tally.settled(self.root / work.rel)  # event.path is under root
 
     # -- before the download ----------------------------------------------------------------------
@@ -140,7 +151,65 @@ class Steps:
         if skipped is not None:
             self.finish(work, skipped, None)
             return None
+        if not self.claim(work, dest, entry, changed):
+            return None
         return self.task(key, work, dest, changed)
+
+    def claim(self, work: Work, dest: Path, entry: Entry | None, changed: bool) -> bool:
+        """Take ``work``'s claim: ``True`` to download it; ``False`` when it is settled here
+        (another process finished it, or failed it for good) or deferred (another live process
+        holds it: :class:`~resumable.batch.revisits.Revisits` hands it out again)."""
+        if self._claims is None:
+            return True
+        name = Claims.name_of(work.rel)
+        got = self._claims.acquire(name)
+        if isinstance(got, Record) and got.state == "done":
+            skipped = None if changed else self.skip_by_ledger(work, dest, _entry_of(work, got))
+            if skipped is not None:
+                self.finish(work, skipped, None)
+                return False
+            got = self._claims.acquire(name, ours=True)  # its file changed since: ours to do
+        if got is None:  # the claims cannot be written: download it anyway (logged)
+            return True
+        if isinstance(got, Claim):
+            with self._lock:
+                self._held[work.rel] = got
+            return True
+        if got.state == "failed":
+            self.fail(work, recorded_error(got))
+            return False
+        assert self._revisits is not None
+        with self._lock:
+            self._deferred[work.rel] = (work, (dest, entry, changed))
+        self._revisits.defer(work, work.rel)
+        return False
+
+    def _end_claim(
+        self,
+        work: Work,
+        result: DownloadResult | None = None,
+        error: BaseException | None = None,
+        stat: tuple[int, int] | None = None,
+    ) -> None:
+        """Replace ``work``'s claim with its outcome (``done``, or ``failed`` for good, see
+        ``for_others``), or give it up so that another process takes the item."""
+        with self._lock:
+            claim = self._held.pop(work.rel, None)
+        if claim is None or self._claims is None:
+            return
+        try:
+            if result is not None and stat is None:
+                st = result.path.stat()
+                stat = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            result = None
+        if result is not None and stat is not None:
+            fields = {"identity": identity(work.item.url), "sha256": result.sha256}
+            self._claims.finish(claim, "done", size=stat[0], mtime_ns=stat[1], **fields)
+        elif error is not None and for_others(error):
+            self._claims.finish(claim, "failed", **failure_fields(error))
+        else:
+            self._claims.release(claim)
 
     @staticmethod
     def task(key: int, work: Work, dest: Path, refresh: bool, streamed: bool = False) -> Task:
@@ -161,6 +230,10 @@ class Steps:
     def check(self, work: Work) -> tuple[Path, Entry | None, bool]:
         """The checks before fetching, in the caller's process: a safe, unique destination and
         its ledger entry. Returns ``(dest, entry, refresh)``."""
+        with self._lock:
+            deferred = self._deferred.pop(work.rel, None)
+        if deferred is not None and deferred[0] is work:  # looked at again: checked already
+            return deferred[1]
         item = work.item
         broken = self._ledger.broken
         if broken is not None:  # a batch of 100k items then ends at once (a full disk)
@@ -262,6 +335,7 @@ class Steps:
         machine wrote the file (the ledger must not stat a path that may be on its disk)."""
         self.record(work, result, info, stat)
         self._tally.ok(result, work)
+        self._end_claim(work, result, stat=stat)
 
     def record(
         self,
@@ -301,9 +375,12 @@ class Steps:
     ) -> None:
         """``work`` failed with ``exc``. After the download (while extracting), the ledger keeps
         the file as done."""
-        if isinstance(exc, SourceNotFound) and self._sync is not None:
-            self._sync.not_found(work)  # before the ledger records the failure
-        self.record_failure(work.item, exc, None if after_download else work, partial, key=work)
+        try:
+            if isinstance(exc, SourceNotFound) and self._sync is not None:
+                self._sync.not_found(work)  # before the ledger records the failure
+            self.record_failure(work.item, exc, None if after_download else work, partial, key=work)
+        finally:
+            self._end_claim(work, error=exc)
 
     def input_failed(self, raw: object, exc: BaseException) -> None:
         """An input whose expansion or listing failed (``sync`` then prunes nothing of it)."""
@@ -337,6 +414,17 @@ class Steps:
             except LocalError as ledger_error:  # the item fails either way; say both
                 _log_unrecorded(work.rel, ledger_error)
         self._tally.failed(item, exc, key if key is not None else work)
+
+
+def _entry_of(work: Work, record: Record) -> Entry | None:
+    """A ``done`` claim record as a ledger entry (through the ledger's one parse boundary:
+    the file is on a shared filesystem, anyone may have written it)."""
+    data = record.data
+    if data.get("identity") != identity(work.item.url):
+        return None  # another object was put there: not this item's word
+    size, mtime_ns, sha256 = data.get("size"), data.get("mtime_ns"), data.get("sha256")
+    nothing = (None, None, None, 0.0, None, None, None)  # etag... written_mtime_ns
+    return parse_row((work.rel, data["identity"], None, "done", size, mtime_ns, sha256, *nothing))
 
 
 def stopped_by(exc: BaseException) -> Cancelled:
