@@ -122,6 +122,13 @@ class HostSlots:
         self._local = threading.local()  # the slots each thread holds, by host (see away())
         self._seen: weakref.WeakSet[BaseException] = weakref.WeakSet()
 
+    def _host(self, host: str) -> _Host:
+        """``host``'s state (made on first use); called under the lock."""
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = _Host()
+        return state
+
     def window(self, host: str) -> float | None:
         """The host's adaptive window now (``None``: it never pushed back, or recovered)."""
         with self._lock:
@@ -167,26 +174,13 @@ class HostSlots:
     def try_take(self, host: str) -> Release | None:
         """Take a slot under every cap without waiting; return its release, or ``None``."""
         with self._lock:
-            state = self._hosts.get(host)
-            if state is None:
-                state = self._hosts[host] = _Host()
+            state = self._host(host)
             now = self._clock()
-            if now < state.not_before or (state.rate is not None and now < state.next_start):
-                return None
-            room = self.per_host
-            if state.window is not None:
-                room = int(state.window) if room is None else min(room, int(state.window))
-            if room is not None and state.in_use >= room:
+            if not state.open(now, self.per_host):
                 return None
             if self._all is not None and not self._all.acquire(blocking=False):
                 return None
-            state.in_use += 1
-            state.peak = max(state.peak, state.in_use)
-            state.starts.append(now)
-            while state.starts and state.starts[0] < now - 1.0:
-                state.starts.popleft()  # the starts of the last second: the rate now
-            if state.rate is not None:
-                state.next_start = max(state.next_start, now) + 1 / state.rate
+            state.started(now)
         released = False
 
         def release(widen: bool = True) -> None:
@@ -196,15 +190,8 @@ class HostSlots:
                     return
                 released = True
                 state.in_use -= 1
-                if widen and state.window is not None:  # additive increase
-                    state.window += 1 / state.window
-                    widest = state.peak if self.per_host is None else min(state.peak, self.per_host)
-                    if state.window >= widest:
-                        state.window = None  # as wide as ever needed: no window again
-                if widen and state.rate is not None:  # about one request/s more each second
-                    state.rate += 1 / state.rate
-                    if state.rate >= state.first_rate:
-                        state.rate = None  # as fast as when it first pushed back: no pacing
+                if widen:
+                    state.widen(self.per_host)
             if self._all is not None:
                 self._all.release()
 
@@ -226,26 +213,13 @@ class HostSlots:
         """The server at ``host`` refused a request for load (see the class): narrow its
         window, and hold new connections for ``retry_after`` seconds when it said so."""
         with self._lock:
-            state = self._hosts.get(host)
-            if state is None:
-                state = self._hosts[host] = _Host()
+            state = self._host(host)
             now = self._clock()
             if retry_after is not None and retry_after > 0:
                 state.not_before = max(state.not_before, now + min(retry_after, 300.0))
             if now - state.cut_at < self.COOLDOWN:
                 return
-            state.cut_at = now
-            width = state.in_use if state.window is None else min(state.window, state.in_use)
-            state.window = max(1.0, width / 2)
-            state.peak = max(state.peak, state.in_use)
-            recent = float(len(state.starts))  # requests started in the last second
-            if state.rate is not None or recent >= PACED_FROM:
-                if state.rate is None:
-                    state.first_rate = recent
-                pace = recent if state.rate is None else min(state.rate, recent)
-                state.rate = max(MIN_RATE, pace / 2)
-                state.next_start = now + 1 / state.rate
-            window, rate = state.window, state.rate
+            window, rate = state.cut(now)
         paced = f" and {rate:.1f} requests/s" if rate is not None else ""
         log.info("%s pushed back: at most %d connections%s to it for now", host, int(window), paced)
 
@@ -277,3 +251,56 @@ class _Host:
     starts: deque[float] = field(default_factory=deque)
     cut_at: float = float("-inf")
     not_before: float = 0.0
+
+    def open(self, now: float, per_host: int | None) -> bool:
+        """Whether a connection may start now: no Retry-After pending, the pace allows it,
+        and fewer are in use than the cap and the window."""
+        if now < self.not_before or (self.rate is not None and now < self.next_start):
+            return False
+        room = per_host
+        if self.window is not None:
+            room = int(self.window) if room is None else min(room, int(self.window))
+        return room is None or self.in_use < room
+
+    def started(self, now: float) -> None:
+        """A connection started: count it, and space the next one when paced."""
+        self.in_use += 1
+        self.peak = max(self.peak, self.in_use)
+        self.starts.append(now)
+        self._forget(now)
+        if self.rate is not None:
+            self.next_start = max(self.next_start, now) + 1 / self.rate
+
+    def widen(self, per_host: int | None) -> None:
+        """An answer without pushback (additive increase); at full width, no limit again."""
+        if self.window is not None:
+            self.window += 1 / self.window
+            widest = self.peak if per_host is None else min(self.peak, per_host)
+            if self.window >= widest:
+                self.window = None  # as wide as ever needed: no window again
+        if self.rate is not None:  # about one request/s more each second
+            self.rate += 1 / self.rate
+            if self.rate >= self.first_rate:
+                self.rate = None  # as fast as when it first pushed back: no pacing
+
+    def cut(self, now: float) -> tuple[float, float | None]:
+        """A pushback (multiplicative decrease): half the connections in use, and half the
+        requests of the last second when there were enough of them to need a pace. Returns
+        the new window and pace."""
+        self.cut_at = now
+        width = self.in_use if self.window is None else min(self.window, self.in_use)
+        self.window = max(1.0, width / 2)
+        self._forget(now)
+        recent = float(len(self.starts))
+        if self.rate is not None or recent >= PACED_FROM:
+            if self.rate is None:
+                self.first_rate = recent
+            pace = recent if self.rate is None else min(self.rate, recent)
+            self.rate = max(MIN_RATE, pace / 2)
+            self.next_start = now + 1 / self.rate
+        return self.window, self.rate
+
+    def _forget(self, now: float) -> None:
+        """Keep the starts of the last second only: the rate now."""
+        while self.starts and self.starts[0] < now - 1.0:
+            self.starts.popleft()
