@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ProtocolMismatch, ResumableError, SizeMismatch
-from .sources import Body, RemoteInfo
+from .sources import Body, RemoteInfo, read_into
 
 __all__ = ["BoundedBody", "bounded"]
 
@@ -64,6 +64,21 @@ class BoundedBody:
             raise self._limit.error(self._limit.bytes - left + len(data))
         self._left = left - len(data)
         return data
+
+    def readinto(self, buffer: memoryview) -> int:
+        """``read`` into ``buffer``, under the same limit (see :func:`~.sources.read_into`)."""
+        left = self._left
+        if left is None or self._limit is None:
+            return read_into(self.body, buffer)
+        if left <= 0 or not hasattr(self.body, "readinto"):
+            data = self.read(len(buffer))  # the end's one-byte check, or a source without it
+            if len(data) > len(buffer):
+                raise ProtocolMismatch(f"a read of {len(buffer)} bytes returned {len(data)}")
+            buffer[: len(data)] = data
+            return len(data)
+        got = read_into(self.body, buffer[: min(len(buffer), left)])
+        self._left = left - got
+        return got
 
     def close(self) -> None:
         self.body.close()

@@ -15,6 +15,7 @@ import re
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ._threads import Guarded, put_while
@@ -178,6 +179,14 @@ def check_digests(
             )
 
 
+@dataclass(frozen=True)
+class _Lent:
+    """A buffer the submitter reuses once ``done`` is called."""
+
+    data: Any
+    done: Callable[[], None]
+
+
 class _Abandoned(Exception):
     """Internal: stop re-hashing a prefix nobody is waiting for."""
 
@@ -188,8 +197,17 @@ class InlineHasher:
     def __init__(self, digests: Digests) -> None:
         self._digests = digests
 
-    def submit(self, data: Any) -> None:
-        self._digests.update(data)
+    def submit(self, data: Any, done: Callable[[], None] | None = None) -> None:
+        """Hash ``data``; then call ``done`` (the buffer may be reused from then on)."""
+        try:
+            self._digests.update(data)
+        finally:
+            if done is not None:
+                done()
+
+    def alive(self) -> bool:
+        """Always: the caller's thread does the hashing."""
+        return True
 
     def submit_file(self, path: FileRef, length: int) -> None:
         read = hash_file(path, self._digests.update, limit=length)
@@ -236,12 +254,17 @@ class BackgroundHasher(InlineHasher):
             try:
                 if isinstance(item, tuple):
                     self._hash_prefix(*item)
+                elif isinstance(item, _Lent):
+                    self._digests.update(item.data)
                 else:
                     self._digests.update(item)
             except _Abandoned:
                 pass
             except BaseException as exc:
                 self._error = exc
+            finally:
+                if isinstance(item, _Lent):
+                    item.done()  # hashed, skipped or failed: the buffer is the owner's again
 
     def _hash_prefix(self, path: FileRef, length: int) -> None:
         """Re-hash a prefix, giving up between blocks once abandoned (Ctrl-C stays prompt)."""
@@ -254,8 +277,10 @@ class BackgroundHasher(InlineHasher):
         if hash_file(path, consume, limit=length) != length:
             raise OSError(f"{_name(path)} is shorter than the {length} bytes to re-hash")
 
-    def submit(self, data: Any) -> None:
-        self._put(data)
+    def submit(self, data: Any, done: Callable[[], None] | None = None) -> None:
+        """Queue ``data``. With ``done``, ``data`` is a lent buffer: ``done`` is called once the
+        thread no longer needs it (after hashing it, or skipping it after a failure)."""
+        self._put(data if done is None else _Lent(data, done))
 
     def submit_file(self, path: FileRef, length: int) -> None:
         self._put((path, length))
@@ -268,6 +293,10 @@ class BackgroundHasher(InlineHasher):
         error = self._error
         why = f"{type(error).__name__}: {error}" if error is not None else "its thread stopped"
         raise LocalError(f"hashing the download failed ({why})") from error
+
+    def alive(self) -> bool:
+        """Whether the thread still runs (a lent buffer not given back yet will be)."""
+        return self._thread.is_alive()
 
     def finish(self) -> dict[str, str]:
         """Wait for everything submitted to be hashed and return the hex digests."""

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from dataclasses import replace
 
 from ..bounds import bounded
 from ..errors import ProtocolMismatch, SizeMismatch, TransientError
 from ..locator import PERMANENT
-from ..partial import Flusher
+from ..partial import Flusher, Pipeline
 from ..progress import EventKind
-from ..sources import Body
+from ..sources import Body, read_into
 from ..verify import check_size
 from . import parallel
 from .parallel import Segments
@@ -38,6 +39,10 @@ __all__ = ["FLUSH_EVERY", "Step", "fetch"]
 log = logging.getLogger("resumable")
 
 FLUSH_EVERY = 64 << 20  # single stream: start writeback every 64 MiB (see partial.Flusher)
+# Bytes between two checks that the partial is still ours: a check reads the sidecar (~1-2 ms
+# here when the disk is busy with this file's writeback), too much for every 4 MiB block.
+CHECK_EVERY = 32 << 20
+HOLD = 1.0  # seconds a block may hold received bytes before they are written (a slow link)
 
 
 class Step(enum.Enum):
@@ -185,7 +190,7 @@ def _accept(state: State, body: Body) -> Step:
 
 
 def _stream(state: State, body: Body) -> None:
-    """Stream the body to disk and the hash; large files are flushed as they grow.
+    """Stream the body to disk and the hash (:class:`~resumable.partial.Pipeline`).
 
     Never past a known length (:func:`~resumable.bounds.bounded`): a body that proves the
     object larger than the caller's ``size`` discards the partial (those bytes are not the
@@ -195,9 +200,14 @@ def _stream(state: State, body: Body) -> None:
     total = state.total()
     known = state.info.size if state.info is not None else None
     body = bounded(body, url=ctx.url, total=known, size=ctx.size)
-    flusher = Flusher(state.partial.fd) if total is None or total >= FLUSH_EVERY else None
+    pipeline = Pipeline(
+        state.partial, state.offset, size=ctx.settings.block_size, share=state.hasher
+    )
+    # Written around the page cache, the file needs no writeback overlapped with the download.
+    large = total is None or total >= FLUSH_EVERY
+    flusher = Flusher(state.partial.fd) if large and not pipeline.direct else None
     try:
-        _write(state, body, total, flusher)
+        _write(state, body, total, pipeline, flusher)
     except SizeMismatch:
         state.partial.discard()
         raise
@@ -206,25 +216,58 @@ def _stream(state: State, body: Body) -> None:
             flusher.close()
 
 
-def _write(state: State, body: Body, total: int | None, flusher: Flusher | None) -> None:
-    ctx = state.ctx
-    partial, hasher = state.partial, state.hasher
-    block = ctx.settings.block_size
-    flushed = state.offset
-    writes = 0
-    while chunk := body.read(block):
-        if writes % 64 == 0:  # before the first write too: the partial may be gone already
-            partial.check_owner()
-        partial.write(chunk, state.offset)
-        hasher.submit(chunk)
-        state.offset += len(chunk)
-        state.fetched += len(chunk)
+def _write(
+    state: State, body: Body, total: int | None, pipeline: Pipeline, flusher: Flusher | None
+) -> None:
+    """Receive into the pipeline's blocks; queue each once it is full, or once it has held
+    bytes for :data:`HOLD` seconds (a slow link still reaches the disk often).
+
+    Every received byte is metered and reported at once (progress counts received bytes; a
+    cancel is seen at the next read). Whatever stops the body, the bytes received so far are
+    written and hashed first, so they stay resumable: ``state.offset`` is set from what the
+    pipeline wrote.
+    """
+    received = checked = flushed = state.offset
+    try:
+        state.partial.check_owner()  # before the first write: the partial may be gone already
+        ended = False
+        while not ended:
+            block = pipeline.take()
+            length = 0
+            began = time.monotonic()
+            try:
+                while length < len(block.view):
+                    got = read_into(body, block.view[length:])
+                    if not got:
+                        ended = True
+                        break
+                    length += got
+                    _received(state, got, received + length, total)
+                    if time.monotonic() - began >= HOLD:
+                        break
+            finally:
+                pipeline.put(block, length)
+                received += length
+            if received - checked >= CHECK_EVERY:
+                state.partial.check_owner()
+                checked = received
+            if flusher is not None and pipeline.written - flushed >= FLUSH_EVERY:
+                flusher.kick()
+                flushed = pipeline.written
+    finally:
+        state.offset = pipeline.close()
         state.high_water = max(state.high_water, state.offset)
-        ctx.engine.meter(len(chunk), ctx.cancel)
-        if flusher is not None and state.offset - flushed >= FLUSH_EVERY:
-            flusher.kick()
-            flushed = state.offset
-        writes += 1
-        state.emit(EventKind.PROGRESS, total=total)
+        # A failed write wins over whatever stopped the reading: the hash has seen bytes the
+        # file lacks, so this call must not continue the stream (a new call re-hashes the file).
+        pipeline.check()
     if total is not None and state.offset < total:
-        raise ProtocolMismatch(f"the body ended at byte {state.offset} of {total}", url=ctx.url)
+        url = state.ctx.url
+        raise ProtocolMismatch(f"the body ended at byte {state.offset} of {total}", url=url)
+
+
+def _received(state: State, got: int, done: int, total: int | None) -> None:
+    """Account for ``got`` new bytes: the rate limit, then a progress event (a cancel raises)."""
+    ctx = state.ctx
+    state.fetched += got
+    ctx.engine.meter(got, ctx.cancel)
+    state.emit(EventKind.PROGRESS, done=done, total=total)

@@ -13,17 +13,20 @@ For a destination ``D``:
   the owner token (a writer that sees another token in the sidecar stops) and on the inode
   check at promote.
 - :class:`Partial` (:mod:`.writer`) is the writer's handle: it claims, writes, checks ownership
-  and promotes; :class:`Flusher` (:mod:`.writeback`) overlaps the writeback with the download.
+  and promotes; :class:`Flusher` (:mod:`.writeback`) overlaps the writeback with the download;
+  :class:`Pipeline` (:mod:`.pipeline`) writes a single stream in order on a helper thread,
+  around the page cache where it can.
 - :mod:`.files` holds the small local-file utilities (helper names, directory fsync, space
   reservation, typed local errors) that other writers of local files share.
 
 This package's modules import only the bottom layers (errors, urls, ranges, _threads) and each
-other, in one direction: writer → lock, holes, sidecar → files.
+other, in one direction: pipeline → writer → lock, holes, sidecar → files.
 """
 
 from __future__ import annotations
 
 from .files import fsync_dir, helper_path, local_error
+from .pipeline import Pipeline
 from .sidecar import FORMAT_VERSION, FutureFormat, Sidecar, parse_sidecar
 from .writeback import Flusher
 from .writer import Partial
@@ -33,6 +36,7 @@ __all__ = [
     "Flusher",
     "FutureFormat",
     "Partial",
+    "Pipeline",
     "Sidecar",
     "fsync_dir",
     "helper_path",

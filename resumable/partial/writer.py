@@ -170,6 +170,27 @@ class Partial:
         except OSError as exc:
             raise self._local_error(exc, "writing the partial") from exc
 
+    def open_direct(self) -> int | None:
+        """A second descriptor on ``D.partial`` that writes around the page cache (``O_DIRECT``),
+        or ``None`` where the platform or the filesystem does not take it (tmpfs, some FUSE and
+        network filesystems refuse the flag). See :mod:`.pipeline` for why and how it is used.
+        """
+        direct = getattr(os, "O_DIRECT", 0)
+        if not direct or self._inode is None:
+            return None
+        flags = os.O_WRONLY | direct | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.data, flags)
+        except OSError as exc:
+            log.debug("no direct writes to %s: %s", self.data, exc.strerror)
+            return None
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != self._inode:  # replaced since we opened it: not ours
+            os.close(fd)
+            self._check_inode()  # raises PartialTakenOver
+            return None
+        return fd
+
     def read_into(self, buffer: bytearray | memoryview, offset: int) -> int:
         """Read back written bytes into ``buffer``; return how many (the hash frontier).
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .._secrets import check_headers, remember
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, ProtocolMismatch
 from ..retry import Timeouts
 from ..urls import redact
 from ._storage_options import StorageOptions
@@ -37,6 +37,7 @@ __all__ = [
     "RemoteInfo",
     "Source",
     "SourceConfig",
+    "read_into",
     "register",
     "registered_schemes",
     "registrations",
@@ -130,7 +131,9 @@ class Body(Protocol):
 
     Optional: ``length: int | None``, the bytes the answer announced it carries (an HTTP
     Content-Range span or Content-Length). The downloader never writes a byte past it, nor
-    past any other length it knows (see :mod:`resumable.bounds`).
+    past any other length it knows (see :mod:`resumable.bounds`). Optional too:
+    ``readinto(buffer) -> int``, ``read`` into a caller's buffer (``0`` at the end), which the
+    large-file loops prefer (see :func:`read_into`).
     """
 
     start: int
@@ -323,3 +326,20 @@ def _load_entry_points() -> None:
         for ep in entry_points(group="resumable.sources"):
             _registry.setdefault(ep.name.lower(), ep.value)
         _entry_points_loaded = True
+
+
+def read_into(body: Body, buffer: memoryview) -> int:
+    """Read up to ``len(buffer)`` bytes of ``body`` into ``buffer``; ``0`` at the end.
+
+    Through the body's own ``readinto`` when it has one (no new ``bytes`` per read), else a
+    ``read`` copied in: every source works, the ones that can avoid the copy do.
+    """
+    readinto = getattr(body, "readinto", None)
+    if readinto is not None:
+        got: int = readinto(buffer)
+        return got
+    data = body.read(len(buffer))
+    if len(data) > len(buffer):
+        raise ProtocolMismatch(f"a read of {len(buffer)} bytes returned {len(data)}")
+    buffer[: len(data)] = data
+    return len(data)

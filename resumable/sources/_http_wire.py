@@ -134,6 +134,32 @@ class Response(http.client.HTTPResponse):
                 with contextlib.suppress(OSError):
                     sock.settimeout(stall)
 
+    def readinto1(self, b: Any) -> int:
+        """``read1`` into the caller's buffer: what one ``recv`` got, and no new ``bytes``.
+
+        The large-file loops fill a few reused blocks instead of allocating a block per read:
+        a new multi-megabyte ``bytes`` per read is an ``mmap``, page faults and a ``munmap``
+        each time (measured on 1 GiB: ~0.3 s of CPU more than reading into one buffer). A
+        chunked answer has no such path in ``http.client``; it is copied from ``read1``.
+        """
+        if self.fp is None or self._method == "HEAD":  # type: ignore[attr-defined]
+            return 0
+        buffer = memoryview(b).cast("B")
+        if self.chunked:
+            data = self.read1(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        if self.length is not None and len(buffer) > self.length:
+            buffer = buffer[: self.length]
+        got = self.fp.readinto1(buffer)
+        if not got and len(buffer):
+            self._close_conn()  # type: ignore[attr-defined]
+        elif self.length is not None:
+            self.length -= got
+            if not self.length:
+                self._close_conn()  # type: ignore[attr-defined]
+        return got
+
     def _read_status(self) -> tuple[str, int, str]:
         for _ in range(MAX_INTERIM + 1):
             version, status, reason = super()._read_status()  # type: ignore[misc]
