@@ -104,7 +104,7 @@ class Pipeline:
         self._queue: queue.SimpleQueue[tuple[Block, int, int] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._direct = partial.open_direct() if direct and direct_wanted() else None
-        self._directs = 0  # direct writes that succeeded (a first EINVAL means "not here")
+        self.direct_writes = 0  # that succeeded (an EINVAL before the first means "not here")
         self._thread = Guarded(self._run, name="resumable-write", on_error=self._died)
         self._thread.start()
 
@@ -220,13 +220,13 @@ class Pipeline:
             try:
                 written = os.pwrite(fd, view, offset)
             except OSError as exc:
-                if exc.errno != errno.EINVAL or self._directs:
+                if exc.errno != errno.EINVAL or self.direct_writes:
                     raise local_error(exc, "writing the partial", self._partial.data) from exc
                 log.debug("direct writes refused for %s: %s", self._partial.data, exc.strerror)
                 os.close(fd)
                 self._direct = fd = None
                 break
-            self._directs += 1
+            self.direct_writes += 1
             view, offset = view[written:], offset + written
             if written % ALIGN:  # a short write left the rest unaligned
                 break
