@@ -84,6 +84,8 @@ class Engine:
         source = self.source(request.scheme)
         automatic = getattr(source, "automatic_connections", AUTO_CONNECTIONS)
         wanted = request.connections or self.settings.connections or automatic
+        # Chosen for the caller: start as one stream, split only where that is slow (stream.py).
+        split = not (request.connections or self.settings.connections)
         if request.streamed:  # a streaming extractor reads D.partial in order: one stream
             wanted = 1
         locator = Locator(
@@ -97,6 +99,7 @@ class Engine:
             source,
             progress or null_progress,
             wanted,
+            split=split,
             cancel=cancel,
             sync_dir=sync_dir,
             locator=locator,

@@ -26,9 +26,10 @@ log = logging.getLogger("resumable")
 
 @dataclass(frozen=True)
 class Segments:
-    """The stream phase's answer to go segmented: the open answer for byte 0 (first piece)."""
+    """The stream phase's answer to go segmented: the open answer for byte 0 (first piece),
+    or ``None`` when a stream that proved slow stopped (``state.segments`` holds its bytes)."""
 
-    body: Body
+    body: Body | None
 
 
 def run(state: State, first_body: Body | None) -> None:

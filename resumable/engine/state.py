@@ -76,6 +76,7 @@ class Context:
     source: Source  # the source of ``url`` (a mirror's may differ: the locator knows)
     progress: ProgressCallback
     connections: int = 1
+    split: bool = False  # connections chosen automatically: one stream first (stream.py)
     cancel: threading.Event | None = None
     sync_dir: Callable[[Path], None] | None = None  # replaces the directory fsync (batches)
     safe_url: str = ""
