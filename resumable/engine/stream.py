@@ -273,11 +273,11 @@ def _write(
     """Receive into the pipeline's blocks; queue each once it is full, or once it has held
     bytes for :data:`HOLD` seconds (a slow link still reaches the disk often).
 
-    Every received byte is metered at once, and every read reports progress (a cancel is
-    seen at the next read). Progress counts the bytes on disk, as everywhere: a streaming
-    extractor reads the partial up to it. Whatever stops the body, the bytes received so far
-    are written and hashed first, so they stay resumable: ``state.offset`` is set from what
-    the pipeline wrote. Returns whether ``probe`` found the stream slow (it stopped early).
+    Every received byte is metered and reported at once (progress counts received bytes, as
+    on the direct path; a cancel is seen at the next read). Whatever stops the body, the bytes
+    received so far are written and hashed first, so they stay resumable: ``state.offset`` is
+    set from what the pipeline wrote. Returns whether ``probe`` found the stream slow (it
+    stopped early).
     """
     received = checked = flushed = state.offset
     split = False
@@ -295,7 +295,7 @@ def _write(
                         ended = True
                         break
                     length += got
-                    _received(state, got, pipeline.written, total)
+                    _received(state, got, received + length, total)
                     if (
                         probe is not None
                         and (verdict := probe.verdict(received + length)) is not None
@@ -320,7 +320,6 @@ def _write(
         # A failed write wins over whatever stopped the reading: the hash has seen bytes the
         # file lacks, so this call must not continue the stream (a new call re-hashes the file).
         pipeline.check()
-    state.emit(EventKind.PROGRESS, total=total)  # the last blocks are on disk now
     if total is not None and state.offset < total:
         if split:
             return True

@@ -115,13 +115,28 @@ class Follower(io.RawIOBase):
             fd = self._fd
         if fd is None:
             raise StreamStopped("the partial was never opened")
-        data = os.pread(fd, want, self._pos)
-        if not data:
-            raise StreamStopped("the partial became shorter (the download restarted)")
+        data = self._landed(fd, want)
         buffer[: len(data)] = data
         self._hash.update(data)
         self._pos += len(data)
         return len(data)
+
+    def _landed(self, fd: int, want: int) -> bytes:
+        """Up to ``want`` reported bytes from the partial, waiting for them to land: a single
+        stream reports bytes as they arrive and a helper thread writes them a moment later
+        (at most a few blocks behind). A restart is told by the events (they go backwards),
+        and a download that ended without completing stops the wait."""
+        while not (data := os.pread(fd, want, self._pos)):
+            with self._cond:
+                if self._state == "stopped":
+                    raise StreamStopped(self.reason)
+                if self._state == "complete":  # everything reported is on disk by now
+                    raise StreamStopped("the partial became shorter (the download restarted)")
+                if not self._owner.is_alive():
+                    self._stop("the download's thread ended")
+                    continue
+                self._cond.wait(POLL)
+        return data
 
     def tell(self) -> int:
         return self._pos

@@ -146,7 +146,7 @@ def test_segments_fail_over_together(
     fault_server.add("f.bin", data)
     primary = fault_server.sign("f.bin", serves=2 * MiB)  # then refused (403), no hook
     backup = mirror.add("f.bin", data)
-    r = d.download(primary, tmp_path / "f.bin", mirrors=[backup], sha256=sha(data))
+    r = d.download(primary, tmp_path / "f.bin", mirrors=[backup], sha256=sha(data), connections=8)
     assert (tmp_path / "f.bin").read_bytes() == data
     assert any(status == 403 for status, _ in gets(fault_server))
     served = gets(mirror)

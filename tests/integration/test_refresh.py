@@ -224,7 +224,7 @@ def test_segments_refresh_once_and_pick_up_the_new_url(
     fault_server.add("f.bin", data)
     first = fault_server.sign("f.bin", serves=2 * MiB)  # then every request with it is refused
     hook = Refresher(fault_server, "f.bin", delay=0.3)
-    r = d.download(first, tmp_path / "f.bin", sha256=sha(data), refresh_url=hook)
+    r = d.download(first, tmp_path / "f.bin", sha256=sha(data), refresh_url=hook, connections=8)
     assert (tmp_path / "f.bin").read_bytes() == data
     assert len(hook.calls) == 1  # one refresh for all the connections
     requests = gets(fault_server, "f.bin")
@@ -416,7 +416,7 @@ def test_segments_give_up_once_the_hook_has_nothing_more(
         return fault_server.sign("f.bin", serves=4 * MiB) if len(calls) == 1 else None
 
     with pytest.raises(AccessDenied) as caught:
-        d.download(first, tmp_path / "f.bin", refresh_url=once)
+        d.download(first, tmp_path / "f.bin", refresh_url=once, connections=8)
     assert len(calls) == 2
     assert "partial kept" in str(caught.value)
     sidecar = json.loads((tmp_path / "f.bin.partial.json").read_text())
