@@ -76,7 +76,7 @@ def bench(session: nox.Session) -> None:
     lacks its tools (nginx, curl, aria2c) exits 2 and the others still run.
     """
     _system_deps(session)
-    session.install("-e", ".", "--group", "test")  # moto, s3fs and boto3 for the S3 benchmark
+    session.install("-e", ".", "--group", "test")  # moto, s3fs, boto3, gcsfs, adlfs for cloud
     results = os.path.join(session.create_tmp(), "bench-results.jsonl")
     if os.path.exists(results):
         os.remove(results)
@@ -90,6 +90,7 @@ def bench(session: nox.Session) -> None:
         ("prefetch.py",),
         ("cooperation.py",),
         ("s3.py",),
+        ("cloud.py",),
     ):
         session.run(
             "python",
