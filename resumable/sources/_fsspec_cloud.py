@@ -296,6 +296,7 @@ class AzureBackend(Backend):
         timeouts = target.config.timeouts
         container, blob, version_id = fs.split_path(target.path)
         client = fs.service_client.get_blob_client(container, blob)
+        _larger_chunks(client)
 
         async def download() -> Any:
             from azure.core import MatchConditions
@@ -348,3 +349,23 @@ def b64_hex(value: Any, size: int) -> str | None:
     except (binascii.Error, ValueError):
         return None
     return raw.hex() if len(raw) == size else None
+
+
+AZURE_CHUNK = 32 << 20
+"""Bytes per GET of an Azure blob read (the SDK's default is 4 MiB after a first 32 MiB).
+
+The SDK reads a blob as one GET per chunk, one after the other (``max_concurrency=1``), and
+each costs a round trip and the server's fixed work per request: 1 GiB from Azurite took
+7.8 s in 4 MiB chunks and 2.8 s in 64 MiB chunks (the SDK alone, one thread). 32 MiB keeps
+most of that gain at half the memory: the SDK holds one chunk per reader.
+"""
+
+
+def _larger_chunks(client: Any) -> None:
+    """Read ``client``'s blobs in :data:`AZURE_CHUNK` GETs. The setting is the
+    ``max_chunk_get_size`` keyword of the SDK's clients, on the configuration the filesystem's
+    service client shares with its blob clients (our own filesystem instance, never shared
+    with other code: see :mod:`.fsspec`)."""
+    config = getattr(client, "_config", None)
+    if config is not None and getattr(config, "max_chunk_get_size", AZURE_CHUNK) < AZURE_CHUNK:
+        config.max_chunk_get_size = AZURE_CHUNK
