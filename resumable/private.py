@@ -61,7 +61,7 @@ class PrivateFile:
         except OSError as exc:
             raise local_error(exc, "opening the partial", self.path) from exc
 
-    def write(self, blocks: list[bytes], offset: int) -> None:
+    def write(self, blocks: list[bytes | memoryview], offset: int) -> None:
         """Write ``blocks`` one after the other from ``offset``, in one ``pwritev`` when the
         system takes them whole."""
         views = [memoryview(block) for block in blocks if block]
