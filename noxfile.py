@@ -82,7 +82,7 @@ def bench(session: nox.Session) -> None:
         os.remove(results)
     env = {"RESUMABLE_BENCH_RESULTS": results}
     for script, *options in (
-        ("http_vs_curl.py", "--naive"),
+        ("http_vs_curl.py", "--naive", "--floor"),
         ("segmented.py",),
         ("batch.py", "--naive", "--floor", "--processes", "2"),
         ("resume.py",),
@@ -90,6 +90,8 @@ def bench(session: nox.Session) -> None:
         ("prefetch.py",),
         ("cooperation.py",),
         ("s3.py",),
+        ("native.py",),
+        ("import_cost.py",),
         ("cloud.py",),
     ):
         session.run(
