@@ -89,6 +89,7 @@ def bench(session: nox.Session) -> None:
         ("lazy.py",),
         ("prefetch.py",),
         ("cooperation.py",),
+        ("adaptive.py",),
         ("s3.py",),
         ("native.py",),
         ("import_cost.py",),

@@ -88,14 +88,20 @@ class HostSlots:
     ``SlowDown``, a reset connection). Then the window is half the connections in use (at least
     one), and the pace half the requests started in the last second (a rate limit refuses short
     requests that one connection alone sends too fast), each cut at most once per
-    :data:`COOLDOWN` so that a burst of answers to requests already in flight counts once. Every
-    connection that ends without pushback widens the window by ``1/window`` (one connection per
-    window's worth of answers) and the pace by ``1/pace`` (about one request a second more each
-    second); once the window is as wide as the most connections ever used (or ``per_host``), and
-    the pace as fast as when the host first pushed back, neither holds. A retry's backoff gives
-    its slot back (:meth:`away`), so retries are paced by the window too, and a ``Retry-After``
-    holds new connections to the host until it passes: the other workers do not fill the pause
-    with requests the server will refuse.
+    :data:`COOLDOWN` so that a burst of answers to requests already in flight counts once. A
+    pushback at about the level of the host's last one (no lower than :data:`SAME_LIMIT` of it)
+    is the same limit again: that cut keeps :data:`GENTLE_CUT` of the level, not half (halving
+    a steady limit at every probe left a server that serves 4 connections a third idle, the
+    window a sawtooth between 2 and 5). Every connection that ends without pushback widens the
+    window by ``1/window`` (one connection per window's worth of answers), except the last
+    connection below the width refused last time, ``window`` times slower (the limit is probed
+    now and then, not every round), and the pace by ``1/pace`` (about one request a second
+    more each second). Once the window is as wide as the most connections ever used (or
+    ``per_host``), and the pace twice the fastest one a pushback came at, neither holds (a pace
+    released at the rate the server refused brings an unpaced burst and the next refusal). A
+    retry's backoff gives its slot back (:meth:`away`), so retries are paced by the window too,
+    and a ``Retry-After`` holds new connections to the host until it passes: the other workers
+    do not fill the pause with requests the server will refuse.
     """
 
     COOLDOWN = 1.0
@@ -235,6 +241,20 @@ MIN_RATE = 1.0
 PACED_FROM = 4
 """Requests started in the last second from which a pushback also sets a pace: below it,
 the retry's own backoff spaces the few requests enough."""
+SAME_LIMIT = 0.75
+"""A pushback at no less than this fraction of the level (connections, requests a second) of
+the host's last one is at the same limit: the cut keeps :data:`GENTLE_CUT` of it, not half."""
+GENTLE_CUT = 0.8
+"""What a pushback at the same limit keeps of the level: 5 connections refused by a server
+that serves 4 leave a window of 4."""
+
+
+def _cut(level: float, last: float | None) -> float:
+    """The level after a pushback at ``level`` when the previous one was at ``last``: half of
+    it, or :data:`GENTLE_CUT` of it when the server refused at about the same level again."""
+    if last is not None and level >= SAME_LIMIT * last:
+        return level * GENTLE_CUT
+    return level / 2
 
 
 @dataclass
@@ -246,7 +266,12 @@ class _Host:
     window: float | None = None
     rate: float | None = None
     """Requests started a second at most (``None``: as many as the window allows)."""
-    first_rate: float = 0.0
+    refused_width: float | None = None
+    """Connections in use at the last pushback."""
+    refused_rate: float | None = None
+    """Requests a second at the last pushback that set a pace."""
+    fastest: float = 0.0
+    """The fastest pace a pushback came at: from twice it on, no pace."""
     next_start: float = 0.0
     starts: deque[float] = field(default_factory=deque)
     cut_at: float = float("-inf")
@@ -274,29 +299,34 @@ class _Host:
     def widen(self, per_host: int | None) -> None:
         """An answer without pushback (additive increase); at full width, no limit again."""
         if self.window is not None:
-            self.window += 1 / self.window
+            step = 1 / self.window
+            if self.refused_width is not None and self.window + 1 >= self.refused_width:
+                step /= self.window  # the last connection below the width refused: probe slowly
+            self.window += step
             widest = self.peak if per_host is None else min(self.peak, per_host)
             if self.window >= widest:
                 self.window = None  # as wide as ever needed: no window again
         if self.rate is not None:  # about one request/s more each second
             self.rate += 1 / self.rate
-            if self.rate >= self.first_rate:
-                self.rate = None  # as fast as when it first pushed back: no pacing
+            if self.rate >= 2 * self.fastest:
+                self.rate = None  # well past any pace a pushback came at: no pacing
 
     def cut(self, now: float) -> tuple[float, float | None]:
-        """A pushback (multiplicative decrease): half the connections in use, and half the
-        requests of the last second when there were enough of them to need a pace. Returns
-        the new window and pace."""
+        """A pushback (multiplicative decrease): of the connections in use, and of the requests
+        of the last second when there were enough of them to need a pace, half (or
+        :data:`GENTLE_CUT` at the same limit as the last pushback). Returns the new window and
+        pace."""
         self.cut_at = now
-        width = self.in_use if self.window is None else min(self.window, self.in_use)
-        self.window = max(1.0, width / 2)
+        width = float(self.in_use if self.window is None else min(int(self.window), self.in_use))
+        self.window = max(1.0, _cut(width, self.refused_width))
+        self.refused_width = width
         self._forget(now)
         recent = float(len(self.starts))
         if self.rate is not None or recent >= PACED_FROM:
-            if self.rate is None:
-                self.first_rate = recent
             pace = recent if self.rate is None else min(self.rate, recent)
-            self.rate = max(MIN_RATE, pace / 2)
+            self.rate = max(MIN_RATE, _cut(pace, self.refused_rate))
+            self.refused_rate = pace
+            self.fastest = max(self.fastest, pace)
             self.next_start = now + 1 / self.rate
         return self.window, self.rate
 
