@@ -117,7 +117,7 @@ class Pipeline:
 
     def take(self) -> Block:
         """A free block whose ``view`` continues the file; waits for one to come back."""
-        self._check()
+        self.check()
         block = self._next_free()
         block.start = self._next % ALIGN if self._direct is not None else 0
         block.view = block.memory[block.start :]
@@ -128,7 +128,7 @@ class Pipeline:
         if not length:
             self._free.put(block)
             return
-        self._check()
+        self.check()
         offset, self._next = self._next, self._next + length
         block.users = 2
         self._queue.put((block, offset, length))
@@ -150,9 +150,6 @@ class Pipeline:
 
     def check(self) -> None:
         """Raise the writing's error, if it failed."""
-        self._check()
-
-    def _check(self) -> None:
         if self.error is not None:
             raise self.error
 
@@ -168,7 +165,7 @@ class Pipeline:
             try:
                 return self._free.get(timeout=POLL)
             except queue.Empty:
-                self._check()
+                self.check()
                 if not self._share.alive():  # its blocks will never come back
                     raise LocalError("hashing the download failed (its thread stopped)") from None
                 if not self._thread.is_alive():  # pragma: no cover - it only stops at close
