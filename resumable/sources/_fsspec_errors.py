@@ -269,7 +269,16 @@ def _chain_text(exc: BaseException) -> str:
 
 
 def _status(exc: BaseException) -> int | None:
-    """The HTTP status an exception carries (botocore, aiohttp, gcsfs, azure, ours)."""
+    """The HTTP status an exception carries (botocore, aiohttp, gcsfs, azure, ours).
+
+    Not aiohttp's ``HttpProcessingError`` family: its ``code`` 400 is aiohttp's own verdict on
+    a broken answer (a body cut short of its Content-Length), not a status the server sent.
+    """
+    if any(
+        f"{c.__module__}.{c.__qualname__}" == "aiohttp.http_exceptions.HttpProcessingError"
+        for c in type(exc).__mro__
+    ):
+        return None
     response = getattr(exc, "response", None)
     if isinstance(response, Mapping):
         code = response.get("ResponseMetadata", {}).get("HTTPStatusCode")

@@ -5,6 +5,13 @@ A backend (:mod:`._fsspec_backends`) opens a reader for bytes ``[start, end)`` o
 store itself guarantees that every byte belongs to that version (S3 ``If-Match``/``VersionId``,
 GCS ``x-goog-generation``, Azure ``If-Match``, a local file descriptor's size and mtime); an
 unpinned reader's body asks the store again at its end.
+
+:class:`ResponseReader` (S3, GCS, Azure) has ``readinto``: an aiohttp body copied on the event
+loop straight into the caller's buffer, one crossing per block (the engine's 4 MiB). With
+the former :class:`StreamReader` (1 MiB gathered per crossing, joined, then copied into the
+block) 1 GiB from moto took 1.35 s to read, and 1.03 s this way (an unthrottled loopback
+read, no disk; boto3's blocking ``readinto`` 0.94 s). StreamReader stays for bodies that
+are not aiohttp responses (aiobotocore's httpx backend).
 """
 
 from __future__ import annotations
@@ -20,9 +27,11 @@ __all__ = [
     "EmptyReader",
     "FileReader",
     "Reader",
+    "ResponseReader",
     "SliceReader",
     "StreamReader",
     "on_loop",
+    "read_into",
 ]
 
 
@@ -36,6 +45,17 @@ class Reader(Protocol):
     def read(self, amount: int) -> bytes: ...
 
     def close(self) -> None: ...
+
+
+def read_into(reader: Reader, buffer: memoryview) -> int:
+    """Read into ``buffer`` through the reader's ``readinto`` when it has one (no new bytes)."""
+    readinto = getattr(reader, "readinto", None)
+    if readinto is not None:
+        got: int = readinto(buffer)
+        return got
+    data = reader.read(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
 
 
 class EmptyReader:
@@ -146,6 +166,75 @@ class StreamReader:
                 raise
             self._error = exc  # hand over what arrived; raise on the next call
         return b"".join(parts)
+
+    def close(self) -> None:
+        on_loop(self._loop, self._close, self._stall)
+
+
+class ResponseReader:
+    """An aiohttp response body (its ``StreamReader``) read into the caller's buffer.
+
+    Each ``readinto`` is one crossing to the filesystem's event loop: what has arrived is
+    copied straight into the caller's buffer (no pieces joined into new bytes), until the
+    buffer is full, or until 1 MiB has arrived and nothing more is waiting (progress on slow
+    links); every wait for the network is bounded by the stall timeout. Bytes received
+    before an error are handed over first; the error is raised by the next call.
+    """
+
+    enough = 1 << 20
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        content: Any,
+        close: Callable[[], Any],
+        stall: float,
+        *,
+        pinned: bool = True,
+    ) -> None:
+        self._loop = loop
+        self._content = content  # aiohttp.StreamReader
+        self._close = close
+        self._stall = stall
+        self._error: BaseException | None = None
+        self.pinned = pinned
+
+    def readinto(self, buffer: memoryview) -> int:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if not len(buffer):
+            return 0
+        got: int = sync(self._loop, self._fill, buffer)
+        return got
+
+    def read(self, amount: int) -> bytes:
+        buffer = bytearray(amount)
+        got = self.readinto(memoryview(buffer))
+        del buffer[got:]
+        return bytes(buffer)
+
+    async def _fill(self, buffer: memoryview) -> int:
+        content = self._content
+        size = len(buffer)
+        want = min(size, self.enough)
+        got = 0
+        try:
+            while got < size:
+                chunk = content.read_nowait(size - got)  # what has arrived, no waiting
+                if not chunk:
+                    if got >= want or content.at_eof():
+                        break
+                    chunk = await asyncio.wait_for(content.read(size - got), self._stall)
+                    if not chunk:
+                        break
+                buffer[got : got + len(chunk)] = chunk
+                got += len(chunk)
+        except Exception as exc:
+            if not got:
+                raise
+            self._error = exc  # hand over what arrived; raise on the next call
+        return got
 
     def close(self) -> None:
         on_loop(self._loop, self._close, self._stall)

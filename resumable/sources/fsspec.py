@@ -13,9 +13,10 @@ dependencies are imported lazily, when a URL of theirs is first used. Four rules
   ``x-goog-generation``; Azure sends ``If-Match``; local files compare size and mtime of the
   open descriptor. A store that cannot pin (the GCS emulator, generic filesystems) is asked
   again at the end of the body, and a change fails the attempt so the retry restarts it.
-- **Stream, never buffer whole objects.** S3 and GCS bodies are one HTTP response read in
-  blocks on fsspec's event loop; Azure downloads in 4 MiB chunks under the ETag; others read
-  through ``fs.open(..., cache_type="none")``. Memory stays bounded by the block size.
+- **Stream, never buffer whole objects.** S3, GCS and Azure bodies are one HTTP response
+  each, copied on fsspec's event loop straight into the caller's block
+  (:meth:`FsspecBody.readinto`); others read through ``fs.open(..., cache_type="none")``.
+  Memory stays bounded by the block size (and aiohttp's small read buffer).
 - **Provider checksums are whole-object checksums only**, normalised for the core to verify:
   ``md5``/``sha1``/``sha256`` as hex, ``crc32``/``crc32c`` as 8 hex digits (big-endian). An S3
   multipart ETag or a composite checksum (``...-N``) is never reported as one.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import fsspec
@@ -43,7 +44,7 @@ from ._fsspec_backends import Backend, LocalBackend, MemoryBackend, Target
 from ._fsspec_cloud import AzureBackend, GCSBackend, S3Backend
 from ._fsspec_errors import Boundary
 from ._fsspec_options import check_options
-from ._fsspec_readers import Changed, Reader
+from ._fsspec_readers import Changed, Reader, read_into
 
 __all__ = ["FsspecBody", "FsspecSource"]
 
@@ -325,10 +326,22 @@ class FsspecBody:
     def read(self, amount: int) -> bytes:
         if self._done:
             return b""
+        data: bytes = self._checked(lambda: self._reader.read(amount))
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:
+        """``read`` into ``buffer``: straight from the network when the reader can (no copy)."""
+        if self._done or not len(buffer):
+            return 0
+        got: int = self._checked(lambda: read_into(self._reader, buffer))
+        return got
+
+    def _checked(self, receive: Callable[[], Any]) -> Any:
+        """``receive()`` at the one boundary; at the end, an unpinned object is asked again."""
         url = self._target.url
         try:
             with self._boundary.translated(url, pinned=True):
-                data = self._reader.read(amount)
+                data = receive()
                 if not data and not self._reader.pinned:
                     now = self._target.backend.stat(self._target)
                     if self.info.differs_from(now):

@@ -4,16 +4,25 @@ Backends (fixture ``store``): moto S3 (unversioned and versioned buckets), the G
 Azurite, local files and fsspec's memory filesystem; each test gets a fresh bucket. Objects are
 a few MiB read in 64 KiB blocks, so an interruption lands at a known offset and the whole
 module stays fast.
+
+The object stores' bodies are read on the event loop straight into the caller's buffer
+(``readinto``); faults in those streams are made at the socket, by :class:`FaultyProxy`
+between the client and the emulator: a connection cut mid-body, a body gone silent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from servers import Store, make_data
+from servers.ports import HOST
 
 import resumable
 from resumable.progress import EventKind, ProgressEvent
@@ -265,13 +274,183 @@ def test_segmented_download_over_ranges(store: Store, tmp_path: Path) -> None:
     assert result.bytes_transferred == SIZE
 
 
+def test_readinto_fills_the_callers_buffer(store: Store, fsspec_source: Any) -> None:
+    """The engine's path: ``readinto`` a reused buffer; the same bytes as ``read``."""
+    data = make_data(SIZE, seed=14)
+    url = store.put("object.bin", data)
+    source = fsspec_source(store.storage_options())
+    info = source.stat(url)
+    buffer = memoryview(bytearray(1 << 20))
+    parts = []
+    with source.open(url, 1000, SIZE - 7, expect=info) as body:
+        while got := body.readinto(buffer):
+            parts.append(bytes(buffer[:got]))
+        assert body.readinto(buffer) == 0
+    assert b"".join(parts) == data[1000 : SIZE - 7]
+
+
+# -- faults in a cloud store's stream, at the socket -------------------------------------------
+
+
+class FaultyProxy:
+    """Forwards connections on a loopback port to ``upstream``; the first connection whose
+    answers pass ``after`` bytes stops there: cut (closed), or held silent (``hold``) until the
+    client gives up. ``on_fault`` runs right after. Later connections pass untouched."""
+
+    def __init__(
+        self, upstream: int, after: int, *, hold: bool = False, on_fault: Callable[[], Any] = print
+    ) -> None:
+        self.upstream, self.after, self.hold, self.on_fault = upstream, after, hold, on_fault
+        self.faults = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._listener = socket.create_server((HOST, 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        for sock in [self._listener, *self._sockets]:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection((HOST, self.upstream))
+            self._sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, answers: bool) -> None:
+        moved = 0
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if answers and moved + len(data) > self.after:
+                    with self._lock:
+                        fault, self.faults = self.faults == 0, self.faults + 1
+                    if fault:
+                        dst.sendall(data[: self.after - moved])
+                        self.on_fault()
+                        if self.hold:
+                            self._stop.wait()
+                        break
+                dst.sendall(data)
+                moved += len(data)
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def through(store: Store, after: int, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """The store's storage options pointed at a :class:`FaultyProxy` in front of it."""
+    port = store.server.port  # type: ignore[attr-defined]
+    proxy = FaultyProxy(port, after, **kwargs)
+    try:
+        yield {
+            protocol: {
+                k: v.replace(f":{port}", f":{proxy.port}") if isinstance(v, str) else v
+                for k, v in options.items()
+            }
+            for protocol, options in store.storage_options().items()
+        }
+    finally:
+        proxy.close()
+
+
+def proxied(options: dict[str, Any]) -> resumable.ResumableDownloader:
+    return resumable.ResumableDownloader(
+        storage_options=options,
+        retry=resumable.RetryPolicy(attempts=3, backoff=0.01, backoff_max=0.05),
+    )
+
+
+def test_a_cut_mid_stream_hands_over_what_arrived_then_fails(
+    checksummed_store: Store, fsspec_source: Any
+) -> None:
+    store = checksummed_store
+    data = make_data(SIZE, seed=15)
+    url = store.put("object.bin", data)
+    with through(store, after=1 << 20) as options:
+        source = fsspec_source(options)
+        info = source.stat(url)
+        parts: list[bytes] = []
+        with (
+            source.open(url, 0, expect=info) as body,
+            pytest.raises(resumable.ConnectionFailed),
+        ):
+            drain(body, parts)
+    received = b"".join(parts)
+    assert 0 < len(received) < 1 << 20
+    assert received == data[: len(received)]
+
+
+def test_a_download_cut_mid_stream_resumes_where_the_cut_was(
+    checksummed_store: Store, tmp_path: Path
+) -> None:
+    store = checksummed_store
+    data = make_data(SIZE, seed=16)
+    url = store.put("object.bin", data)
+    with through(store, after=1 << 20) as options, proxied(options) as d:
+        result = d.download(url, tmp_path / "object.bin")
+    assert result.sha256 == sha256(data)
+    assert result.bytes_transferred == SIZE  # nothing fetched twice
+
+
+def test_a_cut_then_an_overwrite_restarts_with_the_new_version_whole(
+    checksummed_store: Store, tmp_path: Path
+) -> None:
+    """The resume meets another ETag (generation): never two versions spliced."""
+    store = checksummed_store
+    old, new = make_data(SIZE, seed=17), make_data(SIZE, seed=18)
+    url = store.put("object.bin", old)
+    overwrite = lambda: store.put("object.bin", new)  # noqa: E731
+    with through(store, after=1 << 20, on_fault=overwrite) as options, proxied(options) as d:
+        result = d.download(url, tmp_path / "object.bin")
+    assert (tmp_path / "object.bin").read_bytes() == new
+    assert result.sha256 == sha256(new)
+    assert result.bytes_transferred > SIZE  # the old version's first bytes were thrown away
+
+
+def test_a_body_gone_silent_is_a_stall_timeout(
+    checksummed_store: Store, fsspec_source: Any
+) -> None:
+    store = checksummed_store
+    url = store.put("object.bin", make_data(SIZE, seed=19))
+    with through(store, after=1 << 20, hold=True) as options:
+        source = FsspecSource(
+            resumable_config(store, options, timeouts=resumable.Timeouts(connect=5, stall=0.5))
+        )
+        try:
+            info = source.stat(url)
+            with (
+                source.open(url, 0, expect=info) as body,
+                pytest.raises(resumable.StallTimeout),
+            ):
+                drain(body, [])
+        finally:
+            source.close()
+
+
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def resumable_config(store: Store) -> Any:
+def resumable_config(store: Store, options: Any = None, **kwargs: Any) -> Any:
     from resumable.sources import SourceConfig
 
-    return SourceConfig(storage_options=store.storage_options())
+    return SourceConfig(storage_options=options or store.storage_options(), **kwargs)
+
+
+def drain(body: Any, parts: list[bytes]) -> None:
+    """``readinto`` a 4 MiB buffer (the engine's block) to the end, into ``parts``."""
+    buffer = memoryview(bytearray(4 << 20))
+    while got := body.readinto(buffer):
+        parts.append(bytes(buffer[:got]))
 
 
 def read_all(body: Any) -> bytes:

@@ -270,6 +270,18 @@ def test_library_exceptions_by_class() -> None:
             raise error
 
 
+def test_a_body_cut_short_is_a_connection_failure_not_a_400() -> None:
+    """aiohttp says ``ContentLengthError(code=400)`` for a body cut short: no server status."""
+    import aiohttp
+    from aiohttp.http_exceptions import ContentLengthError
+
+    cut = ContentLengthError("Not enough data to satisfy content length header")
+    error = aiohttp.ClientPayloadError("Response payload is not completed")
+    error.__cause__ = cut
+    with pytest.raises(resumable.ConnectionFailed), Boundary({}).translated("az://c/b"):
+        raise error
+
+
 def test_not_found_and_412_inside_a_pinned_read_mean_changed() -> None:
     boundary = Boundary({})
     for error in (wrapped(client_error("PreconditionFailed", 412)), FileNotFoundError("gone")):

@@ -22,6 +22,7 @@ THIRD_PARTY = {
     ("sources/_fsspec_cloud.py", "_set_session"),  # gcsfs: the session its requests use
     ("sources/_fsspec_cloud.py", "_get_headers"),  # gcsfs: auth headers for a ranged GET
     ("sources/_fsspec_cloud.py", "_get_params"),  # gcsfs: its query parameters
+    ("sources/_fsspec_cloud.py", "_client"),  # azure-storage-blob: its generated Get Blob
     ("sources/_http_wire.py", "_new_conn"),  # urllib3 HTTPConnection, overridden
     ("sources/_http_wire.py", "_read_status"),  # http.client HTTPResponse, overridden
 }
